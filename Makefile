@@ -1,0 +1,56 @@
+# ARC — the two set-up commands are `make run` and `make test`; everything else is what they call.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint setup venv apt binaries cluster-up cluster-down cluster-status clean unit integration e2e
+
+## run: set everything up, start the whole local stack and stay up until Ctrl-C
+run: setup
+	$(PY) -m hack.cluster run
+
+## test: set everything up, lint, then run every test (unit, integration, e2e)
+test: setup lint
+	$(PY) -m pytest tests
+
+unit: setup
+	$(PY) -m pytest tests/unit
+integration: setup
+	$(PY) -m pytest tests/integration
+e2e: setup
+	$(PY) -m pytest tests/e2e
+
+## lint: ruff, mypy --strict, import-linter
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+setup: venv apt binaries
+
+venv: $(STAMP)
+$(STAMP): pyproject.toml hack/constraints.txt
+	@echo "[setup] python virtualenv $(VENV)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -c hack/constraints.txt -e '.[dev]'
+	@touch $@
+
+apt:
+	@hack/install-apt-packages.sh
+
+binaries:
+	@hack/build-binaries.sh
+
+cluster-up: setup
+	$(PY) -m hack.cluster up
+cluster-down: venv
+	$(PY) -m hack.cluster down
+cluster-status: venv
+	$(PY) -m hack.cluster status
+
+clean: cluster-down
+	rm -rf .arc

@@ -1,0 +1,1 @@
+"""Developer tooling: building the upstream programs and running ARC's local control plane."""
