@@ -1,0 +1,405 @@
+"""ARC's local stack: a real Kubernetes control plane built from pinned upstream modules, on loopback.
+
+    python -m hack.cluster up|down|status|run [--work-dir DIR]
+
+Components, in start order (``down`` stops them in reverse, SIGTERM then SIGKILL, so it never hangs):
+etcd (Kubernetes' store), etcd-arc (ARC's own dedicated store), kube-apiserver (RBAC, service-account
+keys, client CA, front-proxy CA and proxy client cert for the aggregation layer), kube-controller-manager,
+kube-scheduler and kwok (fake nodes that run pods to completion without a container runtime).
+
+Everything lives under the work directory (default ``.arc/`` in the checkout): ``pki/``, ``data/``,
+``kubeconfig`` (admin), ``run/<component>.pid``, ``logs/<component>.log`` and ``cluster.json`` with the
+ports chosen at the first ``up``. Every server binds 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from hack import pki
+from hack.binaries import REPO_ROOT, binary_path
+from hack.etcd import EtcdServer
+from hack.kube import KubeError, KubeHTTP, write_kubeconfig
+from hack.process import Component, free_port
+
+DEFAULT_WORK_DIR = REPO_ROOT / ".arc"
+FAKE_NODES = ("kwok-node-0", "kwok-node-1", "kwok-node-2")
+SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/16"
+KUBERNETES_SERVICE_IP = "10.96.0.1"
+
+
+def log(message: str) -> None:
+    print(f"[cluster] {message}", flush=True)
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Ports chosen once per work directory and reused by later ``up`` calls."""
+
+    etcd_client: int
+    etcd_peer: int
+    etcd_arc_client: int
+    etcd_arc_peer: int
+    kube_apiserver: int
+    kube_controller_manager: int
+    kube_scheduler: int
+    kwok: int
+
+    @classmethod
+    def allocate(cls) -> Ports:
+        return cls(**{name: free_port() for name in cls.__dataclass_fields__})
+
+
+class LocalCluster:
+    """The local control plane in one work directory."""
+
+    def __init__(self, work_dir: Path = DEFAULT_WORK_DIR) -> None:
+        self.work_dir = work_dir.resolve()
+        self.pki_dir = self.work_dir / "pki"
+        self.kubeconfig = self.work_dir / "kubeconfig"
+        self.state_file = self.work_dir / "cluster.json"
+        self.ports = self._load_or_allocate_ports()
+        self.etcd = EtcdServer("etcd", self.work_dir, self.ports.etcd_client, self.ports.etcd_peer)
+        self.etcd_arc = EtcdServer(
+            "etcd-arc", self.work_dir, self.ports.etcd_arc_client, self.ports.etcd_arc_peer
+        )
+
+    # ---- facts other tools read -------------------------------------------------------------------
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.ports.kube_apiserver}"
+
+    def component(self, name: str) -> Component:
+        return Component(name, self.work_dir)
+
+    @property
+    def component_names(self) -> list[str]:
+        """Start order."""
+        return ["etcd", "etcd-arc", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"]
+
+    def admin(self) -> KubeHTTP:
+        return KubeHTTP(
+            self.server,
+            self.pki_dir / "ca.crt",
+            self.pki_dir / "admin.crt",
+            self.pki_dir / "admin.key",
+        )
+
+    def _load_or_allocate_ports(self) -> Ports:
+        if self.state_file.exists():
+            return Ports(**json.loads(self.state_file.read_text())["ports"])
+        ports = Ports.allocate()
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.state_file.write_text(json.dumps({"ports": asdict(ports)}, indent=2) + "\n")
+        return ports
+
+    # ---- certificates and kubeconfigs -------------------------------------------------------------
+    def ensure_pki(self) -> None:
+        d = self.pki_dir
+        ca = pki.create_ca(d, "ca", "arc-local-ca")
+        front_proxy_ca = pki.create_ca(d, "front-proxy-ca", "arc-local-front-proxy-ca")
+        pki.issue(
+            ca,
+            d,
+            "kube-apiserver",
+            common_name="kube-apiserver",
+            dns_names=[
+                "localhost",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local",
+            ],
+            ip_addresses=["127.0.0.1", KUBERNETES_SERVICE_IP],
+            server=True,
+        )
+        pki.issue(front_proxy_ca, d, "front-proxy-client", common_name="front-proxy-client", client=True)
+        pki.create_service_account_keys(d)
+        clients = {
+            "admin": ("kubernetes-admin", ["system:masters"]),
+            "kube-controller-manager": ("system:kube-controller-manager", []),
+            "kube-scheduler": ("system:kube-scheduler", []),
+            # kwok plays the kubelet of every fake node (node status, leases, pod status of many nodes).
+            "kwok": ("kwok-controller", ["system:masters"]),
+        }
+        for name, (user, groups) in clients.items():
+            pair = pki.issue(ca, d, name, common_name=user, organizations=groups, client=True)
+            path = (
+                self.kubeconfig if name == "admin" else self.work_dir / "kubeconfigs" / f"{name}.kubeconfig"
+            )
+            write_kubeconfig(
+                path,
+                server=self.server,
+                ca_file=ca.cert_file,
+                cert_file=pair.cert_file,
+                key_file=pair.key_file,
+                user=user,
+            )
+
+    # ---- components -------------------------------------------------------------------------------
+    def _kubeconfig_of(self, name: str) -> str:
+        return str(self.work_dir / "kubeconfigs" / f"{name}.kubeconfig")
+
+    def kube_apiserver_argv(self) -> list[str]:
+        p = self.pki_dir
+        return [
+            str(binary_path("kube-apiserver")),
+            f"--etcd-servers={self.etcd.client_url}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={self.ports.kube_apiserver}",
+            f"--tls-cert-file={p / 'kube-apiserver.crt'}",
+            f"--tls-private-key-file={p / 'kube-apiserver.key'}",
+            f"--client-ca-file={p / 'ca.crt'}",
+            "--authorization-mode=Node,RBAC",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={p / 'sa.pub'}",
+            f"--service-account-signing-key-file={p / 'sa.key'}",
+            f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+            "--allow-privileged=true",
+            "--profiling=false",
+            # Aggregation layer: kube-apiserver proxies to extension API servers with this client
+            # certificate and publish the CA + header names in kube-system/extension-apiserver-authentication.
+            f"--requestheader-client-ca-file={p / 'front-proxy-ca.crt'}",
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-uid-headers=X-Remote-Uid",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={p / 'front-proxy-client.crt'}",
+            f"--proxy-client-key-file={p / 'front-proxy-client.key'}",
+        ]
+
+    def kube_controller_manager_argv(self) -> list[str]:
+        p = self.pki_dir
+        kubeconfig = self._kubeconfig_of("kube-controller-manager")
+        return [
+            str(binary_path("kube-controller-manager")),
+            f"--kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={self.ports.kube_controller_manager}",
+            "--controllers=*",
+            f"--service-account-private-key-file={p / 'sa.key'}",
+            f"--root-ca-file={p / 'ca.crt'}",
+            f"--cluster-signing-cert-file={p / 'ca.crt'}",
+            f"--cluster-signing-key-file={p / 'ca.key'}",
+            "--use-service-account-credentials=true",
+            f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+            "--cluster-name=arc-local",
+            "--leader-elect=false",
+            "--profiling=false",
+        ]
+
+    def kube_scheduler_argv(self) -> list[str]:
+        kubeconfig = self._kubeconfig_of("kube-scheduler")
+        return [
+            str(binary_path("kube-scheduler")),
+            f"--kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={self.ports.kube_scheduler}",
+            "--leader-elect=false",
+            "--profiling=false",
+        ]
+
+    def kwok_argv(self) -> list[str]:
+        return [
+            str(binary_path("kwok")),
+            f"--kubeconfig={self._kubeconfig_of('kwok')}",
+            f"--config={REPO_ROOT / 'hack' / 'kwok' / 'stages.yaml'}",
+            "--manage-all-nodes=false",
+            "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+            f"--server-address=127.0.0.1:{self.ports.kwok}",
+            "--node-lease-duration-seconds=40",
+        ]
+
+    def _start(self, name: str, argv: Callable[[], list[str]]) -> bool:
+        """Start ``name`` unless it already runs; returns whether it was started now."""
+        component = self.component(name)
+        if component.is_running():
+            log(f"{name}: already running (pid {component.pid()})")
+            return False
+        component.start(argv())
+        log(f"{name}: started (pid {component.pid()}, log {component.log_file})")
+        return True
+
+    def _kube_apiserver_ready(self) -> bool:
+        return bool(self.admin().request("GET", "/readyz", timeout=3) == "ok")
+
+    def up(self) -> None:
+        """Start every component that is not running and wait until the cluster is usable."""
+        started = time.monotonic()
+        self.ensure_pki()
+        for etcd in (self.etcd, self.etcd_arc):
+            if etcd.component.is_running():
+                log(f"{etcd.name}: already running (pid {etcd.component.pid()})")
+            else:
+                etcd.start()
+                log(f"{etcd.name}: healthy at {etcd.client_url}")
+        self._start("kube-apiserver", self.kube_apiserver_argv)
+        self.component("kube-apiserver").wait_until(self._kube_apiserver_ready, timeout=120, what="ready")
+        log(f"kube-apiserver: ready at {self.server}")
+        self._start("kube-controller-manager", self.kube_controller_manager_argv)
+        self._start("kube-scheduler", self.kube_scheduler_argv)
+        self._start("kwok", self.kwok_argv)
+        self.ensure_fake_nodes()
+        self.wait_for_nodes_ready(timeout=120)
+        self.wait_for_default_service_account(timeout=120)
+        log(f"control plane up in {time.monotonic() - started:.1f}s")
+
+    def ensure_fake_nodes(self) -> None:
+        client = self.admin()
+        for name in FAKE_NODES:
+            client.apply(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Node",
+                    "metadata": {
+                        "name": name,
+                        "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                        "labels": {
+                            "kubernetes.io/hostname": name,
+                            "kubernetes.io/os": "linux",
+                            "kubernetes.io/arch": "amd64",
+                            "type": "kwok",
+                        },
+                    },
+                }
+            )
+
+    def _poll(self, check: Callable[[], bool], *, timeout: float, what: str, watch: list[str]) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name in watch:
+                component = self.component(name)
+                if not component.is_running():
+                    raise RuntimeError(f"{name} exited while waiting for {what}:\n{component.log_tail()}")
+            try:
+                if check():
+                    return
+            except (KubeError, OSError):
+                pass
+            time.sleep(0.25)
+        raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+    def nodes_ready(self) -> bool:
+        """Every fake node is Ready and schedulable (no not-ready taint left by the node lifecycle)."""
+        nodes = {n["metadata"]["name"]: n for n in self.admin().get("/api/v1/nodes")["items"]}
+        for name in FAKE_NODES:
+            node = nodes.get(name)
+            if node is None:
+                return False
+            conditions = {c["type"]: c["status"] for c in node.get("status", {}).get("conditions", [])}
+            taints = [t["key"] for t in node.get("spec", {}).get("taints", [])]
+            if conditions.get("Ready") != "True" or "node.kubernetes.io/not-ready" in taints:
+                return False
+        return True
+
+    def wait_for_nodes_ready(self, *, timeout: float) -> None:
+        self._poll(
+            self.nodes_ready,
+            timeout=timeout,
+            what="kwok nodes Ready",
+            watch=["kwok", "kube-controller-manager"],
+        )
+        log(f"nodes Ready: {', '.join(FAKE_NODES)}")
+
+    def wait_for_default_service_account(self, *, timeout: float) -> None:
+        def exists() -> bool:
+            self.admin().get("/api/v1/namespaces/default/serviceaccounts/default")
+            return True
+
+        self._poll(
+            exists, timeout=timeout, what="the default ServiceAccount", watch=["kube-controller-manager"]
+        )
+
+    def down(self) -> None:
+        """Stop every component in reverse start order (SIGTERM, SIGKILL after a timeout)."""
+        for name in reversed(self.component_names):
+            component = self.component(name)
+            if component.is_running():
+                component.stop(timeout=20)
+                log(f"{name}: stopped")
+
+    def status(self) -> dict[str, Any]:
+        return {
+            name: {"running": self.component(name).is_running(), "pid": self.component(name).pid()}
+            for name in self.component_names
+        }
+
+
+def _banner(cluster: LocalCluster) -> str:
+    return "\n".join(
+        [
+            "",
+            "ARC local stack is up. Point kubectl at it with:",
+            "",
+            f"export KUBECONFIG={cluster.kubeconfig}",
+            "",
+            f"logs: {cluster.work_dir / 'logs'}    pids: {cluster.work_dir / 'run'}",
+            "Press Ctrl-C to stop everything.",
+            "",
+        ]
+    )
+
+
+def run(cluster: LocalCluster) -> None:
+    """``make run``: bring everything up, print how to use it, stay up until Ctrl-C, then stop it all."""
+    stopping = False
+
+    def request_stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        cluster.up()
+        print(_banner(cluster), flush=True)
+        reported: set[str] = set()
+        while not stopping:
+            for name in cluster.component_names:
+                if name not in reported and not cluster.component(name).is_running():
+                    reported.add(name)
+                    log(f"{name} is not running any more; see {cluster.component(name).log_file}")
+            time.sleep(1)
+    finally:
+        log("stopping ...")
+        cluster.down()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m hack.cluster",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("command", choices=["up", "down", "status", "run"])
+    parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR)
+    args = parser.parse_args(argv)
+    cluster = LocalCluster(args.work_dir)
+    if args.command == "up":
+        cluster.up()
+        print(f"export KUBECONFIG={cluster.kubeconfig}", flush=True)
+    elif args.command == "down":
+        cluster.down()
+    elif args.command == "status":
+        print(json.dumps(cluster.status(), indent=2))
+    else:
+        run(cluster)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
