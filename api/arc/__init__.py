@@ -1,0 +1,1 @@
+"""ARC API groups."""

@@ -1,0 +1,1 @@
+"""arc.opendefense.cloud/v1alpha1."""

@@ -1,0 +1,535 @@
+"""arc.opendefense.cloud/v1alpha1: Order, ArtifactWorkflow, Endpoint, ArtifactType, ClusterArtifactType.
+
+Exactly the fields of SPEC §2. Every field has a description: it is what `kubectl explain` prints (the
+OpenAPI documents are generated from these models by `api.openapi`).
+
+Fields a user must set but that Go would serialize without `omitempty` (`spec.type`, `spec.remoteURL`,
+`workflowTemplateRef.name`, ...) default to `""` here instead of being pydantic-required: pydantic checks
+shape and types only, and `validation.py` reports a missing value together with every other problem.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+from pydantic import Field
+
+from api.meta import Condition, K8sModel, ListMeta, LocalObjectReference, ObjectMeta, RawJSON, x_kubernetes
+
+__all__ = [
+    "API_VERSION",
+    "GROUP",
+    "VERSION",
+    "ArcList",
+    "ArcObject",
+    "ArtifactType",
+    "ArtifactTypeList",
+    "ArtifactTypeRules",
+    "ArtifactTypeSpec",
+    "ArtifactTypeTTL",
+    "ArtifactWorkflow",
+    "ArtifactWorkflowList",
+    "ArtifactWorkflowSpec",
+    "ArtifactWorkflowStatus",
+    "ClusterArtifactType",
+    "ClusterArtifactTypeList",
+    "Condition",
+    "Endpoint",
+    "EndpointList",
+    "EndpointSpec",
+    "EndpointStatus",
+    "LocalObjectReference",
+    "ObjectMeta",
+    "Order",
+    "OrderArtifact",
+    "OrderArtifactWorkflowStatus",
+    "OrderDefaults",
+    "OrderList",
+    "OrderProgress",
+    "OrderSpec",
+    "OrderStatus",
+    "Parameter",
+    "WorkflowTemplateRef",
+]
+
+GROUP: Final = "arc.opendefense.cloud"
+VERSION: Final = "v1alpha1"
+API_VERSION: Final = "arc.opendefense.cloud/v1alpha1"
+
+# Endpoint usage values (sorted, as kube lists supported values).
+USAGE_ALL: Final = "All"
+USAGE_PULL_ONLY: Final = "PullOnly"
+USAGE_PUSH_ONLY: Final = "PushOnly"
+ENDPOINT_USAGES: Final = (USAGE_ALL, USAGE_PULL_ONLY, USAGE_PUSH_ONLY)
+
+ORDER_PHASES: Final = ("Pending", "Running", "Succeeded", "Failed")
+ARTIFACT_WORKFLOW_PHASES: Final = ("Pending", "Running", "Succeeded", "Failed", "Error")
+
+_API_VERSION_DOC: Final = (
+    "APIVersion defines the versioned schema of this representation of an object. Servers should convert "
+    "recognized schemas to the latest internal value, and may reject unrecognized values. More info: "
+    "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources"
+)
+_KIND_DOC: Final = (
+    "Kind is a string value representing the REST resource this object represents. Servers may infer this "
+    "from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: "
+    "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds"
+)
+_METADATA_DOC: Final = (
+    "Standard object's metadata. More info: "
+    "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata"
+)
+_LIST_METADATA_DOC: Final = (
+    "Standard list metadata. More info: "
+    "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds"
+)
+_OBSERVED_GENERATION_DOC: Final = "The metadata.generation of the object the controller last acted on."
+_CONDITIONS_DOC: Final = "The current state of the object as metav1.Condition entries, one per type."
+
+
+def _conditions_field() -> list[Condition] | None:
+    return Field(
+        default=None,
+        description=_CONDITIONS_DOC,
+        json_schema_extra=x_kubernetes(list_type="map", list_map_keys=("type",)),
+    )
+
+
+# --- shared ---------------------------------------------------------------------------------------------
+
+
+class Parameter(K8sModel):
+    """A named string argument passed to the Argo workflow."""
+
+    name: str = Field(
+        default="",
+        description="Name of the workflow parameter; non-empty and unique within the list.",
+        json_schema_extra=x_kubernetes(required=True),
+    )
+    value: str = Field(
+        default="",
+        description="Value of the workflow parameter (always a string).",
+        json_schema_extra=x_kubernetes(required=True),
+    )
+
+
+class WorkflowTemplateRef(K8sModel):
+    """The Argo WorkflowTemplate (or ClusterWorkflowTemplate) that performs the transfer."""
+
+    name: str = Field(
+        default="",
+        description="Name of the Argo WorkflowTemplate or ClusterWorkflowTemplate.",
+        json_schema_extra=x_kubernetes(required=True),
+    )
+    cluster_scope: bool | None = Field(
+        default=None,
+        description=(
+            "If true, name refers to a ClusterWorkflowTemplate; otherwise to a WorkflowTemplate in the "
+            "Order's namespace. A ClusterArtifactType must set it to true."
+        ),
+    )
+
+
+# --- Endpoint -------------------------------------------------------------------------------------------
+
+
+class EndpointSpec(K8sModel):
+    """Where artifacts are pulled from or pushed to."""
+
+    type: str = Field(
+        default="",
+        description=(
+            "Type of the endpoint, e.g. oci, helm, s3 or http; matched against the srcTypes/dstTypes rules "
+            "of artifact types."
+        ),
+        json_schema_extra=x_kubernetes(required=True),
+    )
+    remote_url: str = Field(
+        default="",
+        alias="remoteURL",
+        description="Host, host/path or URL of the remote; passed verbatim to the workflows.",
+        json_schema_extra=x_kubernetes(required=True),
+    )
+    secret_ref: LocalObjectReference | None = Field(
+        default=None,
+        description="A Secret in the Endpoint's namespace holding the credentials for the remote.",
+    )
+    usage: str | None = Field(
+        default=None,
+        description=(
+            "Whether the endpoint may be used as a source (PullOnly), as a destination (PushOnly) or both "
+            "(All). Defaults to All."
+        ),
+        json_schema_extra=x_kubernetes(enum=ENDPOINT_USAGES),
+    )
+
+
+class EndpointStatus(K8sModel):
+    """Observed state of an Endpoint."""
+
+    observed_generation: int | None = Field(default=None, description=_OBSERVED_GENERATION_DOC)
+    conditions: list[Condition] | None = _conditions_field()
+
+
+class Endpoint(K8sModel):
+    """Endpoint is a remote registry, repository or server that artifacts are copied from or to."""
+
+    api_version: Literal["arc.opendefense.cloud/v1alpha1"] = Field(
+        default=API_VERSION, description=_API_VERSION_DOC
+    )
+    kind: Literal["Endpoint"] = Field(default="Endpoint", description=_KIND_DOC)
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta, description=_METADATA_DOC)
+    spec: EndpointSpec = Field(default_factory=EndpointSpec, description="Desired state of the Endpoint.")
+    status: EndpointStatus | None = Field(default=None, description="Observed state of the Endpoint.")
+
+
+class EndpointList(K8sModel):
+    """EndpointList is a list of Endpoints."""
+
+    api_version: Literal["arc.opendefense.cloud/v1alpha1"] = Field(
+        default=API_VERSION, description=_API_VERSION_DOC
+    )
+    kind: Literal["EndpointList"] = Field(default="EndpointList", description=_KIND_DOC)
+    metadata: ListMeta = Field(default_factory=ListMeta, description=_LIST_METADATA_DOC)
+    items: list[Endpoint] = Field(
+        default_factory=list, description="List of Endpoints.", json_schema_extra=x_kubernetes(required=True)
+    )
+
+
+# --- ArtifactType / ClusterArtifactType -----------------------------------------------------------------
+
+
+class ArtifactTypeRules(K8sModel):
+    """Which Endpoint types an artifact of this type may be copied from and to."""
+
+    src_types: list[str] | None = Field(
+        default=None,
+        description="Endpoint types allowed as source; empty means any.",
+        json_schema_extra=x_kubernetes(list_type="atomic"),
+    )
+    dst_types: list[str] | None = Field(
+        default=None,
+        description="Endpoint types allowed as destination; empty means any.",
+        json_schema_extra=x_kubernetes(list_type="atomic"),
+    )
+
+
+class ArtifactTypeTTL(K8sModel):
+    """How long finished ArtifactWorkflows are kept (Go durations such as 1h or 30m)."""
+
+    after_succeeded: str | None = Field(
+        default=None, description="Time to keep a Succeeded ArtifactWorkflow, e.g. 1h."
+    )
+    after_failed: str | None = Field(
+        default=None, description="Time to keep a Failed or Error ArtifactWorkflow, e.g. 24h."
+    )
+
+
+class ArtifactTypeSpec(K8sModel):
+    """How artifacts of one type are transferred."""
+
+    rules: ArtifactTypeRules | None = Field(
+        default=None, description="Endpoint types allowed as source and destination."
+    )
+    parameters: list[Parameter] | None = Field(
+        default=None,
+        description="Default workflow arguments; names are non-empty and unique. They win over derived ones.",
+        json_schema_extra=x_kubernetes(list_type="map", list_map_keys=("name",)),
+    )
+    workflow_template_ref: WorkflowTemplateRef | None = Field(
+        default=None,
+        description="The Argo WorkflowTemplate or ClusterWorkflowTemplate that performs the transfer.",
+        json_schema_extra=x_kubernetes(required=True),
+    )
+    queue_name: str | None = Field(
+        default=None, description="Kueue LocalQueue for the workflow pods; an Order's queueName overrides it."
+    )
+    service_account_name: str | None = Field(
+        default=None, description="Service account the workflow runs as."
+    )
+    ttl: ArtifactTypeTTL | None = Field(
+        default=None, description="How long finished ArtifactWorkflows of this type are kept."
+    )
+
+
+class ArtifactType(K8sModel):
+    """ArtifactType says how artifacts of one type are transferred in its namespace."""
+
+    api_version: Literal["arc.opendefense.cloud/v1alpha1"] = Field(
+        default=API_VERSION, description=_API_VERSION_DOC
+    )
+    kind: Literal["ArtifactType"] = Field(default="ArtifactType", description=_KIND_DOC)
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta, description=_METADATA_DOC)
+    spec: ArtifactTypeSpec = Field(default_factory=ArtifactTypeSpec, description="Desired state of the type.")
+
+
+class ArtifactTypeList(K8sModel):
+    """ArtifactTypeList is a list of ArtifactTypes."""
+
+    api_version: Literal["arc.opendefense.cloud/v1alpha1"] = Field(
+        default=API_VERSION, description=_API_VERSION_DOC
+    )
+    kind: Literal["ArtifactTypeList"] = Field(default="ArtifactTypeList", description=_KIND_DOC)
+    metadata: ListMeta = Field(default_factory=ListMeta, description=_LIST_METADATA_DOC)
+    items: list[ArtifactType] = Field(
+        default_factory=list,
+        description="List of ArtifactTypes.",
+        json_schema_extra=x_kubernetes(required=True),
+    )
+
+
+class ClusterArtifactType(K8sModel):
+    """ClusterArtifactType says how artifacts of one type are transferred in every namespace that has no
+    ArtifactType of that name. Its workflowTemplateRef must be cluster-scoped."""
+
+    api_version: Literal["arc.opendefense.cloud/v1alpha1"] = Field(
+        default=API_VERSION, description=_API_VERSION_DOC
+    )
+    kind: Literal["ClusterArtifactType"] = Field(default="ClusterArtifactType", description=_KIND_DOC)
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta, description=_METADATA_DOC)
+    spec: ArtifactTypeSpec = Field(default_factory=ArtifactTypeSpec, description="Desired state of the type.")
+
+
+class ClusterArtifactTypeList(K8sModel):
+    """ClusterArtifactTypeList is a list of ClusterArtifactTypes."""
+
+    api_version: Literal["arc.opendefense.cloud/v1alpha1"] = Field(
+        default=API_VERSION, description=_API_VERSION_DOC
+    )
+    kind: Literal["ClusterArtifactTypeList"] = Field(default="ClusterArtifactTypeList", description=_KIND_DOC)
+    metadata: ListMeta = Field(default_factory=ListMeta, description=_LIST_METADATA_DOC)
+    items: list[ClusterArtifactType] = Field(
+        default_factory=list,
+        description="List of ClusterArtifactTypes.",
+        json_schema_extra=x_kubernetes(required=True),
+    )
+
+
+# --- Order ----------------------------------------------------------------------------------------------
+
+
+class OrderDefaults(K8sModel):
+    """Endpoints used by artifacts that do not name their own."""
+
+    src_ref: LocalObjectReference | None = Field(
+        default=None, description="Default source Endpoint, in the Order's namespace."
+    )
+    dst_ref: LocalObjectReference | None = Field(
+        default=None, description="Default destination Endpoint, in the Order's namespace."
+    )
+
+
+class OrderArtifact(K8sModel):
+    """One artifact to transfer."""
+
+    type: str = Field(
+        default="",
+        description=(
+            "Artifact type: the ArtifactType of this name in the Order's namespace, else the "
+            "ClusterArtifactType of this name."
+        ),
+        json_schema_extra=x_kubernetes(required=True),
+    )
+    src_ref: LocalObjectReference | None = Field(
+        default=None, description="Source Endpoint; defaults to spec.defaults.srcRef."
+    )
+    dst_ref: LocalObjectReference | None = Field(
+        default=None, description="Destination Endpoint; defaults to spec.defaults.dstRef."
+    )
+    spec: RawJSON = Field(
+        default=None,
+        description=(
+            "Free-form, type-specific settings (a JSON object, default {}), passed to the workflow as "
+            "flattened spec* parameters. Stored as sent, nulls included."
+        ),
+        json_schema_extra=x_kubernetes(preserve_unknown_fields=True),
+    )
+
+
+class OrderSpec(K8sModel):
+    """What to transfer, from where to where."""
+
+    defaults: OrderDefaults | None = Field(
+        default=None, description="Default source and destination Endpoints for the artifacts."
+    )
+    artifacts: list[OrderArtifact] | None = Field(
+        default=None,
+        description="The artifacts to transfer; at least one. Each maps to one ArtifactWorkflow.",
+        json_schema_extra=x_kubernetes(required=True, list_type="atomic"),
+    )
+    queue_name: str | None = Field(
+        default=None,
+        description="Kueue LocalQueue for the workflow pods; overrides the ArtifactType's queue.",
+    )
+
+
+class OrderArtifactWorkflowStatus(K8sModel):
+    """State of one artifact of an Order (keyed by its artifact hash in status.artifactWorkflows)."""
+
+    artifact_index: int = Field(
+        default=0,
+        description="Current index of the artifact in spec.artifacts.",
+        json_schema_extra=x_kubernetes(required=True),
+    )
+    name: str = Field(
+        default="",
+        description="Name of the ArtifactWorkflow for the artifact.",
+        json_schema_extra=x_kubernetes(required=True),
+    )
+    phase: str = Field(
+        default="",
+        description="Phase of the artifact: Pending, Running, Succeeded, Failed or Error.",
+        json_schema_extra=x_kubernetes(required=True),
+    )
+    message: str | None = Field(default=None, description="Human-readable details, e.g. why it failed.")
+
+
+class OrderProgress(K8sModel):
+    """Artifact counts by phase."""
+
+    total: int = Field(default=0, description="Number of artifacts.")
+    pending: int = Field(default=0, description="Number of Pending artifacts.")
+    running: int = Field(default=0, description="Number of Running artifacts.")
+    succeeded: int = Field(default=0, description="Number of Succeeded artifacts.")
+    failed: int = Field(default=0, description="Number of Failed or Error artifacts.")
+
+
+class OrderStatus(K8sModel):
+    """Observed state of an Order."""
+
+    observed_generation: int | None = Field(default=None, description=_OBSERVED_GENERATION_DOC)
+    phase: str | None = Field(
+        default=None,
+        description="Pending, Running, Succeeded or Failed.",
+        json_schema_extra=x_kubernetes(enum=ORDER_PHASES),
+    )
+    message: str | None = Field(default=None, description="Human-readable summary of the Order's state.")
+    conditions: list[Condition] | None = _conditions_field()
+    last_force_at: str | None = Field(
+        default=None,
+        description="The arc.opendefense.cloud/force-at time last handled (RFC 3339).",
+        json_schema_extra=x_kubernetes(format="date-time"),
+    )
+    last_retry_at: str | None = Field(
+        default=None,
+        description="The arc.opendefense.cloud/retry-failed-at time last handled (RFC 3339).",
+        json_schema_extra=x_kubernetes(format="date-time"),
+    )
+    artifact_workflows: dict[str, OrderArtifactWorkflowStatus] | None = Field(
+        default=None,
+        description="State of every artifact, keyed by the 16-hex artifact hash.",
+    )
+    progress: OrderProgress | None = Field(default=None, description="Artifact counts by phase.")
+
+
+class Order(K8sModel):
+    """Order asks ARC to copy a set of artifacts between Endpoints."""
+
+    api_version: Literal["arc.opendefense.cloud/v1alpha1"] = Field(
+        default=API_VERSION, description=_API_VERSION_DOC
+    )
+    kind: Literal["Order"] = Field(default="Order", description=_KIND_DOC)
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta, description=_METADATA_DOC)
+    spec: OrderSpec = Field(default_factory=OrderSpec, description="Desired state of the Order.")
+    status: OrderStatus | None = Field(default=None, description="Observed state of the Order.")
+
+
+class OrderList(K8sModel):
+    """OrderList is a list of Orders."""
+
+    api_version: Literal["arc.opendefense.cloud/v1alpha1"] = Field(
+        default=API_VERSION, description=_API_VERSION_DOC
+    )
+    kind: Literal["OrderList"] = Field(default="OrderList", description=_KIND_DOC)
+    metadata: ListMeta = Field(default_factory=ListMeta, description=_LIST_METADATA_DOC)
+    items: list[Order] = Field(
+        default_factory=list, description="List of Orders.", json_schema_extra=x_kubernetes(required=True)
+    )
+
+
+# --- ArtifactWorkflow -----------------------------------------------------------------------------------
+
+
+class ArtifactWorkflowSpec(K8sModel):
+    """The resolved transfer of one artifact; immutable once created."""
+
+    type: str = Field(
+        default="", description="Name of the artifact type.", json_schema_extra=x_kubernetes(required=True)
+    )
+    workflow_template_ref: WorkflowTemplateRef | None = Field(
+        default=None, description="The resolved Argo WorkflowTemplate or ClusterWorkflowTemplate."
+    )
+    parameters: list[Parameter] | None = Field(
+        default=None,
+        description="Workflow arguments; names are unique.",
+        json_schema_extra=x_kubernetes(list_type="map", list_map_keys=("name",)),
+    )
+    src_secret_ref: LocalObjectReference | None = Field(
+        default=None, description="Secret with source credentials; an empty name means none."
+    )
+    dst_secret_ref: LocalObjectReference | None = Field(
+        default=None, description="Secret with destination credentials; an empty name means none."
+    )
+    queue_name: str | None = Field(default=None, description="Kueue LocalQueue for the workflow pods.")
+    service_account_name: str | None = Field(
+        default=None, description="Service account the workflow runs as."
+    )
+
+
+class ArtifactWorkflowStatus(K8sModel):
+    """Observed state of an ArtifactWorkflow, mirrored from its Argo Workflow."""
+
+    phase: str | None = Field(
+        default=None,
+        description="Pending, Running, Succeeded, Failed or Error.",
+        json_schema_extra=x_kubernetes(enum=ARTIFACT_WORKFLOW_PHASES),
+    )
+    message: str | None = Field(default=None, description="Human-readable details, e.g. the failed step.")
+    workflow_name: str | None = Field(default=None, description="Name of the Argo Workflow.")
+    started_at: str | None = Field(
+        default=None,
+        description="When the workflow started (RFC 3339).",
+        json_schema_extra=x_kubernetes(format="date-time"),
+    )
+    finished_at: str | None = Field(
+        default=None,
+        description="When the workflow finished (RFC 3339).",
+        json_schema_extra=x_kubernetes(format="date-time"),
+    )
+    observed_generation: int | None = Field(default=None, description=_OBSERVED_GENERATION_DOC)
+    conditions: list[Condition] | None = _conditions_field()
+
+
+class ArtifactWorkflow(K8sModel):
+    """ArtifactWorkflow is one artifact transfer of an Order, run as an Argo Workflow."""
+
+    api_version: Literal["arc.opendefense.cloud/v1alpha1"] = Field(
+        default=API_VERSION, description=_API_VERSION_DOC
+    )
+    kind: Literal["ArtifactWorkflow"] = Field(default="ArtifactWorkflow", description=_KIND_DOC)
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta, description=_METADATA_DOC)
+    spec: ArtifactWorkflowSpec = Field(
+        default_factory=ArtifactWorkflowSpec, description="Desired state of the ArtifactWorkflow; immutable."
+    )
+    status: ArtifactWorkflowStatus | None = Field(
+        default=None, description="Observed state of the ArtifactWorkflow."
+    )
+
+
+class ArtifactWorkflowList(K8sModel):
+    """ArtifactWorkflowList is a list of ArtifactWorkflows."""
+
+    api_version: Literal["arc.opendefense.cloud/v1alpha1"] = Field(
+        default=API_VERSION, description=_API_VERSION_DOC
+    )
+    kind: Literal["ArtifactWorkflowList"] = Field(default="ArtifactWorkflowList", description=_KIND_DOC)
+    metadata: ListMeta = Field(default_factory=ListMeta, description=_LIST_METADATA_DOC)
+    items: list[ArtifactWorkflow] = Field(
+        default_factory=list,
+        description="List of ArtifactWorkflows.",
+        json_schema_extra=x_kubernetes(required=True),
+    )
+
+
+ArcObject = Order | ArtifactWorkflow | Endpoint | ArtifactType | ClusterArtifactType
+ArcList = OrderList | ArtifactWorkflowList | EndpointList | ArtifactTypeList | ClusterArtifactTypeList

@@ -1,0 +1,308 @@
+"""Validation for arc.opendefense.cloud/v1alpha1 (SPEC §3): every field error at once, kube's paths.
+
+Entry points (all return `list[FieldError]`; empty means valid):
+- `validate(obj)`: on create, after defaulting — object meta (DNS-subdomain name, namespace required
+  or forbidden per the resource table, labels, annotations, owners, finalizers) plus the kind's rules.
+- `validate_update(new, old)`: on update of the main resource — `ValidateObjectMetaUpdate` plus the
+  kind's rules, plus ArtifactWorkflow spec immutability.
+- `validate_status_update(new, old)`: on update of `/status` — metadata update rules plus conditions.
+
+Per-kind functions (`validate_order`, `validate_endpoint_update`, ...) are public too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import Any, Final
+
+from pydantic import BaseModel
+
+from api import fields as f
+from api import resources
+from api.arc.v1alpha1.types import (
+    ENDPOINT_USAGES,
+    ArtifactType,
+    ArtifactTypeSpec,
+    ArtifactWorkflow,
+    ArtifactWorkflowSpec,
+    ClusterArtifactType,
+    Endpoint,
+    LocalObjectReference,
+    Order,
+    OrderArtifact,
+    Parameter,
+    WorkflowTemplateRef,
+)
+from api.fields import FieldError, FieldPath
+from api.meta import Condition, ObjectMeta, dump
+from api.validation_meta import (
+    FIELD_IMMUTABLE_ERROR_MSG,
+    validate_conditions,
+    validate_object_meta,
+    validate_object_meta_update,
+)
+
+__all__ = [
+    "validate",
+    "validate_artifact_type",
+    "validate_artifact_workflow",
+    "validate_artifact_workflow_update",
+    "validate_cluster_artifact_type",
+    "validate_endpoint",
+    "validate_order",
+    "validate_status_update",
+    "validate_update",
+]
+
+_SPEC: Final = FieldPath("spec")
+_DURATION_RE: Final = re.compile(r"(?:0|(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+)")
+
+
+def _meta(obj: Any) -> list[FieldError]:
+    info = resources.info_for(obj)
+    meta: ObjectMeta = obj.metadata
+    return validate_object_meta(meta, requires_namespace=info.namespaced)
+
+
+def _validate_ref(ref: LocalObjectReference | None, path: FieldPath) -> list[FieldError]:
+    if ref is not None and not ref.name:
+        return [f.required(path.child("name"))]
+    return []
+
+
+def _validate_parameters(params: Sequence[Parameter] | None, path: FieldPath) -> list[FieldError]:
+    errs: list[FieldError] = []
+    seen: set[str] = set()
+    for i, p in enumerate(params or ()):
+        name_path = path.index(i).child("name")
+        if not p.name:
+            errs.append(f.required(name_path))
+        elif p.name in seen:
+            errs.append(f.duplicate(name_path, p.name))
+        seen.add(p.name)
+    return errs
+
+
+def _validate_template_ref(ref: WorkflowTemplateRef | None, path: FieldPath) -> list[FieldError]:
+    if ref is None:
+        return [f.required(path)]
+    if not ref.name:
+        return [f.required(path.child("name"))]
+    return []
+
+
+# --- Endpoint -------------------------------------------------------------------------------------------
+
+
+def validate_endpoint(obj: Endpoint) -> list[FieldError]:
+    return [*_meta(obj), *_validate_endpoint_spec(obj)]
+
+
+def _validate_endpoint_spec(obj: Endpoint) -> list[FieldError]:
+    spec = obj.spec
+    errs: list[FieldError] = []
+    if not spec.type:
+        errs.append(f.required(_SPEC.child("type")))
+    if not spec.remote_url:
+        errs.append(f.required(_SPEC.child("remoteURL")))
+    errs.extend(_validate_ref(spec.secret_ref, _SPEC.child("secretRef")))
+    if spec.usage is not None and spec.usage not in ENDPOINT_USAGES:
+        errs.append(f.not_supported(_SPEC.child("usage"), spec.usage, ENDPOINT_USAGES))
+    return errs
+
+
+# --- ArtifactType / ClusterArtifactType -----------------------------------------------------------------
+
+
+def _validate_type_spec(spec: ArtifactTypeSpec, *, cluster: bool) -> list[FieldError]:
+    errs: list[FieldError] = []
+    ref_path = _SPEC.child("workflowTemplateRef")
+    errs.extend(_validate_template_ref(spec.workflow_template_ref, ref_path))
+    if (
+        cluster
+        and spec.workflow_template_ref is not None
+        and spec.workflow_template_ref.cluster_scope is not True
+    ):
+        errs.append(
+            f.invalid(
+                ref_path.child("clusterScope"),
+                bool(spec.workflow_template_ref.cluster_scope),
+                "a ClusterArtifactType must reference a ClusterWorkflowTemplate (clusterScope: true)",
+            )
+        )
+    errs.extend(_validate_parameters(spec.parameters, _SPEC.child("parameters")))
+    if spec.ttl is not None:
+        for name, value in (
+            ("afterSucceeded", spec.ttl.after_succeeded),
+            ("afterFailed", spec.ttl.after_failed),
+        ):
+            if value is not None and _DURATION_RE.fullmatch(value) is None:
+                errs.append(
+                    f.invalid(_SPEC.child("ttl", name), value, "must be a duration such as 30m, 1h or 1h30m")
+                )
+    return errs
+
+
+def validate_artifact_type(obj: ArtifactType) -> list[FieldError]:
+    return [*_meta(obj), *_validate_type_spec(obj.spec, cluster=False)]
+
+
+def validate_cluster_artifact_type(obj: ClusterArtifactType) -> list[FieldError]:
+    return [*_meta(obj), *_validate_type_spec(obj.spec, cluster=True)]
+
+
+# --- Order ----------------------------------------------------------------------------------------------
+
+
+def _effective_name(own: LocalObjectReference | None, default: LocalObjectReference | None) -> str:
+    if own is not None and own.name:
+        return own.name
+    if default is not None and default.name:
+        return default.name
+    return ""
+
+
+def _artifact_identity(a: OrderArtifact, src: str, dst: str) -> str:
+    spec = {} if a.spec is None else a.spec
+    return json.dumps([a.type, src, dst, spec], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def validate_order(obj: Order) -> list[FieldError]:
+    return [*_meta(obj), *_validate_order_spec(obj)]
+
+
+def _validate_order_spec(obj: Order) -> list[FieldError]:
+    spec = obj.spec
+    errs: list[FieldError] = []
+    defaults = spec.defaults
+    default_src = defaults.src_ref if defaults is not None else None
+    default_dst = defaults.dst_ref if defaults is not None else None
+    if defaults is not None:
+        errs.extend(_validate_ref(default_src, _SPEC.child("defaults", "srcRef")))
+        errs.extend(_validate_ref(default_dst, _SPEC.child("defaults", "dstRef")))
+    artifacts_path = _SPEC.child("artifacts")
+    if not spec.artifacts:
+        errs.append(f.required(artifacts_path, "at least one artifact is required"))
+        return errs
+    seen: dict[str, int] = {}
+    for i, a in enumerate(spec.artifacts):
+        p = artifacts_path.index(i)
+        if not a.type:
+            errs.append(f.required(p.child("type")))
+        errs.extend(_validate_ref(a.src_ref, p.child("srcRef")))
+        errs.extend(_validate_ref(a.dst_ref, p.child("dstRef")))
+        src = _effective_name(a.src_ref, default_src)
+        dst = _effective_name(a.dst_ref, default_dst)
+        if not src and (a.src_ref is None or a.src_ref.name):
+            errs.append(f.required(p.child("srcRef"), "no srcRef and no spec.defaults.srcRef"))
+        if not dst and (a.dst_ref is None or a.dst_ref.name):
+            errs.append(f.required(p.child("dstRef"), "no dstRef and no spec.defaults.dstRef"))
+        if a.spec is not None and not isinstance(a.spec, dict):
+            errs.append(f.invalid(p.child("spec"), _json_type(a.spec), "must be a JSON object"))
+            continue
+        identity = _artifact_identity(a, src, dst)
+        if identity in seen:
+            errs.append(f.duplicate(p, dump(a)))
+        else:
+            seen[identity] = i
+    return errs
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+# --- ArtifactWorkflow -----------------------------------------------------------------------------------
+
+
+def validate_artifact_workflow(obj: ArtifactWorkflow) -> list[FieldError]:
+    return [*_meta(obj), *_validate_artifact_workflow_spec(obj.spec)]
+
+
+def _validate_artifact_workflow_spec(spec: ArtifactWorkflowSpec) -> list[FieldError]:
+    errs: list[FieldError] = []
+    if not spec.type:
+        errs.append(f.required(_SPEC.child("type")))
+    errs.extend(_validate_template_ref(spec.workflow_template_ref, _SPEC.child("workflowTemplateRef")))
+    errs.extend(_validate_parameters(spec.parameters, _SPEC.child("parameters")))
+    return errs
+
+
+def validate_artifact_workflow_update(new: ArtifactWorkflow, old: ArtifactWorkflow) -> list[FieldError]:
+    """Metadata update rules, spec rules, and the spec is immutable: one error per changed spec field."""
+    errs = [*validate_object_meta_update(new.metadata, old.metadata)]
+    errs.extend(_validate_artifact_workflow_spec(new.spec))
+    errs.extend(_immutable_spec(new.spec, old.spec))
+    return errs
+
+
+def _immutable_spec(new: BaseModel, old: BaseModel) -> list[FieldError]:
+    errs: list[FieldError] = []
+    for name, info in type(new).model_fields.items():
+        new_v, old_v = getattr(new, name), getattr(old, name)
+        if new_v != old_v:
+            shown = new_v if new_v is None or isinstance(new_v, str | int | bool) else f.OMIT_VALUE
+            errs.append(f.invalid(_SPEC.child(info.alias or name), shown, FIELD_IMMUTABLE_ERROR_MSG))
+    return errs
+
+
+# --- dispatch -------------------------------------------------------------------------------------------
+
+
+def validate(obj: BaseModel) -> list[FieldError]:
+    """Create-time validation of any ARC object (after `set_defaults`)."""
+    if isinstance(obj, Order):
+        return validate_order(obj)
+    if isinstance(obj, Endpoint):
+        return validate_endpoint(obj)
+    if isinstance(obj, ArtifactType):
+        return validate_artifact_type(obj)
+    if isinstance(obj, ClusterArtifactType):
+        return validate_cluster_artifact_type(obj)
+    if isinstance(obj, ArtifactWorkflow):
+        return validate_artifact_workflow(obj)
+    raise TypeError(f"not an ARC object: {type(obj).__name__}")
+
+
+def validate_update(new: BaseModel, old: BaseModel) -> list[FieldError]:
+    """Update-time validation of the main resource (after `set_defaults` of `new`)."""
+    if isinstance(new, ArtifactWorkflow) and isinstance(old, ArtifactWorkflow):
+        return validate_artifact_workflow_update(new, old)
+    errs = validate_object_meta_update(_metadata(new), _metadata(old))
+    if isinstance(new, Order):
+        errs.extend(_validate_order_spec(new))
+    elif isinstance(new, Endpoint):
+        errs.extend(_validate_endpoint_spec(new))
+    elif isinstance(new, ArtifactType):
+        errs.extend(_validate_type_spec(new.spec, cluster=False))
+    elif isinstance(new, ClusterArtifactType):
+        errs.extend(_validate_type_spec(new.spec, cluster=True))
+    else:
+        raise TypeError(f"not an ARC object: {type(new).__name__}")
+    return errs
+
+
+def validate_status_update(new: BaseModel, old: BaseModel) -> list[FieldError]:
+    """Update-time validation of `/status`: metadata update rules plus `status.conditions`."""
+    errs = validate_object_meta_update(_metadata(new), _metadata(old))
+    status = getattr(new, "status", None)
+    conditions: list[Condition] | None = getattr(status, "conditions", None) if status is not None else None
+    errs.extend(validate_conditions(conditions, FieldPath("status", "conditions")))
+    return errs
+
+
+def _metadata(obj: BaseModel) -> ObjectMeta:
+    meta = getattr(obj, "metadata", None)
+    if not isinstance(meta, ObjectMeta):
+        raise TypeError(f"not an ARC object: {type(obj).__name__}")
+    return meta
