@@ -85,6 +85,12 @@ class StorageEngine(ABC):
     async def current_revision(self) -> Revision: ...
 
     @abstractmethod
+    async def create(self, key: str, value: bytes) -> Revision: ...
+
+    @abstractmethod
+    async def compact(self, revision: Revision) -> None: ...
+
+    @abstractmethod
     async def _range(self, start: str, end: str, *, limit: int, revision: int) -> RangePage:
         """Keys in ``[start, end)`` at ``revision`` (0: current), at most ``limit`` (0: all).
 

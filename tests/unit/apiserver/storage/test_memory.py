@@ -90,3 +90,11 @@ async def test_bookmarks_follow_the_progress_interval(storage: MemoryStorage, lo
         event = await anext(watcher)
         assert (event.type, event.revision) == (EventType.BOOKMARK, written)
         assert looptime == 10
+
+
+def test_backends_implement_the_storage_protocol() -> None:
+    from apiserver.storage.etcd import EtcdConfig, EtcdStorage
+    from apiserver.storage.interface import Storage
+
+    backends: list[Storage] = [MemoryStorage(), EtcdStorage(EtcdConfig())]  # checked by mypy
+    assert len(backends) == 2
