@@ -275,7 +275,12 @@ def validate(obj: BaseModel) -> list[FieldError]:
 
 
 def validate_update(new: BaseModel, old: BaseModel) -> list[FieldError]:
-    """Update-time validation of the main resource (after `set_defaults` of `new`)."""
+    """Update-time validation of the main resource (after `set_defaults` of `new`).
+
+    Like kube's `ValidateObjectMetaUpdate` this requires `new.metadata.resourceVersion`: for an
+    unconditional PUT (no resourceVersion sent) the server copies the stored one in first, as kube's
+    generic store does.
+    """
     if isinstance(new, ArtifactWorkflow) and isinstance(old, ArtifactWorkflow):
         return validate_artifact_workflow_update(new, old)
     errs = validate_object_meta_update(_metadata(new), _metadata(old))
