@@ -306,7 +306,7 @@ class WatchEvent(K8sModel):
     """One line of a watch stream; `object` is the full wire form of the object (or a Status on ERROR)."""
 
     type: WatchEventType
-    object: RawJSON
+    object: RawJSON = None
 
 
 class Preconditions(K8sModel):
