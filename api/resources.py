@@ -154,6 +154,9 @@ class ResourceInfo:
     categories: tuple[str, ...] = ("arc",)
     subresources: tuple[str, ...] = ()
     printer_columns: tuple[PrinterColumn, ...] = ()
+    selectable_fields: tuple[str, ...] = ()
+    """Field-selector fields beyond `metadata.name`/`metadata.namespace` (dotted paths, like a CRD's
+    `selectableFields`), e.g. `kubectl get aw --field-selector status.phase=Failed`."""
     verbs: tuple[str, ...] = VERBS
     subresource_verbs: tuple[str, ...] = STATUS_VERBS
     group: str = GROUP
@@ -349,6 +352,7 @@ ORDER: Final = ResourceInfo(
     list_model=v1alpha1.OrderList,
     short_names=("ord",),
     subresources=("status",),
+    selectable_fields=("status.phase",),
     description="Order asks ARC to copy a set of artifacts between Endpoints.",
     printer_columns=(
         PrinterColumn("Phase", "string", ".status.phase", "Phase of the Order."),
@@ -373,6 +377,7 @@ ARTIFACT_WORKFLOW: Final = ResourceInfo(
     list_model=v1alpha1.ArtifactWorkflowList,
     short_names=("aw",),
     subresources=("status",),
+    selectable_fields=("spec.type", "status.phase"),
     description="ArtifactWorkflow is one artifact transfer of an Order, run as an Argo Workflow.",
     printer_columns=(
         PrinterColumn("Type", "string", ".spec.type", "The artifact type."),
@@ -394,6 +399,7 @@ ENDPOINT: Final = ResourceInfo(
     list_model=v1alpha1.EndpointList,
     short_names=("ep-arc", "arcep"),
     subresources=("status",),
+    selectable_fields=("spec.type", "spec.usage"),
     description="Endpoint is a remote registry, repository or server that artifacts are copied from or to.",
     printer_columns=(
         PrinterColumn("Type", "string", ".spec.type", "The endpoint type."),

@@ -51,6 +51,17 @@ def test_spec_section_1_table() -> None:
         assert r.model.model_fields["api_version"].default == r.api_version
 
 
+def test_selectable_fields_exist_in_the_schema() -> None:
+    for r in RESOURCES:
+        for path in r.selectable_fields:
+            model = r.model
+            for part in path.split("."):
+                fields = {info.alias or name: info for name, info in model.model_fields.items()}
+                assert part in fields, (r.kind, path)
+                ann = fields[part].annotation
+                model = next((a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type)), ann)
+
+
 def test_lookups() -> None:
     assert by_plural("orders") is resources.ORDER
     assert by_kind("Endpoint") is resources.ENDPOINT
