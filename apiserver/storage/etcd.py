@@ -201,7 +201,8 @@ class _EtcdWatchSource:
 
     async def request_progress(self) -> None:
         try:
-            await self._call.write(rpc.WatchRequest(progress_request=rpc.WatchProgressRequest()))
+            async with asyncio.timeout(self._storage.config.request_timeout):
+                await self._call.write(rpc.WatchRequest(progress_request=rpc.WatchProgressRequest()))
         except Exception as exc:
             raise _map_error(exc) from exc
 
