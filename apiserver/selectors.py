@@ -41,6 +41,7 @@ __all__ = [
     "Requirement",
     "SelectorParseError",
     "UnsupportedFieldSelectorError",
+    "crd_field_labels",
     "default_field_label_conversion",
     "escape_field_value",
     "label_selector_from_dict",
@@ -583,6 +584,16 @@ def default_field_label_conversion(label: str, value: str) -> tuple[str, str]:
         f"{go_quote(label)} is not a known field selector: only "
         f"{go_quote('metadata.name')}, {go_quote('metadata.namespace')}"
     )
+
+
+def crd_field_labels(selectable_fields: Iterable[str] = (), *, namespaced: bool = True) -> frozenset[str]:
+    """The fields apiextensions' `crConverter.ConvertFieldLabel` accepts for a CRD: `metadata.name`,
+    `metadata.namespace` when namespaced, and the CRD's `selectableFields`. Pass the result to
+    `FieldSelector.check_fields` to answer `field label not supported: <field>` as a CRD does."""
+    labels = {"metadata.name", *selectable_fields}
+    if namespaced:
+        labels.add("metadata.namespace")
+    return frozenset(labels)
 
 
 @dataclass(frozen=True, slots=True)
