@@ -1,0 +1,49 @@
+"""``arc-apiserver`` / ``python -m apiserver``: Options → validate → complete → Config → run."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import ssl
+import sys
+
+import uvloop
+from aiohttp import web
+
+from apiserver.observability import setup_logging, setup_tracing
+from apiserver.options import ServingOptions, complete, parser
+from apiserver.server import Config, create_app
+
+logger = logging.getLogger("apiserver")
+
+
+async def serve(config: Config, serving: ServingOptions) -> None:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(serving.tls_cert_file, serving.tls_private_key_file)
+    app = create_app(config)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5)
+    await runner.setup()
+    site = web.TCPSite(runner, serving.bind_address, serving.secure_port, ssl_context=context, backlog=1024)
+    await site.start()
+    logger.info("serving", extra={"address": f"https://{serving.bind_address}:{serving.secure_port}"})
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    logger.info("shutting down")
+    await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    config, serving = complete(args)
+    setup_logging(args.log_level, config.log_format)
+    setup_tracing(args.tracing_exporter, "arc-apiserver")
+    uvloop.run(serve(config, serving))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

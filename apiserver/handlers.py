@@ -1,0 +1,320 @@
+"""Generic REST handlers: every verb of every ARC resource, bound to its Store.
+
+Routes are explicit per resource (``server.py`` builds them from the resource table). Each handler parses
+the request once (path, query, body), delegates to the Store and encodes the result through content
+negotiation. Errors are raised as ``StatusError`` and written by the middleware.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
+
+from aiohttp import web
+
+from api.resources import ResourceInfo
+from apiserver import errors
+from apiserver.negotiation import (
+    IncludeObject,
+    MediaType,
+    decode_body,
+    decode_patch,
+    encode,
+    negotiate,
+    transform_list,
+    transform_object,
+)
+from apiserver.query import delete_options, list_options, write_options
+from apiserver.registry.store import RequestScope, Store
+from apiserver.watch import serve_watch
+
+MAX_BODY_BYTES = 3 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class AdmissionAttributes:
+    """What an admission plugin sees (``admission.Attributes``)."""
+
+    operation: str  # CREATE, UPDATE, DELETE
+    info: ResourceInfo
+    namespace: str | None
+    name: str
+    subresource: str | None
+    obj: Mapping[str, Any] | None
+    dry_run: bool
+
+
+class AdmissionPlugin(Protocol):
+    """Validating admission: raise a StatusError to reject. Runs before the object is written."""
+
+    async def admit(self, attributes: AdmissionAttributes) -> None: ...
+
+
+def warning_headers(warnings: list[str]) -> list[tuple[str, str]]:
+    """``Warning: 299 - "<text>"`` headers (RFC 7234), deduplicated in order."""
+    seen: list[str] = []
+    for warning in warnings:
+        if warning not in seen:
+            seen.append(warning)
+    return [("Warning", '299 - "' + w.replace("\\", "\\\\").replace('"', '\\"') + '"') for w in seen]
+
+
+def respond(
+    body: Any, media: MediaType, *, status: int = 200, warnings: list[str] | None = None
+) -> web.Response:
+    response = web.Response(body=encode(media, body), status=status, content_type=None)
+    response.headers["Content-Type"] = media.content_type
+    for name, value in warning_headers(warnings or []):
+        response.headers.add(name, value)
+    return response
+
+
+def include_object_of(request: web.Request) -> IncludeObject:
+    value = request.query.get("includeObject") or "Metadata"
+    if value not in ("None", "Metadata", "Object"):
+        raise errors.bad_request(
+            f'includeObject: Unsupported value: "{value}": supported values: "None", "Metadata", "Object"'
+        )
+    return cast(IncludeObject, value)
+
+
+class ResourceHandlers:
+    """The handlers of one resource (and its ``/status`` subresource)."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        admission: list[AdmissionPlugin],
+        bookmark_interval: float,
+    ) -> None:
+        self.store = store
+        self.info = store.info
+        self.admission = admission
+        self.bookmark_interval = bookmark_interval
+
+    # ---- helpers ----------------------------------------------------------------------------------
+    def _namespace(self, request: web.Request) -> str | None:
+        return request.match_info.get("namespace") if self.info.namespaced else None
+
+    async def _body(self, request: web.Request) -> bytes:
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            raise errors.request_entity_too_large(f"limit is {MAX_BODY_BYTES}")
+        raw = await request.read()
+        if len(raw) > MAX_BODY_BYTES:
+            raise errors.request_entity_too_large(f"limit is {MAX_BODY_BYTES}")
+        return raw
+
+    def _scope(self, request: web.Request, operation: str) -> RequestScope:
+        options = write_options(request.query, request.query.getall("dryRun", []), operation)  # type: ignore[arg-type]
+        return RequestScope(
+            namespace=self._namespace(request),
+            dry_run=options.dry_run,
+            field_manager=options.field_manager,
+            field_validation=options.field_validation,
+            user_agent=request.headers.get("User-Agent", ""),
+        )
+
+    async def _admit(self, attributes: AdmissionAttributes) -> None:
+        for plugin in self.admission:
+            await plugin.admit(attributes)
+
+    # ---- reads ------------------------------------------------------------------------------------
+    async def get(self, request: web.Request) -> web.StreamResponse:
+        media = negotiate(request.headers.get("Accept"), "object")
+        if request.query.get("watch") in ("true", "1"):
+            return await self._watch_one(request)
+        obj = await self.store.get(self._namespace(request), request.match_info["name"])
+        return respond(transform_object(self.info, media, obj, include_object_of(request)), media)
+
+    async def _watch_one(self, request: web.Request) -> web.StreamResponse:
+        """Legacy ``GET …/<plural>/<name>?watch=true``: a watch with ``metadata.name=<name>``."""
+        query = dict(request.query)
+        selector = f"metadata.name={request.match_info['name']}"
+        query["fieldSelector"] = (
+            f"{query['fieldSelector']},{selector}" if query.get("fieldSelector") else selector
+        )
+        return await self._list_or_watch(request, query)
+
+    async def list(self, request: web.Request) -> web.StreamResponse:
+        return await self._list_or_watch(request, request.query)
+
+    async def _list_or_watch(self, request: web.Request, query: Mapping[str, str]) -> web.StreamResponse:
+        options, watch = list_options(self.info, query)
+        namespace = self._namespace(request)
+        include_object = include_object_of(request)
+        if watch is not None:
+            media = negotiate(request.headers.get("Accept"), "watch")
+            return await serve_watch(
+                request,
+                self.store,
+                namespace,
+                options,
+                resource_version=watch.resource_version,
+                send_initial_events=watch.send_initial_events,
+                allow_bookmarks=watch.allow_bookmarks,
+                timeout_seconds=watch.timeout_seconds,
+                media=media,
+                include_object=include_object,
+                bookmark_interval=self.bookmark_interval,
+            )
+        media = negotiate(request.headers.get("Accept"), "list")
+        page = await self.store.list(namespace, options)
+        list_meta: dict[str, Any] = {"resourceVersion": page.resource_version}
+        if page.continue_token:
+            list_meta["continue"] = page.continue_token
+        if page.remaining_item_count is not None:
+            list_meta["remainingItemCount"] = page.remaining_item_count
+        return respond(transform_list(self.info, media, page.items, list_meta, include_object), media)
+
+    # ---- writes -----------------------------------------------------------------------------------
+    async def create(self, request: web.Request) -> web.StreamResponse:
+        media = negotiate(request.headers.get("Accept"), "object")
+        scope = self._scope(request, "CreateOptions")
+        body = decode_body(await self._body(request), request.headers.get("Content-Type"))
+        if not isinstance(body, dict):
+            raise errors.bad_request("the request body must be a JSON object")
+        raw_meta = body.get("metadata")
+        meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
+        await self._admit(
+            AdmissionAttributes(
+                "CREATE", self.info, scope.namespace, str(meta.get("name") or ""), None, body, scope.dry_run
+            )
+        )
+        obj = await self.store.create(scope, body)
+        return respond(
+            transform_object(self.info, media, obj, include_object_of(request)),
+            media,
+            status=201,
+            warnings=scope.warnings,
+        )
+
+    async def update(self, request: web.Request) -> web.StreamResponse:
+        return await self._update(request, None)
+
+    async def update_status(self, request: web.Request) -> web.StreamResponse:
+        return await self._update(request, "status")
+
+    async def _update(self, request: web.Request, subresource: str | None) -> web.StreamResponse:
+        media = negotiate(request.headers.get("Accept"), "object")
+        scope = self._scope(request, "UpdateOptions")
+        name = request.match_info["name"]
+        body = decode_body(await self._body(request), request.headers.get("Content-Type"))
+        if not isinstance(body, dict):
+            raise errors.bad_request("the request body must be a JSON object")
+        await self._admit(
+            AdmissionAttributes("UPDATE", self.info, scope.namespace, name, subresource, body, scope.dry_run)
+        )
+        obj = await self.store.update(scope, name, body, subresource=subresource)
+        return respond(
+            transform_object(self.info, media, obj, include_object_of(request)),
+            media,
+            warnings=scope.warnings,
+        )
+
+    async def patch(self, request: web.Request) -> web.StreamResponse:
+        return await self._patch(request, None)
+
+    async def patch_status(self, request: web.Request) -> web.StreamResponse:
+        return await self._patch(request, "status")
+
+    async def _patch(self, request: web.Request, subresource: str | None) -> web.StreamResponse:
+        media = negotiate(request.headers.get("Accept"), "object")
+        scope = self._scope(request, "PatchOptions")
+        name = request.match_info["name"]
+        patch_type, patch = decode_patch(await self._body(request), request.headers.get("Content-Type"))
+        await self._admit(
+            AdmissionAttributes("UPDATE", self.info, scope.namespace, name, subresource, None, scope.dry_run)
+        )
+        obj = await self.store.patch(scope, name, patch_type, patch, subresource=subresource)
+        return respond(
+            transform_object(self.info, media, obj, include_object_of(request)),
+            media,
+            warnings=scope.warnings,
+        )
+
+    async def delete(self, request: web.Request) -> web.StreamResponse:
+        media = negotiate(request.headers.get("Accept"), "object")
+        name = request.match_info["name"]
+        raw = await self._body(request)
+        body = decode_body(raw, request.headers.get("Content-Type")) if raw.strip() else None
+        options = delete_options(request.query, body, request.query.getall("dryRun", []))
+        scope = RequestScope(
+            namespace=self._namespace(request),
+            dry_run=bool(options.get("dryRun")),
+            user_agent=request.headers.get("User-Agent", ""),
+        )
+        await self._admit(
+            AdmissionAttributes("DELETE", self.info, scope.namespace, name, None, None, scope.dry_run)
+        )
+        result, _deleted = await self.store.delete(scope, name, options)
+        if result.get("kind") == "Status":
+            return respond(result, MediaType(media.subtype))
+        return respond(transform_object(self.info, media, result, include_object_of(request)), media)
+
+    async def delete_collection(self, request: web.Request) -> web.StreamResponse:
+        media = negotiate(request.headers.get("Accept"), "list")
+        options, _ = list_options(self.info, {k: v for k, v in request.query.items() if k != "watch"})
+        raw = await self._body(request)
+        body = decode_body(raw, request.headers.get("Content-Type")) if raw.strip() else None
+        delete = delete_options(request.query, body, request.query.getall("dryRun", []))
+        scope = RequestScope(
+            namespace=self._namespace(request),
+            dry_run=bool(delete.get("dryRun")),
+            user_agent=request.headers.get("User-Agent", ""),
+        )
+        await self._admit(
+            AdmissionAttributes("DELETE", self.info, scope.namespace, "", None, None, scope.dry_run)
+        )
+        items = await self.store.delete_collection(scope, options, delete)
+        return respond(transform_list(self.info, media, items, {}, include_object_of(request)), media)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def resource_routes(handlers: ResourceHandlers, group_version_path: str) -> list[web.RouteDef]:
+    """The routes of one resource, as kube-apiserver's installer lays them out."""
+    info = handlers.info
+    plural = info.plural
+    if info.namespaced:
+        collection = f"{group_version_path}/namespaces/{{namespace}}/{plural}"
+        everywhere = f"{group_version_path}/{plural}"
+        watch_prefix = f"{group_version_path}/watch/namespaces/{{namespace}}/{plural}"
+    else:
+        collection = everywhere = f"{group_version_path}/{plural}"
+        watch_prefix = f"{group_version_path}/watch/{plural}"
+    item = f"{collection}/{{name}}"
+
+    async def legacy_watch(request: web.Request) -> web.StreamResponse:
+        query = dict(request.query)
+        query["watch"] = "true"
+        if "name" in request.match_info:
+            selector = f"metadata.name={request.match_info['name']}"
+            query["fieldSelector"] = (
+                f"{query['fieldSelector']},{selector}" if query.get("fieldSelector") else selector
+            )
+        return await handlers._list_or_watch(request, query)
+
+    routes = [
+        web.get(collection, handlers.list, allow_head=False),
+        web.post(collection, handlers.create),
+        web.delete(collection, handlers.delete_collection),
+        web.get(item, handlers.get, allow_head=False),
+        web.put(item, handlers.update),
+        web.patch(item, handlers.patch),
+        web.delete(item, handlers.delete),
+        web.get(watch_prefix, legacy_watch, allow_head=False),
+        web.get(f"{watch_prefix}/{{name}}", legacy_watch, allow_head=False),
+    ]
+    if info.namespaced:
+        routes.append(web.get(everywhere, handlers.list, allow_head=False))
+        routes.append(web.get(f"{group_version_path}/watch/{plural}", legacy_watch, allow_head=False))
+    if info.has_status:
+        routes += [
+            web.get(f"{item}/status", handlers.get, allow_head=False),
+            web.put(f"{item}/status", handlers.update_status),
+            web.patch(f"{item}/status", handlers.patch_status),
+        ]
+    return routes

@@ -1,0 +1,159 @@
+"""The request pipeline around every handler: context, errors, metrics, tracing, authn/authz.
+
+One middleware owns error serialization: a ``StatusError`` becomes its Status, aiohttp's own HTTP errors
+(unknown path, wrong method, oversized body) become the Status kube would send, and anything else is
+logged with its traceback and answered with a generic 500 that carries no internals.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import orjson
+from aiohttp import web
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+
+from apiserver import errors
+from apiserver.auth import ANONYMOUS_USER, Authenticator, Authorizer, UserInfo
+from apiserver.observability import REQUEST_DURATION, REQUEST_TOTAL, object_ref, request_id
+from apiserver.requestinfo import RequestInfo, request_info_from
+
+logger = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+USER: web.RequestKey[UserInfo] = web.RequestKey("user", UserInfo)
+INFO: web.RequestKey[RequestInfo] = web.RequestKey("request_info", RequestInfo)
+
+
+def status_response(err: errors.StatusError) -> web.Response:
+    body = err.status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    response = web.Response(body=orjson.dumps(body), status=err.code, content_type=None)
+    response.headers["Content-Type"] = "application/json"
+    if err.status.details is not None and err.status.details.retry_after_seconds:
+        response.headers["Retry-After"] = str(err.status.details.retry_after_seconds)
+    return response
+
+
+def _from_http_exception(exc: web.HTTPException) -> errors.StatusError:
+    if exc.status == 404:
+        return errors.not_found_path()
+    if exc.status == 405:
+        err = errors.not_found_path()
+        err.status.code, err.status.reason = 405, "MethodNotAllowed"
+        err.status.message = "the server does not allow this method on the requested resource"
+        return err
+    if exc.status == 413:
+        return errors.request_entity_too_large("limit is 3145728")
+    if exc.status == 400:
+        return errors.bad_request(exc.text or "bad request")
+    return errors.internal_error(exc.reason)
+
+
+def _metric_verb(info: RequestInfo, method: str) -> str:
+    """kube's ``CleanVerb``: LIST and WATCH for collection GETs, APPLY for apply patches, else the method."""
+    if info.verb == "list":
+        return "LIST"
+    if info.verb == "watch":
+        return "WATCH"
+    if method == "PATCH" and info.is_resource_request:
+        return "PATCH"
+    return method
+
+
+@web.middleware
+async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request id, request info, trace span, metrics and error serialization."""
+    rid = request.headers.get("Audit-ID") or str(uuid.uuid4())
+    token = request_id.set(rid)
+    info = request_info_from(request.method, request.path, request.rel_url.raw_query_string)
+    request[INFO] = info
+    ref_token = object_ref.set(f"{info.namespace}/{info.name}" if info.name else "")
+    started = time.perf_counter()
+    ctx = propagate.extract(dict(request.headers))
+    attach = otel_context.attach(ctx)
+    code = 500
+    try:
+        with tracer.start_as_current_span(
+            f"{request.method} {info.resource or request.path}",
+            kind=trace.SpanKind.SERVER,
+            attributes={
+                "http.request.method": request.method,
+                "url.path": request.path,
+                "k8s.verb": info.verb,
+                "k8s.resource": info.resource,
+                "k8s.namespace": info.namespace,
+            },
+        ) as span:
+            try:
+                response = await handler(request)
+            except errors.StatusError as err:
+                response = status_response(err)
+            except web.HTTPException as exc:
+                response = status_response(_from_http_exception(exc))
+            except TimeoutError:
+                response = status_response(
+                    errors.timeout("request did not complete within the allowed duration")
+                )
+            except Exception:
+                logger.exception("unhandled error", extra={"path": request.path, "method": request.method})
+                response = status_response(errors.internal_error("an unexpected error occurred"))
+            code = response.status
+            span.set_attribute("http.response.status_code", code)
+        response.headers["Audit-Id"] = rid
+        return response
+    finally:
+        if info.is_resource_request:
+            labels = {
+                "verb": _metric_verb(info, request.method),
+                "dry_run": "All" if "dryRun" in request.query else "",
+                "group": info.api_group,
+                "version": info.api_version,
+                "resource": info.resource,
+                "subresource": info.subresource,
+                "scope": "resource" if info.name else ("namespace" if info.namespace else "cluster"),
+                "component": "apiserver",
+            }
+            REQUEST_DURATION.labels(**labels).observe(time.perf_counter() - started)
+            REQUEST_TOTAL.labels(**labels, code=str(code)).inc()
+        otel_context.detach(attach)
+        object_ref.reset(ref_token)
+        request_id.reset(token)
+
+
+def auth_middleware(
+    authenticator: Authenticator, authorizer: Authorizer
+) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Authenticate (anonymous when nobody is recognised), then authorize; 401/403 as kube words them."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        user = await authenticator.authenticate(request) or ANONYMOUS_USER
+        request[USER] = user
+        allowed, reason = await authorizer.authorize(user, request)
+        if not allowed:
+            if user.is_anonymous and not request.get("anonymous_allowed", False):
+                raise errors.unauthorized("Unauthorized")
+            raise forbidden(user, request[INFO], reason)
+        return await handler(request)
+
+    return middleware
+
+
+def forbidden(user: UserInfo, info: RequestInfo, reason: str) -> errors.StatusError:
+    """kube's 403: ``User "alice" cannot list resource "orders" in API group "…" in the namespace "x"``."""
+    from api.resources import GroupResource
+
+    if not info.is_resource_request:
+        message = f'User "{user.name}" cannot {info.verb} path "{info.path}"'
+        return errors.forbidden(None, "", message + (f": {reason}" if reason else ""))
+    resource = info.resource + (f"/{info.subresource}" if info.subresource else "")
+    message = f'User "{user.name}" cannot {info.verb} resource "{resource}" in API group "{info.api_group}"'
+    message += f' in the namespace "{info.namespace}"' if info.namespace else " at the cluster scope"
+    if reason:
+        message += f": {reason}"
+    return errors.forbidden(GroupResource(info.api_group, info.resource), info.name, message)

@@ -1,0 +1,78 @@
+"""Command-line options → validated, completed ``Config`` (sample-apiserver's Options → Config)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, cast
+
+from apiserver.server import Config
+
+
+@dataclass
+class ServingOptions:
+    bind_address: str
+    secure_port: int
+    tls_cert_file: Path
+    tls_private_key_file: Path
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="arc-apiserver", description="ARC's Kubernetes extension API server.")
+    p.add_argument("--etcd-servers", default="http://127.0.0.1:2379", help="etcd endpoint (ARC's own etcd)")
+    p.add_argument("--etcd-prefix", default="/registry", help="key prefix of ARC's objects in etcd")
+    p.add_argument("--etcd-request-timeout", type=float, default=10.0, help="seconds per etcd call")
+    p.add_argument(
+        "--etcd-compaction-interval",
+        type=float,
+        default=300.0,
+        help="seconds between compactions of old revisions (0 disables)",
+    )
+    p.add_argument("--bind-address", default="127.0.0.1")
+    p.add_argument("--secure-port", type=int, default=8443)
+    p.add_argument("--tls-cert-file", type=Path)
+    p.add_argument("--tls-private-key-file", type=Path)
+    p.add_argument(
+        "--cert-dir",
+        type=Path,
+        default=Path("apiserver.local.config/certificates"),
+        help="where a self-signed certificate is written when --tls-cert-file is not given",
+    )
+    p.add_argument(
+        "--standalone",
+        action="store_true",
+        help="serve kubectl directly: authenticate with --token-auth-file, allow every authenticated user",
+    )
+    p.add_argument("--token-auth-file", type=Path, help='static tokens: token,user,uid[,"group1,group2"]')
+    p.add_argument(
+        "--watch-bookmark-interval", type=float, default=60.0, help="seconds between watch bookmarks"
+    )
+    p.add_argument("--log-format", choices=("json", "text"), default="json")
+    p.add_argument("--log-level", default="INFO")
+    p.add_argument("--tracing-exporter", choices=("none", "console"), default="none")
+    return p
+
+
+def complete(args: argparse.Namespace) -> tuple[Config, ServingOptions]:
+    """Validate the options and fill in what was left out."""
+    if args.standalone and args.token_auth_file is None:
+        raise SystemExit("arc-apiserver: --standalone needs --token-auth-file")
+    if (args.tls_cert_file is None) != (args.tls_private_key_file is None):
+        raise SystemExit("arc-apiserver: --tls-cert-file and --tls-private-key-file go together")
+    if args.tls_cert_file is None:
+        from apiserver.certs import ensure_self_signed
+
+        cert, key = ensure_self_signed(args.cert_dir, ["localhost", "127.0.0.1", args.bind_address])
+    else:
+        cert, key = args.tls_cert_file, args.tls_private_key_file
+    config = Config(
+        etcd_servers=args.etcd_servers,
+        etcd_prefix=args.etcd_prefix,
+        etcd_request_timeout=args.etcd_request_timeout,
+        compaction_interval=args.etcd_compaction_interval,
+        bookmark_interval=args.watch_bookmark_interval,
+        token_auth_file=args.token_auth_file,
+        log_format=cast(Literal["json", "text"], args.log_format),
+    )
+    return config, ServingOptions(args.bind_address, args.secure_port, cert, key)

@@ -1,0 +1,1 @@
+"""Per-resource registries: a Strategy (what happens on create/update/delete) and a generic Store."""

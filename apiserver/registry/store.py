@@ -1,0 +1,679 @@
+"""The generic Store: kube-apiserver's ``registry/generic/registry/store.go`` for every ARC resource.
+
+It is the only place that turns storage results into Kubernetes ``StatusError``s (house rule: map a
+library's errors once, at the boundary). Objects cross it as wire-form dicts (``metadata.resourceVersion``
+set from etcd's mod revision); writes parse the request object once into its pydantic model, run the
+strategy (defaults, prepare, validate) and store the dumped JSON without ``resourceVersion``. Reads never
+re-validate what is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import logging
+import secrets
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import jsonpatch
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from api import fields as f
+from api.meta import dump
+from api.resources import ResourceInfo
+from api.schema import strict_decoding_message, unknown_field_warning, unknown_fields
+from apiserver import errors
+from apiserver.registry.managedfields import update_managed_fields
+from apiserver.registry.strategy import ResourceStrategy, StatusStrategy, Strategy, metadata_of
+from apiserver.storage.interface import (
+    INCONSISTENT_CONTINUE_MESSAGE,
+    CompactedError,
+    ExpiredError,
+    InvalidContinueError,
+    KeyExistsError,
+    KeyNotFoundError,
+    ListResult,
+    ResourceVersionMatch,
+    Revision,
+    RevisionConflictError,
+    Storage,
+    StorageError,
+    StorageUnavailableError,
+    StoredValue,
+    TooLargeRevisionError,
+    Watcher,
+)
+from apiserver.storage.keys import KeyLayout
+
+logger = logging.getLogger(__name__)
+
+FINALIZER_ORPHAN = "orphan"
+FINALIZER_FOREGROUND = "foregroundDeletion"
+_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # k8s.io/apiserver/pkg/storage/names
+_MAX_GENERATED_BASE = 63 - 5
+_GENERATE_NAME_ATTEMPTS = 8
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _DeleteDuringUpdate(Exception):
+    """An update removed the last finalizer of an object being deleted: delete it instead."""
+
+    def __init__(self, obj: dict[str, Any]) -> None:
+        super().__init__("emptied finalizers")
+        self.obj = obj
+
+
+@dataclass
+class RequestScope:
+    """What a write needs to know about its request (``metav1.CreateOptions``/``UpdateOptions`` + who)."""
+
+    namespace: str | None = None
+    dry_run: bool = False
+    field_manager: str | None = None
+    field_validation: str = "Warn"
+    user_agent: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def manager(self) -> str:
+        """``fieldManager``, else the user agent's first segment (kube's ``managerOrUserAgent``)."""
+        if self.field_manager:
+            return self.field_manager
+        return self.user_agent.split("/", 1)[0] or "unknown"
+
+
+@dataclass(frozen=True)
+class ListOptions:
+    """``metav1.ListOptions`` after validation (``apiserver.options`` parses the query)."""
+
+    label_selector: Callable[[Mapping[str, str]], bool] | None = None
+    field_selector: Callable[[Mapping[str, str]], bool] | None = None
+    limit: int | None = None
+    continue_token: str | None = None
+    resource_version: str | None = None
+    resource_version_match: str | None = None
+
+    @property
+    def filtered(self) -> bool:
+        return self.label_selector is not None or self.field_selector is not None
+
+
+@dataclass(frozen=True)
+class ListPage:
+    items: list[dict[str, Any]]
+    resource_version: str
+    continue_token: str | None = None
+    remaining_item_count: int | None = None
+
+
+def decode_stored(value: StoredValue) -> dict[str, Any]:
+    """The wire form of a stored object: its JSON with ``metadata.resourceVersion`` = mod revision."""
+    obj: dict[str, Any] = orjson.loads(value.value)
+    obj.setdefault("metadata", {})["resourceVersion"] = str(value.mod_revision)
+    return obj
+
+
+def encode_for_storage(obj: Mapping[str, Any]) -> bytes:
+    """What goes into etcd: the object without ``resourceVersion`` and ``selfLink`` (kube's versioner)."""
+    meta = dict(obj.get("metadata") or {})
+    meta.pop("resourceVersion", None)
+    meta.pop("selfLink", None)
+    return orjson.dumps({**obj, "metadata": meta})
+
+
+def object_fields(info: ResourceInfo, obj: Mapping[str, Any]) -> dict[str, str]:
+    """The field-selector view of an object: name, namespace and the kind's selectable fields."""
+    meta = obj.get("metadata") or {}
+    out = {"metadata.name": meta.get("name") or "", "metadata.namespace": meta.get("namespace") or ""}
+    for path in info.selectable_fields:
+        value: Any = obj
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, Mapping) else None
+        out[path] = "" if value is None else (str(value).lower() if isinstance(value, bool) else str(value))
+    return out
+
+
+def storage_error(err: StorageError, info: ResourceInfo, name: str, *, operation: str) -> errors.StatusError:
+    """Map a storage error to the Status kube-apiserver answers (``storage/errors``)."""
+    resource = info.group_resource
+    if isinstance(err, KeyNotFoundError):
+        return errors.not_found(resource, name)
+    if isinstance(err, KeyExistsError):
+        return errors.already_exists(resource, name)
+    if isinstance(err, RevisionConflictError):
+        return errors.conflict(resource, name)
+    if isinstance(err, ExpiredError):
+        return errors.expired(str(err), err.continue_token)
+    if isinstance(err, TooLargeRevisionError):
+        return errors.resource_version_too_large(
+            f"Too large resource version: {err.requested}, current: {err.current}"
+        )
+    if isinstance(err, InvalidContinueError):
+        return errors.bad_request(f"continue key is not valid: {err}")
+    if isinstance(err, StorageUnavailableError):
+        logger.warning("storage unavailable", extra={"operation": operation, "error": str(err)})
+        if err.timeout:
+            return errors.timeout(f"the {operation} of {resource} did not complete in time")
+        return errors.service_unavailable(f"storage is unavailable: the {operation} of {resource} failed")
+    logger.error("storage error", extra={"operation": operation, "error": str(err)})
+    return errors.internal_error(f"storage error during {operation}")
+
+
+class Store:
+    """Get, list, watch, create, update, patch and delete of one resource over a Storage."""
+
+    def __init__(self, info: ResourceInfo, storage: Storage, keys: KeyLayout) -> None:
+        self.info = info
+        self.storage = storage
+        self.keys = keys
+        self.strategy: Strategy = ResourceStrategy(info)
+        self.status_strategy: Strategy = StatusStrategy(info)
+
+    # ---- keys -------------------------------------------------------------------------------------
+    def key(self, namespace: str | None, name: str) -> str:
+        return self.keys.object_key(self.info.plural, name, namespace if self.info.namespaced else None)
+
+    def prefix(self, namespace: str | None) -> str:
+        if self.info.namespaced and namespace:
+            return self.keys.namespace_prefix(self.info.plural, namespace)
+        return self.keys.resource_prefix(self.info.plural)
+
+    def _error(self, err: StorageError, name: str, operation: str) -> errors.StatusError:
+        return storage_error(err, self.info, name, operation=operation)
+
+    # ---- decoding the request object ---------------------------------------------------------------
+    def parse(self, body: Mapping[str, Any], scope: RequestScope, *, name: str = "") -> BaseModel:
+        """Check apiVersion/kind, unknown fields (``fieldValidation``) and the shape; returns the model."""
+        # Missing apiVersion/kind default to the endpoint's, as kube's decoder does with the URL's GVK.
+        api_version = body.get("apiVersion") or self.info.api_version
+        kind = body.get("kind") or self.info.kind
+        if api_version != self.info.api_version:
+            raise errors.bad_request(
+                f"the API version in the data ({api_version}) does not match the expected API version "
+                f"({self.info.api_version})"
+            )
+        if kind != self.info.kind:
+            raise errors.bad_request(
+                f"the kind in the data ({kind}) does not match the expected kind ({self.info.kind})"
+            )
+        if "apiVersion" not in body or "kind" not in body:
+            body = {**body, "apiVersion": api_version, "kind": kind}
+        if scope.field_validation != "Ignore":
+            unknown = unknown_fields(self.info.model, body)
+            if unknown and scope.field_validation == "Strict":
+                raise errors.bad_request(strict_decoding_message(unknown))
+            scope.warnings.extend(unknown_field_warning(p) for p in unknown)
+        try:
+            return self.info.model.model_validate(body)
+        except ValidationError as exc:
+            meta = body.get("metadata")
+            obj_name = (meta.get("name") if isinstance(meta, Mapping) else None) or name
+            raise errors.invalid(
+                self.info.group_kind, str(obj_name or ""), f.from_validation_error(exc)
+            ) from None
+
+    def _ensure_namespace(self, obj: BaseModel, scope: RequestScope) -> None:
+        """``EnsureObjectNamespaceMatchesRequestNamespace``."""
+        meta = metadata_of(obj)
+        expected = scope.namespace if self.info.namespaced else None
+        if (meta.namespace or None) == expected:
+            return
+        if not meta.namespace:
+            meta.namespace = expected
+        elif expected is None:
+            meta.namespace = None
+        else:
+            raise errors.bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
+
+    # ---- reads ------------------------------------------------------------------------------------
+    async def get(self, namespace: str | None, name: str) -> dict[str, Any]:
+        try:
+            value = await self.storage.get(self.key(namespace, name))
+        except StorageError as err:
+            raise self._error(err, name, "get") from None
+        return decode_stored(value)
+
+    def matcher(self, options: ListOptions) -> Callable[[dict[str, Any]], bool] | None:
+        labels, fields_ = options.label_selector, options.field_selector
+        if labels is None and fields_ is None:
+            return None
+        info = self.info
+
+        def matches(obj: dict[str, Any]) -> bool:
+            if labels is not None and not labels((obj.get("metadata") or {}).get("labels") or {}):
+                return False
+            return fields_ is None or fields_(object_fields(info, obj))
+
+        return matches
+
+    async def list(self, namespace: str | None, options: ListOptions) -> ListPage:
+        matches = self.matcher(options)
+        items: list[dict[str, Any]] = []
+
+        def predicate(value: StoredValue) -> bool:
+            obj = decode_stored(value)
+            if matches is not None and not matches(obj):
+                return False
+            items.append(obj)
+            return True
+
+        revision: Revision | None = None
+        match = ResourceVersionMatch.NOT_OLDER_THAN
+        rv = options.resource_version
+        if rv and rv != "0" and not options.continue_token:
+            revision = Revision(int(rv))
+            if options.resource_version_match == "Exact":
+                match = ResourceVersionMatch.EXACT
+        try:
+            result: ListResult = await self.storage.list(
+                self.prefix(namespace),
+                limit=options.limit or None,
+                continue_token=options.continue_token,
+                revision=revision,
+                match=match,
+                predicate=predicate,
+            )
+        except CompactedError as err:
+            if err.continue_token:
+                raise errors.expired(INCONSISTENT_CONTINUE_MESSAGE, err.continue_token) from None
+            raise self._error(err, "", "list") from None
+        except StorageError as err:
+            raise self._error(err, "", "list") from None
+        return ListPage(
+            items=items,
+            resource_version=str(result.revision),
+            continue_token=result.continue_token,
+            remaining_item_count=result.remaining_item_count,
+        )
+
+    async def watch(self, namespace: str | None, *, from_revision: Revision | None) -> Watcher:
+        try:
+            return await self.storage.watch(
+                self.prefix(namespace), from_revision=from_revision, bookmarks=True
+            )
+        except StorageError as err:
+            raise self._error(err, "", "watch") from None
+
+    # ---- create -----------------------------------------------------------------------------------
+    async def create(self, scope: RequestScope, body: Mapping[str, Any]) -> dict[str, Any]:
+        obj = self.parse(body, scope)
+        meta = metadata_of(obj)
+        if meta.resource_version:
+            raise errors.bad_request("resourceVersion should not be set on objects to be created")
+        self.strategy.set_defaults(obj)
+        self._ensure_namespace(obj, scope)
+        meta.uid = str(uuid.uuid4())
+        meta.creation_timestamp = now_rfc3339()
+        meta.deletion_timestamp = None
+        meta.deletion_grace_period_seconds = None
+        meta.self_link = None
+        generate = not meta.name and bool(meta.generate_name)
+        if generate:
+            meta.name = self._generated_name(meta.generate_name or "")
+        self.strategy.prepare_for_create(obj)
+        errs = self.strategy.validate(obj)
+        if errs:
+            raise errors.invalid(self.info.group_kind, meta.name or "", errs)
+        wire = dump(obj)
+        update_managed_fields(
+            wire,
+            None,
+            manager=scope.manager,
+            api_version=self.info.api_version,
+            subresource=None,
+            now=meta.creation_timestamp,
+            reset_status=self.info.has_status,
+        )
+        if scope.dry_run:
+            return wire
+        for attempt in range(_GENERATE_NAME_ATTEMPTS):
+            name = wire["metadata"]["name"]
+            try:
+                revision = await self.storage.create(self.key(meta.namespace, name), encode_for_storage(wire))
+            except KeyExistsError:
+                if generate and attempt + 1 < _GENERATE_NAME_ATTEMPTS:
+                    wire["metadata"]["name"] = self._generated_name(meta.generate_name or "")
+                    continue
+                if generate:
+                    raise errors.generate_name_conflict(self.info.group_resource, name) from None
+                raise errors.already_exists(self.info.group_resource, name) from None
+            except StorageError as err:
+                raise self._error(err, name, "create") from None
+            wire["metadata"]["resourceVersion"] = str(revision)
+            return wire
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _generated_name(base: str) -> str:
+        return base[:_MAX_GENERATED_BASE] + "".join(secrets.choice(_NAME_CHARS) for _ in range(5))
+
+    # ---- update and patch -------------------------------------------------------------------------
+    def _prepare_update(
+        self,
+        scope: RequestScope,
+        new: BaseModel,
+        old_wire: dict[str, Any],
+        *,
+        subresource: str | None,
+    ) -> dict[str, Any]:
+        """``rest.BeforeUpdate`` + managed fields; returns the object to store (wire form)."""
+        strategy = self.status_strategy if subresource == "status" else self.strategy
+        old = self.info.model.model_validate(old_wire)
+        strategy.set_defaults(new)
+        self._ensure_namespace(new, scope)
+        meta, old_meta = metadata_of(new), metadata_of(old)
+        new_rv = meta.resource_version
+        if new_rv and new_rv != old_meta.resource_version:
+            raise errors.conflict(self.info.group_resource, old_meta.name or "")
+        strategy.prepare_for_update(new, old)
+        meta = metadata_of(new)
+        meta.resource_version = old_meta.resource_version
+        if not meta.uid:
+            meta.uid = old_meta.uid
+        meta.creation_timestamp = old_meta.creation_timestamp
+        if old_meta.deletion_timestamp:
+            meta.deletion_timestamp = old_meta.deletion_timestamp
+        if old_meta.deletion_grace_period_seconds is not None and meta.deletion_grace_period_seconds is None:
+            meta.deletion_grace_period_seconds = old_meta.deletion_grace_period_seconds
+        errs = strategy.validate_update(new, old)
+        if errs:
+            raise errors.invalid(self.info.group_kind, meta.name or "", errs)
+        wire = dump(new)
+        update_managed_fields(
+            wire,
+            old_wire,
+            manager=scope.manager,
+            api_version=self.info.api_version,
+            subresource=subresource,
+            now=now_rfc3339(),
+            reset_status=self.info.has_status,
+        )
+        if meta.deletion_timestamp and not meta.finalizers:
+            raise _DeleteDuringUpdate(wire)
+        return wire
+
+    async def _guaranteed_update(
+        self,
+        scope: RequestScope,
+        namespace: str | None,
+        name: str,
+        compute: Callable[[dict[str, Any]], dict[str, Any]],
+        *,
+        precondition: Revision | None,
+    ) -> dict[str, Any]:
+        """Read-modify-write with the storage's retry; ``compute`` maps the current object to the new one."""
+        key = self.key(namespace, name)
+        result: dict[str, Any] = {}
+
+        def try_update(current: StoredValue | None) -> bytes | None:
+            assert current is not None  # no create-on-update for ARC kinds
+            old_wire = decode_stored(current)
+            new_wire = compute(old_wire)
+            result.clear()
+            result.update(new_wire)
+            encoded = encode_for_storage(new_wire)
+            return None if encoded == current.value else encoded
+
+        try:
+            if scope.dry_run:
+                current = await self.storage.get(key)
+                if precondition is not None and current.mod_revision != precondition:
+                    raise errors.conflict(self.info.group_resource, name)
+                try_update(current)
+                return dict(result)
+            stored = await self.storage.guaranteed_update(
+                key, try_update=try_update, precondition=precondition
+            )
+        except _DeleteDuringUpdate as pending:
+            return await self._delete_emptied(scope, namespace, name, pending.obj)
+        except StorageError as err:
+            raise self._error(err, name, "update") from None
+        result.setdefault("metadata", {})["resourceVersion"] = str(stored.mod_revision)
+        return dict(result)
+
+    async def _delete_emptied(
+        self, scope: RequestScope, namespace: str | None, name: str, obj: dict[str, Any]
+    ) -> dict[str, Any]:
+        """``deleteWithoutFinalizers``: the update removed the last finalizer of a deleting object."""
+        if scope.dry_run:
+            return obj
+        rv = (obj.get("metadata") or {}).get("resourceVersion")
+        try:
+            await self.storage.delete(
+                self.key(namespace, name), precondition=Revision(int(rv)) if rv else None
+            )
+        except KeyNotFoundError:
+            pass
+        except StorageError as err:
+            raise self._error(err, name, "delete") from None
+        return obj
+
+    async def update(
+        self,
+        scope: RequestScope,
+        name: str,
+        body: Mapping[str, Any],
+        *,
+        subresource: str | None = None,
+    ) -> dict[str, Any]:
+        """PUT: unconditional without a resourceVersion in the body (retried on conflicts), else conditional."""
+        new = self.parse(body, scope, name=name)
+        meta = metadata_of(new)
+        if meta.name != name:
+            raise name_mismatch(meta.name, name)
+        precondition = self._revision(meta.resource_version)
+
+        def compute(old_wire: dict[str, Any]) -> dict[str, Any]:
+            return self._prepare_update(scope, new.model_copy(deep=True), old_wire, subresource=subresource)
+
+        return await self._guaranteed_update(scope, scope.namespace, name, compute, precondition=precondition)
+
+    def _revision(self, resource_version: str | None) -> Revision | None:
+        if not resource_version:
+            return None
+        try:
+            revision = int(resource_version)
+        except ValueError:
+            raise errors.bad_request(f'invalid resourceVersion "{resource_version}"') from None
+        return Revision(revision)
+
+    async def patch(
+        self,
+        scope: RequestScope,
+        name: str,
+        patch_type: str,
+        patch: Any,
+        *,
+        subresource: str | None = None,
+    ) -> dict[str, Any]:
+        """JSON patch or JSON merge patch applied to the current object, then the update path."""
+
+        def compute(old_wire: dict[str, Any]) -> dict[str, Any]:
+            patched = apply_patch(patch_type, old_wire, patch)
+            if not isinstance(patched, dict):
+                raise errors.bad_request("the patched object is not a JSON object")
+            new = self.parse(patched, scope, name=name)
+            if metadata_of(new).name != name:
+                raise name_mismatch(metadata_of(new).name, name)
+            return self._prepare_update(scope, new, old_wire, subresource=subresource)
+
+        return await self._guaranteed_update(scope, scope.namespace, name, compute, precondition=None)
+
+    # ---- delete -----------------------------------------------------------------------------------
+    async def delete(
+        self, scope: RequestScope, name: str, options: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], bool]:
+        """Delete one object; returns (a Status or the object now terminating, whether it is gone).
+
+        Finalizers (and ``propagationPolicy`` Orphan/Foreground, which add the ``orphan`` or
+        ``foregroundDeletion`` finalizer) turn the delete into an update setting ``deletionTimestamp``.
+        """
+        key = self.key(scope.namespace, name)
+        preconditions = options.get("preconditions") or {}
+        uid_pre = preconditions.get("uid")
+        rv_pre = self._revision(preconditions.get("resourceVersion"))
+        policy = options.get("propagationPolicy")
+        orphan_dependents = options.get("orphanDependents")
+
+        def check_preconditions(obj: Mapping[str, Any]) -> None:
+            meta = obj.get("metadata") or {}
+            if uid_pre and uid_pre != meta.get("uid"):
+                raise errors.conflict(
+                    self.info.group_resource,
+                    name,
+                    f"Precondition failed: UID in precondition: {uid_pre}, "
+                    f"UID in object meta: {meta.get('uid', '')}",
+                )
+            if rv_pre is not None and str(rv_pre) != meta.get("resourceVersion"):
+                raise errors.conflict(
+                    self.info.group_resource,
+                    name,
+                    f"Precondition failed: ResourceVersion in precondition: {rv_pre}, "
+                    f"ResourceVersion in object meta: {meta.get('resourceVersion', '')}",
+                )
+
+        def gc_finalizers(finalizers: list[str]) -> list[str]:
+            """``deletionFinalizersForGarbageCollection``."""
+            orphan = FINALIZER_ORPHAN in finalizers
+            foreground = FINALIZER_FOREGROUND in finalizers
+            if orphan_dependents is not None:
+                orphan, foreground = bool(orphan_dependents), False
+            elif policy == "Orphan":
+                orphan, foreground = True, False
+            elif policy == "Foreground":
+                orphan, foreground = False, True
+            elif policy == "Background":
+                orphan, foreground = False, False
+            out = [x for x in finalizers if x not in (FINALIZER_ORPHAN, FINALIZER_FOREGROUND)]
+            if orphan:
+                out.append(FINALIZER_ORPHAN)
+            if foreground:
+                out.append(FINALIZER_FOREGROUND)
+            return out
+
+        try:
+            current = decode_stored(await self.storage.get(key))
+        except StorageError as err:
+            raise self._error(err, name, "delete") from None
+        check_preconditions(current)
+        meta = current["metadata"]
+        finalizers = list(meta.get("finalizers") or [])
+        if meta.get("deletionTimestamp") and finalizers:
+            # Already terminating: finalizers cannot be changed through DeleteOptions any more.
+            return current, False
+        new_finalizers = gc_finalizers(finalizers)
+        if new_finalizers:
+
+            def mark_deleting(old_wire: dict[str, Any]) -> dict[str, Any]:
+                check_preconditions(old_wire)
+                out = dict(old_wire)
+                out_meta = dict(out["metadata"])
+                out_meta["finalizers"] = gc_finalizers(list(out_meta.get("finalizers") or []))
+                if not out_meta.get("deletionTimestamp"):
+                    out_meta["deletionTimestamp"] = now_rfc3339()
+                    out_meta["deletionGracePeriodSeconds"] = 0
+                out["metadata"] = out_meta
+                return out
+
+            updated = await self._guaranteed_update(
+                scope, scope.namespace, name, mark_deleting, precondition=None
+            )
+            return updated, False
+
+        if scope.dry_run:
+            return self._deleted_status(current), True
+        try:
+            deleted = await self.storage.delete(
+                key,
+                precondition=Revision(int(meta["resourceVersion"])) if rv_pre is not None else None,
+                validate=lambda value: check_preconditions(decode_stored(value)),
+            )
+        except StorageError as err:
+            raise self._error(err, name, "delete") from None
+        return self._deleted_status(decode_stored(deleted)), True
+
+    def _deleted_status(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        meta = obj.get("metadata") or {}
+        details = {"name": meta.get("name", ""), "group": self.info.group, "kind": self.info.plural}
+        if meta.get("uid"):
+            details["uid"] = meta["uid"]
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
+
+    async def delete_collection(
+        self, scope: RequestScope, list_options: ListOptions, options: Mapping[str, Any]
+    ) -> builtins.list[dict[str, Any]]:
+        """Delete every object the list selects (a few at a time, like kube's workers); returns them."""
+        page = await self.list(scope.namespace, list_options)
+        semaphore = asyncio.Semaphore(16)
+
+        async def delete_one(obj: dict[str, Any]) -> dict[str, Any] | None:
+            meta = obj["metadata"]
+            item_scope = RequestScope(
+                namespace=meta.get("namespace"),
+                dry_run=scope.dry_run,
+                field_manager=scope.field_manager,
+                user_agent=scope.user_agent,
+            )
+            async with semaphore:
+                try:
+                    await self.delete(item_scope, meta["name"], options)
+                except errors.StatusError as err:
+                    if err.code == 404:
+                        return None
+                    raise
+            return obj
+
+        results = await asyncio.gather(*(delete_one(obj) for obj in page.items))
+        return [obj for obj in results if obj is not None]
+
+
+def name_mismatch(body_name: str | None, url_name: str) -> errors.StatusError:
+    return errors.bad_request(
+        f"the name of the object ({body_name or ''}) does not match the name on the URL ({url_name})"
+    )
+
+
+def apply_patch(patch_type: str, current: dict[str, Any], patch: Any) -> Any:
+    """Apply a JSON patch (RFC 6902) or JSON merge patch (RFC 7386) to the current wire object."""
+    if patch_type == "application/merge-patch+json":
+        if not isinstance(patch, dict):
+            # A non-object merge patch replaces the whole document.
+            return patch
+        return merge_patch(current, patch)
+    try:
+        ops = jsonpatch.JsonPatch(patch)
+        return ops.apply(current, in_place=False)
+    except jsonpatch.JsonPatchTestFailed as exc:
+        raise _invalid_patch(str(exc)) from None
+    except (jsonpatch.JsonPatchConflict, jsonpatch.JsonPointerException) as exc:
+        raise _invalid_patch(str(exc)) from None
+    except (jsonpatch.InvalidJsonPatch, TypeError, KeyError, AttributeError) as exc:
+        raise errors.bad_request(f"invalid JSON patch: {exc}") from None
+
+
+def _invalid_patch(message: str) -> errors.StatusError:
+    """JSON patch application errors are 422 (``NewGenericServerResponse(422, …)``)."""
+    return errors.invalid_generic(message)
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out

@@ -1,0 +1,121 @@
+"""``create_app(config)``: the ARC API server as an aiohttp application.
+
+Long-lived resources (the storage client, its compactor and watch fan-out) live in ``cleanup_ctx`` with
+typed ``AppKey``s; routes come from the resource table (one Store and one set of handlers per resource) and
+from the discovery module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from api.resources import GROUP, RESOURCES, VERSION
+from apiserver.auth import (
+    AuthenticatedAllowedAuthorizer,
+    Authenticator,
+    Authorizer,
+    TokenFileAuthenticator,
+    UnionAuthenticator,
+)
+from apiserver.discovery import Documents, discovery_routes
+from apiserver.handlers import MAX_BODY_BYTES, AdmissionPlugin, ResourceHandlers, resource_routes
+from apiserver.middleware import auth_middleware, context_middleware
+from apiserver.registry.store import Store
+from apiserver.storage.etcd import EtcdConfig, EtcdStorage
+from apiserver.storage.interface import Storage, StorageError
+from apiserver.storage.keys import KeyLayout
+
+
+@dataclass
+class Config:
+    """Everything the server needs, after options were validated and completed."""
+
+    etcd_servers: str = "http://127.0.0.1:2379"
+    etcd_prefix: str = "/registry"
+    etcd_request_timeout: float = 10.0
+    compaction_interval: float = 300.0
+    watch_progress_interval: float = 5.0
+    bookmark_interval: float = 60.0
+    token_auth_file: Path | None = None
+    authenticator: Authenticator | None = None
+    authorizer: Authorizer | None = None
+    admission: list[AdmissionPlugin] = field(default_factory=list)
+    log_format: Literal["json", "text"] = "json"
+    storage: Storage | None = None
+    """An already built storage (tests inject the in-memory one); else etcd from ``etcd_servers``."""
+
+
+STORAGE: web.AppKey[Storage] = web.AppKey("storage", Storage)
+STORES: web.AppKey[dict[str, Store]] = web.AppKey("stores", dict)
+
+
+def create_app(config: Config) -> web.Application:
+    authenticators: list[Authenticator] = []
+    if config.authenticator is not None:
+        authenticators.append(config.authenticator)
+    if config.token_auth_file is not None:
+        authenticators.append(TokenFileAuthenticator(config.token_auth_file))
+    authorizer = config.authorizer or AuthenticatedAllowedAuthorizer()
+    app = web.Application(
+        middlewares=[context_middleware, auth_middleware(UnionAuthenticator(authenticators), authorizer)],
+        client_max_size=MAX_BODY_BYTES + 1,
+    )
+    layout = KeyLayout(prefix=config.etcd_prefix)
+    storage: Storage = config.storage or EtcdStorage(
+        EtcdConfig(
+            endpoint=config.etcd_servers.split(",")[0],
+            request_timeout=config.etcd_request_timeout,
+            compaction_interval=config.compaction_interval,
+            layout=layout,
+            progress_interval=config.watch_progress_interval,
+        )
+    )
+    app[STORAGE] = storage
+
+    async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
+        start = getattr(storage, "start", None)
+        if start is not None and config.storage is None:
+            await start()
+        try:
+            yield
+        finally:
+            close = getattr(storage, "close", None)
+            if close is not None and config.storage is None:
+                await close()
+
+    app.cleanup_ctx.append(storage_ctx)
+
+    stores: dict[str, Store] = {}
+    group_version_path = f"/apis/{GROUP}/{VERSION}"
+    routes: list[web.RouteDef] = []
+    for info in RESOURCES:
+        store = Store(info, storage, layout)
+        stores[info.plural] = store
+        handlers = ResourceHandlers(
+            store, admission=config.admission, bookmark_interval=config.bookmark_interval
+        )
+        routes.extend(resource_routes(handlers, group_version_path))
+    app[STORES] = stores
+
+    async def readiness() -> list[tuple[str, str | None]]:
+        try:
+            await storage.current_revision()
+        except StorageError as err:
+            return [("ping", None), ("etcd", str(err) or type(err).__name__)]
+        return [("ping", None), ("etcd", None)]
+
+    async def metrics(request: web.Request) -> web.StreamResponse:
+        response = web.Response(body=generate_latest(REGISTRY), content_type=None)
+        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return response
+
+    routes.extend(discovery_routes(Documents(), readiness))
+    routes.append(web.get("/metrics", metrics, allow_head=False))
+    app.add_routes(routes)
+    return app

@@ -1,0 +1,238 @@
+"""Watch: a chunked stream of WatchEvents, one JSON object per line (``k8s.io/apiserver`` ``watch.go``).
+
+Semantics, as kube-apiserver's watch cache gives them:
+
+- ``sendInitialEvents=true`` (also the default for ``resourceVersion`` unset or ``"0"``, WatchList being on):
+  synthetic ADDED events for the current state, then — with ``allowWatchBookmarks`` — a BOOKMARK whose
+  object carries the annotation ``k8s.io/initial-events-end: "true"``, then the changes;
+- ``resourceVersion=N``: every change after N;
+- selectors are applied to both the old and the new object, so an object that starts matching arrives as
+  ADDED and one that stops matching leaves as DELETED;
+- periodic BOOKMARKs (``allowWatchBookmarks``) carry the latest revision known complete;
+- history compacted under the watch: an ERROR event with a 410 Expired Status, then the stream ends;
+- ``timeoutSeconds`` ends the stream (default: between 30 and 60 minutes, like ``--min-request-timeout``).
+
+The storage shares one etcd watch per resource among all watchers; a client that leaves cancels its
+handler and the ``finally`` closes its subscription.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from api.resources import ResourceInfo
+from apiserver import errors
+from apiserver.negotiation import IncludeObject, MediaType, partial_object_metadata, table
+from apiserver.registry.store import ListOptions, Store, decode_stored
+from apiserver.storage.interface import EventType, ExpiredError, Revision, StorageError
+from apiserver.storage.interface import WatchEvent as StorageEvent
+
+logger = logging.getLogger(__name__)
+
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+MIN_REQUEST_TIMEOUT = 1800.0
+
+
+class WatchEncoder:
+    """Turns objects into the wire events of one watch (JSON, Table or PartialObjectMetadata)."""
+
+    def __init__(self, info: ResourceInfo, media: MediaType, include_object: IncludeObject) -> None:
+        self.info = info
+        self.media = media
+        self.include_object = include_object
+        self._columns_sent = False
+
+    def event(self, event_type: str, obj: dict[str, Any]) -> bytes:
+        if event_type != "BOOKMARK":
+            if self.media.transform == "Table":
+                rv = (obj.get("metadata") or {}).get("resourceVersion", "")
+                obj = table(
+                    self.info,
+                    [obj],
+                    list_meta={"resourceVersion": rv},
+                    include_object=self.include_object,
+                    with_columns=not self._columns_sent,
+                    version=self.media.version,
+                )
+                self._columns_sent = True
+            elif self.media.transform == "PartialObjectMetadata":
+                obj = partial_object_metadata(obj, self.media.version)
+        return orjson.dumps({"type": event_type, "object": obj}) + b"\n"
+
+    def bookmark(self, revision: Revision | str, *, initial_events_end: bool = False) -> bytes:
+        meta: dict[str, Any] = {"resourceVersion": str(revision)}
+        if initial_events_end:
+            meta["annotations"] = {INITIAL_EVENTS_END: "true"}
+        obj: dict[str, Any]
+        if self.media.transform == "PartialObjectMetadata":
+            obj = {
+                "kind": "PartialObjectMetadata",
+                "apiVersion": f"meta.k8s.io/{self.media.version}",
+                "metadata": meta,
+            }
+        elif self.media.transform == "Table":
+            obj = {
+                "kind": "Table",
+                "apiVersion": f"meta.k8s.io/{self.media.version}",
+                "metadata": meta,
+                "columnDefinitions": None,
+                "rows": None,
+            }
+        else:
+            obj = {"kind": self.info.kind, "apiVersion": self.info.api_version, "metadata": meta}
+        return self.event("BOOKMARK", obj)
+
+    @staticmethod
+    def error(err: errors.StatusError) -> bytes:
+        status = err.status.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return orjson.dumps({"type": "ERROR", "object": status}) + b"\n"
+
+
+def translate(
+    event: StorageEvent, matches: Callable[[dict[str, Any]], bool] | None
+) -> tuple[str, dict[str, Any]] | None:
+    """A storage event as the (type, object) a selector-filtered watcher sees, or None to skip it."""
+    rv = str(event.revision)
+    if event.type == EventType.DELETED:
+        if event.prev_value is None:
+            return None
+        old = decode_stored(event.prev_value)
+        old["metadata"]["resourceVersion"] = rv
+        return ("DELETED", old) if matches is None or matches(old) else None
+    assert event.value is not None
+    new = decode_stored(event.value)
+    if matches is None:
+        return ("ADDED" if event.type == EventType.ADDED else "MODIFIED"), new
+    new_matches = matches(new)
+    if event.type == EventType.ADDED or event.prev_value is None:
+        return ("ADDED", new) if new_matches else None
+    old = decode_stored(event.prev_value)
+    old_matches = matches(old)
+    if new_matches and old_matches:
+        return "MODIFIED", new
+    if new_matches:
+        return "ADDED", new
+    if old_matches:
+        old["metadata"]["resourceVersion"] = rv
+        return "DELETED", old
+    return None
+
+
+async def serve_watch(
+    request: web.Request,
+    store: Store,
+    namespace: str | None,
+    options: ListOptions,
+    *,
+    resource_version: str | None,
+    send_initial_events: bool,
+    allow_bookmarks: bool,
+    timeout_seconds: int | None,
+    media: MediaType,
+    include_object: IncludeObject,
+    bookmark_interval: float,
+) -> web.StreamResponse:
+    encoder = WatchEncoder(store.info, media, include_object)
+    matches = store.matcher(options)
+    initial: list[dict[str, Any]] = []
+    if send_initial_events:
+        listing = ListOptions(
+            label_selector=options.label_selector,
+            field_selector=options.field_selector,
+            resource_version=resource_version if resource_version not in (None, "0") else None,
+        )
+        page = await store.list(namespace, listing)
+        while True:
+            initial.extend(page.items)
+            if not page.continue_token:
+                break
+            page = await store.list(
+                namespace,
+                ListOptions(
+                    label_selector=options.label_selector,
+                    field_selector=options.field_selector,
+                    continue_token=page.continue_token,
+                ),
+            )
+        start = Revision(int(page.resource_version))
+    elif resource_version in (None, "0"):
+        start = None
+    else:
+        assert resource_version is not None
+        start = Revision(int(resource_version))
+    try:
+        watcher = await store.watch(namespace, from_revision=start)
+    except errors.StatusError as err:
+        if err.code != 410:
+            raise
+        # kube's cacher answers a watch from a compacted revision with a stream holding one ERROR event.
+        return await _error_stream(request, media, err)
+
+    response = web.StreamResponse(
+        status=200, headers={"Content-Type": media.content_type, "Cache-Control": "no-cache, private"}
+    )
+    response.enable_chunked_encoding()
+    timeout = float(timeout_seconds) if timeout_seconds else MIN_REQUEST_TIMEOUT * (1 + random.random())
+    try:
+        await response.prepare(request)
+        for obj in initial:
+            await response.write(encoder.event("ADDED", obj))
+        if send_initial_events and allow_bookmarks:
+            await response.write(
+                encoder.bookmark(start if start is not None else Revision(0), initial_events_end=True)
+            )
+        elif not initial:
+            # Headers are out; give clients (and proxies) something to flush.
+            await response.write(b"")
+        last_bookmark = time.monotonic()
+        async with asyncio.timeout(timeout):
+            try:
+                async for event in watcher:
+                    if event.type == EventType.BOOKMARK:
+                        if allow_bookmarks and time.monotonic() - last_bookmark >= bookmark_interval:
+                            last_bookmark = time.monotonic()
+                            await response.write(encoder.bookmark(event.revision))
+                        continue
+                    translated = translate(event, matches)
+                    if translated is not None:
+                        await response.write(encoder.event(*translated))
+            except ExpiredError as err:
+                await response.write(
+                    encoder.error(
+                        errors.expired(
+                            f"too old resource version: {err.requested} ({err.oldest or err.current})"
+                        )
+                    )
+                )
+            except StorageError as err:
+                logger.warning("watch ended by storage error", extra={"error": str(err)})
+                await response.write(
+                    encoder.error(errors.internal_error("the watch was interrupted by a storage error"))
+                )
+    except TimeoutError:
+        pass
+    except (ConnectionResetError, asyncio.CancelledError):
+        raise
+    finally:
+        await watcher.close()
+    await response.write_eof()
+    return response
+
+
+async def _error_stream(
+    request: web.Request, media: MediaType, err: errors.StatusError
+) -> web.StreamResponse:
+    response = web.StreamResponse(status=200, headers={"Content-Type": media.content_type})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    await response.write(WatchEncoder.error(err))
+    await response.write_eof()
+    return response
