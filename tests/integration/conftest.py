@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from hack.binaries import binary_path
+from hack.arcapiserver import ArcApiServer
 from hack.etcd import EtcdServer
 
 
@@ -29,6 +30,27 @@ def start_etcd(name: str, work_dir: Path) -> EtcdServer:
 @pytest.fixture(scope="session")
 def etcd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdServer]:
     server = start_etcd("etcd-integration", tmp_path_factory.mktemp("etcd"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def arc_apiserver(
+    etcd_server: EtcdServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ArcApiServer]:
+    """The real ``arc-apiserver`` process in standalone mode on the session's etcd (its own key prefix).
+
+    ``arc_apiserver.kubeconfig`` is an admin kubeconfig for kubectl; ``arc_apiserver.url`` its address.
+    """
+    server = ArcApiServer(
+        tmp_path_factory.mktemp("arc-apiserver"),
+        etcd_server.client_url,
+        etcd_prefix="/arc-integration",
+        extra_args=("--watch-bookmark-interval=1",),
+    )
+    server.start()
     try:
         yield server
     finally:
