@@ -21,6 +21,11 @@ logger = logging.getLogger("apiserver")
 async def serve(config: Config, serving: ServingOptions) -> None:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(serving.tls_cert_file, serving.tls_private_key_file)
+    if config.delegated:
+        # Clients may present certificates (the front proxy's, users' from the client CA); which CA a
+        # certificate must come from is decided per request against the live ConfigMap.
+        context.verify_mode = ssl.CERT_OPTIONAL
+        config.ssl_context = context
     app = create_app(config)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5)
     await runner.setup()

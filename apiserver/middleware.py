@@ -126,9 +126,13 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 
 def auth_middleware(
-    authenticator: Authenticator, authorizer: Authorizer
+    authenticator: Authenticator, authorizer: Authorizer, *, anonymous: bool
 ) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """Authenticate (anonymous when nobody is recognised), then authorize; 401/403 as kube words them."""
+    """Authenticate (``system:anonymous`` when nobody is recognised), then authorize.
+
+    Without ``anonymous`` an unrecognised request is a 401; with it, authorization decides (a 403 as kube
+    words it, naming ``system:anonymous``).
+    """
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -136,7 +140,7 @@ def auth_middleware(
         request[USER] = user
         allowed, reason = await authorizer.authorize(user, request)
         if not allowed:
-            if user.is_anonymous and not request.get("anonymous_allowed", False):
+            if user.is_anonymous and not anonymous:
                 raise errors.unauthorized("Unauthorized")
             raise forbidden(user, request[INFO], reason)
         return await handler(request)

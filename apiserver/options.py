@@ -44,6 +44,12 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="serve kubectl directly: authenticate with --token-auth-file, allow every authenticated user",
     )
+    p.add_argument(
+        "--kubeconfig",
+        type=Path,
+        help="kube-apiserver to delegate authentication, authorization and admission to "
+        "(aggregated mode; in a pod the service account is used when this is not given)",
+    )
     p.add_argument("--token-auth-file", type=Path, help='static tokens: token,user,uid[,"group1,group2"]')
     p.add_argument(
         "--watch-bookmark-interval", type=float, default=60.0, help="seconds between watch bookmarks"
@@ -73,6 +79,8 @@ def complete(args: argparse.Namespace) -> tuple[Config, ServingOptions]:
         compaction_interval=args.etcd_compaction_interval,
         bookmark_interval=args.watch_bookmark_interval,
         token_auth_file=args.token_auth_file,
+        kubeconfig=args.kubeconfig,
+        delegated=not args.standalone,
         log_format=cast(Literal["json", "text"], args.log_format),
     )
     return config, ServingOptions(args.bind_address, args.secure_port, cert, key)

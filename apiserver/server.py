@@ -7,6 +7,7 @@ from the discovery module.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from api.resources import GROUP, RESOURCES, VERSION
+from apiserver.admission.namespace_lifecycle import NamespaceLifecycle
 from apiserver.auth import (
     AuthenticatedAllowedAuthorizer,
     Authenticator,
@@ -23,6 +25,15 @@ from apiserver.auth import (
     TokenFileAuthenticator,
     UnionAuthenticator,
 )
+from apiserver.delegation.authn import (
+    ClientCertificateAuthenticator,
+    ExtensionAuthentication,
+    RequestHeaderAuthenticator,
+    TokenReviewAuthenticator,
+)
+from apiserver.delegation.authz import SubjectAccessReviewAuthorizer
+from apiserver.delegation.informer import Informer
+from apiserver.delegation.kubeclient import KubeClient, load_kubeconfig
 from apiserver.discovery import Documents, discovery_routes
 from apiserver.handlers import MAX_BODY_BYTES, AdmissionPlugin, ResourceHandlers, resource_routes
 from apiserver.middleware import auth_middleware, context_middleware
@@ -47,10 +58,16 @@ class Config:
     authorizer: Authorizer | None = None
     admission: list[AdmissionPlugin] = field(default_factory=list)
     log_format: Literal["json", "text"] = "json"
+    kubeconfig: Path | None = None
+    """Delegated (aggregated) mode: authenticate and authorize through this kube-apiserver."""
+    delegated: bool = False
+    ssl_context: ssl.SSLContext | None = None
+    """The serving TLS context: delegated mode adds the ConfigMap's CAs to verify client certificates."""
     storage: Storage | None = None
     """An already built storage (tests inject the in-memory one); else etcd from ``etcd_servers``."""
 
 
+KUBE: web.AppKey[KubeClient] = web.AppKey("kube", KubeClient)
 STORAGE: web.AppKey[Storage] = web.AppKey("storage", Storage)
 STORES: web.AppKey[dict[str, Store]] = web.AppKey("stores", dict)
 
@@ -62,10 +79,47 @@ def create_app(config: Config) -> web.Application:
     if config.token_auth_file is not None:
         authenticators.append(TokenFileAuthenticator(config.token_auth_file))
     authorizer = config.authorizer or AuthenticatedAllowedAuthorizer()
+    admission = list(config.admission)
+    delegation_ctx = None
+    if config.delegated:
+        kube = KubeClient(load_kubeconfig(config.kubeconfig))
+        trust = config.ssl_context.load_verify_locations if config.ssl_context is not None else None
+        extension_auth = ExtensionAuthentication(
+            kube, trust=lambda pems: trust(cadata=pems) if trust else None
+        )
+        authenticators += [
+            RequestHeaderAuthenticator(extension_auth),
+            ClientCertificateAuthenticator(extension_auth),
+            TokenReviewAuthenticator(kube),
+        ]
+        authorizer = SubjectAccessReviewAuthorizer(kube)
+        namespaces = Informer(kube, "/api/v1/namespaces")
+        admission.insert(0, NamespaceLifecycle(kube, namespaces))
+
+        async def delegation(app: web.Application) -> AsyncIterator[None]:
+            await kube.start()
+            extension_auth.informer.start()
+            namespaces.start()
+            try:
+                if not await extension_auth.informer.wait_synced(30):
+                    raise RuntimeError("could not read kube-system/extension-apiserver-authentication in 30s")
+                await namespaces.wait_synced(30)
+                yield
+            finally:
+                await extension_auth.informer.stop()
+                await namespaces.stop()
+                await kube.close()
+
+        delegation_ctx = delegation
     app = web.Application(
-        middlewares=[context_middleware, auth_middleware(UnionAuthenticator(authenticators), authorizer)],
+        middlewares=[
+            context_middleware,
+            auth_middleware(UnionAuthenticator(authenticators), authorizer, anonymous=config.delegated),
+        ],
         client_max_size=MAX_BODY_BYTES + 1,
     )
+    if delegation_ctx is not None:
+        app.cleanup_ctx.append(delegation_ctx)
     layout = KeyLayout(prefix=config.etcd_prefix)
     storage: Storage = config.storage or EtcdStorage(
         EtcdConfig(

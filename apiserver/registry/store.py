@@ -466,7 +466,7 @@ class Store:
         *,
         subresource: str | None = None,
     ) -> dict[str, Any]:
-        """PUT: unconditional without a resourceVersion in the body (retried on conflict), else conditional."""
+        """PUT: unconditional without a resourceVersion (retried on conflict), else conditional."""
         new = self.parse(body, scope, name=name)
         meta = metadata_of(new)
         if meta.name != name:

@@ -1,0 +1,237 @@
+"""Delegated authentication: front-proxy request headers, client certificates and TokenReview.
+
+``ExtensionAuthentication`` keeps ``kube-system/extension-apiserver-authentication`` (published by
+kube-apiserver) in memory: the request-header CA, allowed proxy names and header names, and the cluster's
+client CA. It is reloaded whenever the ConfigMap changes; new CAs are added to the TLS server's trust
+store so that clients can present certificates, while every trust *decision* is made here against the
+current ConfigMap.
+
+- :class:`RequestHeaderAuthenticator`: ``X-Remote-User``/``-Uid``/``-Group``/``-Extra-*`` are trusted only
+  on a connection whose verified client certificate was issued by the request-header CA and whose CN is
+  allowed. Spoofed headers without that certificate authenticate nobody.
+- :class:`ClientCertificateAuthenticator`: certificates of the client CA: CN is the user, O the groups.
+- :class:`TokenReviewAuthenticator`: bearer tokens of direct clients, reviewed by kube-apiserver, cached 10 s.
+
+Every authenticated user also gets the group ``system:authenticated``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import ssl
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from apiserver.auth import AUTHENTICATED, UserInfo
+from apiserver.delegation.informer import Informer
+from apiserver.delegation.kubeclient import KubeApiError, KubeClient
+
+logger = logging.getLogger(__name__)
+
+CONFIGMAP_NAMESPACE = "kube-system"
+CONFIGMAP_NAME = "extension-apiserver-authentication"
+
+
+def _certs(pem: str) -> list[x509.Certificate]:
+    return x509.load_pem_x509_certificates(pem.encode()) if pem.strip() else []
+
+
+def _json_list(raw: str | None) -> list[str]:
+    if not raw:
+        return []
+    value = orjson.loads(raw)
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def with_authenticated(user: UserInfo) -> UserInfo:
+    if AUTHENTICATED in user.groups:
+        return user
+    return UserInfo(user.name, user.uid, (*user.groups, AUTHENTICATED), user.extra)
+
+
+@dataclass
+class AuthenticationConfig:
+    """The parsed ConfigMap."""
+
+    client_ca: list[x509.Certificate] = field(default_factory=list)
+    requestheader_ca: list[x509.Certificate] = field(default_factory=list)
+    allowed_names: list[str] = field(default_factory=list)
+    username_headers: list[str] = field(default_factory=list)
+    uid_headers: list[str] = field(default_factory=list)
+    group_headers: list[str] = field(default_factory=list)
+    extra_prefixes: list[str] = field(default_factory=list)
+    pems: str = ""
+
+    @classmethod
+    def from_configmap(cls, data: dict[str, str]) -> AuthenticationConfig:
+        client_pem = data.get("client-ca-file", "")
+        header_pem = data.get("requestheader-client-ca-file", "")
+        return cls(
+            client_ca=_certs(client_pem),
+            requestheader_ca=_certs(header_pem),
+            allowed_names=_json_list(data.get("requestheader-allowed-names")),
+            username_headers=_json_list(data.get("requestheader-username-headers")),
+            uid_headers=_json_list(data.get("requestheader-uid-headers")),
+            group_headers=_json_list(data.get("requestheader-group-headers")),
+            extra_prefixes=_json_list(data.get("requestheader-extra-headers-prefix")),
+            pems=client_pem + "\n" + header_pem,
+        )
+
+
+class ExtensionAuthentication:
+    """The live ``extension-apiserver-authentication`` ConfigMap; ``trust`` adds CAs to the TLS server."""
+
+    def __init__(self, client: KubeClient, *, trust: Callable[[str], None] | None = None) -> None:
+        self.config = AuthenticationConfig()
+        self._trust = trust
+        self._trusted: set[str] = set()
+        self.informer = Informer(
+            client,
+            f"/api/v1/namespaces/{CONFIGMAP_NAMESPACE}/configmaps",
+            params={"fieldSelector": f"metadata.name={CONFIGMAP_NAME}"},
+            on_change=self._reload,
+        )
+
+    def _reload(self) -> None:
+        cm = self.informer.items.get(f"{CONFIGMAP_NAMESPACE}/{CONFIGMAP_NAME}")
+        if cm is None:
+            self.config = AuthenticationConfig()
+            return
+        try:
+            self.config = AuthenticationConfig.from_configmap(cm.get("data") or {})
+        except (ValueError, TypeError) as err:
+            logger.error("cannot parse the authentication ConfigMap", extra={"error": str(err)})
+            return
+        digest = hashlib.sha256(self.config.pems.encode()).hexdigest()
+        if self._trust is not None and digest not in self._trusted and self.config.pems.strip():
+            self._trust(self.config.pems)
+            self._trusted.add(digest)
+        logger.info(
+            "authentication configuration loaded",
+            extra={"requestheader_allowed_names": self.config.allowed_names},
+        )
+
+
+def peer_certificate(request: web.Request) -> x509.Certificate | None:
+    """The client's verified leaf certificate, if it presented one."""
+    transport = request.transport
+    if transport is None:
+        return None
+    ssl_object: ssl.SSLObject | None = transport.get_extra_info("ssl_object")
+    if ssl_object is None:
+        return None
+    der = ssl_object.getpeercert(binary_form=True)
+    return x509.load_der_x509_certificate(der) if der else None
+
+
+def issued_by(cert: x509.Certificate, cas: list[x509.Certificate]) -> bool:
+    for ca in cas:
+        try:
+            cert.verify_directly_issued_by(ca)
+        except (ValueError, TypeError, Exception):
+            continue
+        now = time.time()
+        if cert.not_valid_before_utc.timestamp() <= now <= cert.not_valid_after_utc.timestamp():
+            return True
+    return False
+
+
+def _common_name(cert: x509.Certificate) -> str:
+    attrs = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(attrs[0].value) if attrs else ""
+
+
+class RequestHeaderAuthenticator:
+    def __init__(self, source: ExtensionAuthentication) -> None:
+        self.source = source
+
+    async def authenticate(self, request: web.Request) -> UserInfo | None:
+        config = self.source.config
+        if not config.requestheader_ca or not config.username_headers:
+            return None
+        cert = peer_certificate(request)
+        if cert is None or not issued_by(cert, config.requestheader_ca):
+            return None
+        if config.allowed_names and _common_name(cert) not in config.allowed_names:
+            return None
+        name = next((request.headers[h] for h in config.username_headers if request.headers.get(h)), "")
+        if not name:
+            return None
+        uid = next((request.headers[h] for h in config.uid_headers if request.headers.get(h)), "")
+        groups: list[str] = []
+        for header in config.group_headers:
+            groups.extend(request.headers.getall(header, []))
+        extra: dict[str, tuple[str, ...]] = {}
+        for prefix in config.extra_prefixes:
+            lowered = prefix.lower()
+            for header, value in request.headers.items():
+                if header.lower().startswith(lowered):
+                    key = urllib.parse.unquote(header[len(prefix) :]).lower()
+                    extra[key] = (*extra.get(key, ()), value)
+        return with_authenticated(UserInfo(name, uid, tuple(groups), extra))
+
+
+class ClientCertificateAuthenticator:
+    def __init__(self, source: ExtensionAuthentication) -> None:
+        self.source = source
+
+    async def authenticate(self, request: web.Request) -> UserInfo | None:
+        cert = peer_certificate(request)
+        if cert is None or not issued_by(cert, self.source.config.client_ca):
+            return None
+        groups = tuple(str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME))
+        return with_authenticated(UserInfo(_common_name(cert), "", groups))
+
+
+class TokenReviewAuthenticator:
+    """Bearer tokens reviewed by kube-apiserver (``authentication.k8s.io/v1`` TokenReview), cached."""
+
+    def __init__(self, client: KubeClient, *, ttl: float = 10.0) -> None:
+        self.client = client
+        self.ttl = ttl
+        self._cache: dict[str, tuple[float, UserInfo | None]] = {}
+
+    async def authenticate(self, request: web.Request) -> UserInfo | None:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        key = hashlib.sha256(token.strip().encode()).hexdigest()
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        review = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenReview",
+            "spec": {"token": token.strip()},
+        }
+        try:
+            result: dict[str, Any] = await self.client.create(
+                "/apis/authentication.k8s.io/v1/tokenreviews", review
+            )
+        except KubeApiError as err:
+            logger.warning("token review failed", extra={"error": str(err)})
+            return None
+        status = result.get("status") or {}
+        user: UserInfo | None = None
+        if status.get("authenticated"):
+            info = status.get("user") or {}
+            extra = {k: tuple(v) for k, v in (info.get("extra") or {}).items()}
+            user = with_authenticated(
+                UserInfo(
+                    info.get("username", ""), info.get("uid", ""), tuple(info.get("groups") or ()), extra
+                )
+            )
+        if len(self._cache) > 4096:
+            self._cache.clear()
+        self._cache[key] = (time.monotonic() + self.ttl, user)
+        return user

@@ -1,0 +1,154 @@
+"""A minimal asynchronous client for kube-apiserver: the only place in apiserver/ that speaks HTTP to it.
+
+Credentials come from a kubeconfig (client certificate or bearer token, CA) or from the in-cluster service
+account. Errors are mapped once to :class:`KubeApiError` carrying the status code and the server's Status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ssl
+import tempfile
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import yaml
+
+IN_CLUSTER_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+
+class KubeApiError(Exception):
+    def __init__(self, status: int, body: Any) -> None:
+        message = body.get("message") if isinstance(body, dict) else str(body)[:300]
+        super().__init__(f"kube-apiserver answered {status}: {message}")
+        self.status = status
+        self.body = body
+
+
+@dataclass(frozen=True)
+class KubeConfig:
+    server: str
+    ssl_context: ssl.SSLContext
+    token: str | None = None
+
+
+def _material(entry: Mapping[str, Any], key: str, base: Path) -> bytes | None:
+    if entry.get(f"{key}-data"):
+        return base64.b64decode(entry[f"{key}-data"])
+    if entry.get(key):
+        path = Path(entry[key])
+        return (path if path.is_absolute() else base / path).read_bytes()
+    return None
+
+
+def load_kubeconfig(path: Path | None) -> KubeConfig:
+    """The current context of a kubeconfig file, or the in-cluster service account when ``path`` is None."""
+    if path is None:
+        host = "https://kubernetes.default.svc"
+        ctx = ssl.create_default_context(cafile=str(IN_CLUSTER_DIR / "ca.crt"))
+        return KubeConfig(host, ctx, (IN_CLUSTER_DIR / "token").read_text().strip())
+    doc = yaml.safe_load(path.read_text())
+    current = doc.get("current-context")
+    context = next(c["context"] for c in doc["contexts"] if c["name"] == current)
+    cluster = next(c["cluster"] for c in doc["clusters"] if c["name"] == context["cluster"])
+    user: dict[str, Any] = next(
+        (u["user"] for u in doc.get("users", []) if u["name"] == context.get("user")), {}
+    )
+    base = path.parent
+    ca = _material(cluster, "certificate-authority", base)
+    ctx = ssl.create_default_context(cadata=ca.decode() if ca else None)
+    if cluster.get("insecure-skip-tls-verify"):
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    cert, key = _material(user, "client-certificate", base), _material(user, "client-key", base)
+    if cert and key:
+        with tempfile.TemporaryDirectory() as tmp:
+            cert_file, key_file = Path(tmp) / "tls.crt", Path(tmp) / "tls.key"
+            cert_file.write_bytes(cert)
+            key_file.write_bytes(key)
+            ctx.load_cert_chain(cert_file, key_file)
+    return KubeConfig(str(cluster["server"]).rstrip("/"), ctx, user.get("token"))
+
+
+class KubeClient:
+    """JSON over HTTPS to kube-apiserver with explicit timeouts."""
+
+    def __init__(self, config: KubeConfig, *, timeout: float = 10.0) -> None:
+        self.config = config
+        self.timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        headers = {"Accept": "application/json", "User-Agent": "arc-apiserver"}
+        if self.config.token:
+            headers["Authorization"] = f"Bearer {self.config.token}"
+        self._session = aiohttp.ClientSession(
+            base_url=self.config.server,
+            headers=headers,
+            connector=aiohttp.TCPConnector(ssl=self.config.ssl_context, limit=32),
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("KubeClient is not started")
+        return self._session
+
+    async def request(
+        self, method: str, path: str, *, body: Any = None, params: Mapping[str, str] | None = None
+    ) -> Any:
+        data = orjson.dumps(body) if body is not None else None
+        headers = {"Content-Type": "application/json"} if data is not None else None
+        try:
+            async with (
+                asyncio.timeout(self.timeout),
+                self.session.request(method, path, data=data, params=params, headers=headers) as resp,
+            ):
+                raw = await resp.read()
+                payload: Any = orjson.loads(raw) if raw else None
+                if resp.status >= 400:
+                    raise KubeApiError(resp.status, payload)
+                return payload
+        except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as exc:
+            raise KubeApiError(0, f"{type(exc).__name__}: {exc}") from None
+
+    async def get(self, path: str, *, params: Mapping[str, str] | None = None) -> Any:
+        return await self.request("GET", path, params=params)
+
+    async def create(self, path: str, body: Any) -> Any:
+        return await self.request("POST", path, body=body)
+
+    async def watch(
+        self, path: str, *, resource_version: str, timeout_seconds: int = 300
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Watch events from ``resource_version``; ends when the server ends the stream."""
+        params = {
+            "watch": "true",
+            "resourceVersion": resource_version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(timeout_seconds),
+        }
+        try:
+            async with self.session.get(
+                path,
+                params=params,
+                timeout=aiohttp.ClientTimeout(total=timeout_seconds + 30, sock_connect=self.timeout),
+            ) as resp:
+                if resp.status >= 400:
+                    raw = await resp.read()
+                    raise KubeApiError(resp.status, orjson.loads(raw) if raw else None)
+                async for line in resp.content:
+                    if line.strip():
+                        yield orjson.loads(line)
+        except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as exc:
+            raise KubeApiError(0, f"{type(exc).__name__}: {exc}") from None
