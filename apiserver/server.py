@@ -152,7 +152,7 @@ def create_app(config: Config) -> web.Application:
         store = Store(info, storage, layout)
         stores[info.plural] = store
         handlers = ResourceHandlers(
-            store, admission=config.admission, bookmark_interval=config.bookmark_interval
+            store, admission=admission, bookmark_interval=config.bookmark_interval
         )
         routes.extend(resource_routes(handlers, group_version_path))
     app[STORES] = stores

@@ -15,14 +15,19 @@ ports chosen at the first ``up``. Every server binds 127.0.0.1 only.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import signal
+import ssl
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from hack import pki
 from hack.binaries import REPO_ROOT, binary_path
@@ -32,6 +37,10 @@ from hack.process import Component, free_port
 
 DEFAULT_WORK_DIR = REPO_ROOT / ".arc"
 FAKE_NODES = ("kwok-node-0", "kwok-node-1", "kwok-node-2")
+ARC_NAMESPACE = "arc-system"
+ARC_SERVICE_DNS = f"arc-apiserver.{ARC_NAMESPACE}.svc"
+ARC_APISERVICE = "v1alpha1.arc.opendefense.cloud"
+DEPLOY_DIR = REPO_ROOT / "deploy"
 SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/16"
 KUBERNETES_SERVICE_IP = "10.96.0.1"
 
@@ -52,10 +61,13 @@ class Ports:
     kube_controller_manager: int
     kube_scheduler: int
     kwok: int
+    arc_apiserver: int
 
     @classmethod
-    def allocate(cls) -> Ports:
-        return cls(**{name: free_port() for name in cls.__dataclass_fields__})
+    def allocate(cls, known: dict[str, int] | None = None) -> Ports:
+        """Fresh ports for every component, keeping the ones already ``known`` (from cluster.json)."""
+        known = known or {}
+        return cls(**{name: known.get(name) or free_port() for name in cls.__dataclass_fields__})
 
 
 class LocalCluster:
@@ -83,7 +95,15 @@ class LocalCluster:
     @property
     def component_names(self) -> list[str]:
         """Start order."""
-        return ["etcd", "etcd-arc", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"]
+        return [
+            "etcd",
+            "etcd-arc",
+            "kube-apiserver",
+            "kube-controller-manager",
+            "kube-scheduler",
+            "kwok",
+            "arc-apiserver",
+        ]
 
     def admin(self) -> KubeHTTP:
         return KubeHTTP(
@@ -94,9 +114,8 @@ class LocalCluster:
         )
 
     def _load_or_allocate_ports(self) -> Ports:
-        if self.state_file.exists():
-            return Ports(**json.loads(self.state_file.read_text())["ports"])
-        ports = Ports.allocate()
+        known = json.loads(self.state_file.read_text())["ports"] if self.state_file.exists() else {}
+        ports = Ports.allocate(known)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.state_file.write_text(json.dumps({"ports": asdict(ports)}, indent=2) + "\n")
         return ports
@@ -122,6 +141,16 @@ class LocalCluster:
             server=True,
         )
         pki.issue(front_proxy_ca, d, "front-proxy-client", common_name="front-proxy-client", client=True)
+        # ARC's API server: serving certificate for the name the aggregator dials (<service>.<namespace>.svc).
+        pki.issue(
+            ca,
+            d,
+            "arc-apiserver",
+            common_name="arc-apiserver",
+            dns_names=[ARC_SERVICE_DNS, f"{ARC_SERVICE_DNS}.cluster.local", "localhost"],
+            ip_addresses=["127.0.0.1"],
+            server=True,
+        )
         pki.create_service_account_keys(d)
         clients = {
             "admin": ("kubernetes-admin", ["system:masters"]),
@@ -129,6 +158,8 @@ class LocalCluster:
             "kube-scheduler": ("system:kube-scheduler", []),
             # kwok plays the kubelet of every fake node (node status, leases, pod status of many nodes).
             "kwok": ("kwok-controller", ["system:masters"]),
+            # ARC's API server acts as its service account, so deploy/apiserver/rbac.yaml applies as is.
+            "arc-apiserver-client": (f"system:serviceaccount:{ARC_NAMESPACE}:arc-apiserver", []),
         }
         for name, (user, groups) in clients.items():
             pair = pki.issue(ca, d, name, common_name=user, organizations=groups, client=True)
@@ -224,6 +255,64 @@ class LocalCluster:
             "--node-lease-duration-seconds=40",
         ]
 
+    def arc_apiserver_argv(self) -> list[str]:
+        p = self.pki_dir
+        return [
+            sys.executable,
+            "-m",
+            "apiserver",
+            f"--kubeconfig={self._kubeconfig_of('arc-apiserver-client')}",
+            f"--etcd-servers={self.etcd_arc.client_url}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={self.ports.arc_apiserver}",
+            f"--tls-cert-file={p / 'arc-apiserver.crt'}",
+            f"--tls-private-key-file={p / 'arc-apiserver.key'}",
+        ]
+
+    def _arc_apiserver_ready(self) -> bool:
+        context = ssl.create_default_context(cafile=str(self.pki_dir / "ca.crt"))
+        url = f"https://127.0.0.1:{self.ports.arc_apiserver}/readyz"
+        with urllib.request.urlopen(url, context=context, timeout=2) as resp:
+            return bool(resp.status == 200)
+
+    def register_arc_apiserver(self) -> None:
+        """RBAC of deploy/apiserver, then the host process behind an ExternalName Service and the APIService.
+
+        With kube-apiserver's default ``--enable-aggregator-routing=false`` an ExternalName Service routes to
+        ``https://<externalName>:<APIService port>`` and skips the EndpointSlice checks (notes §0.16).
+        """
+        client = self.admin()
+        for manifest in ("namespace.yaml", "rbac.yaml", "user-roles.yaml"):
+            client.apply_manifest(DEPLOY_DIR / "apiserver" / manifest)
+        client.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "arc-apiserver", "namespace": ARC_NAMESPACE},
+                "spec": {"type": "ExternalName", "externalName": "127.0.0.1"},
+            }
+        )
+        apiservice = yaml.safe_load((DEPLOY_DIR / "apiserver" / "apiservice.yaml").read_text())
+        apiservice["spec"]["service"]["port"] = self.ports.arc_apiserver
+        apiservice["spec"]["caBundle"] = base64.b64encode((self.pki_dir / "ca.crt").read_bytes()).decode()
+        client.apply(apiservice)
+
+    def apiservice_available(self) -> bool:
+        apiservice = self.admin().get(f"/apis/apiregistration.k8s.io/v1/apiservices/{ARC_APISERVICE}")
+        conditions = {c["type"]: c for c in apiservice.get("status", {}).get("conditions", [])}
+        return conditions.get("Available", {}).get("status") == "True"
+
+    def start_arc_apiserver(self) -> None:
+        self._start("arc-apiserver", self.arc_apiserver_argv)
+        self.component("arc-apiserver").wait_until(self._arc_apiserver_ready, timeout=60, what="ready")
+        self._poll(
+            self.apiservice_available,
+            timeout=90,
+            what=f"APIService {ARC_APISERVICE} Available",
+            watch=["arc-apiserver"],
+        )
+        log(f"arc-apiserver: registered as {ARC_APISERVICE}, Available")
+
     def _start(self, name: str, argv: Callable[[], list[str]]) -> bool:
         """Start ``name`` unless it already runs; returns whether it was started now."""
         component = self.component(name)
@@ -256,6 +345,8 @@ class LocalCluster:
         self.ensure_fake_nodes()
         self.wait_for_nodes_ready(timeout=120)
         self.wait_for_default_service_account(timeout=120)
+        self.register_arc_apiserver()
+        self.start_arc_apiserver()
         log(f"control plane up in {time.monotonic() - started:.1f}s")
 
     def ensure_fake_nodes(self) -> None:
