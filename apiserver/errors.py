@@ -104,13 +104,14 @@ def invalid(kind: GroupKind, name: str, errs: Sequence[FieldError]) -> StatusErr
     return _failure(422, "Invalid", invalid_message(kind.kind, kind.group, name, errs), details)
 
 
-def invalid_generic(message: str) -> StatusError:
-    """422 Invalid without field errors (``NewGenericServerResponse(422, …)``): a failed JSON patch."""
+def invalid_generic() -> StatusError:
+    """422 Invalid without field errors: a JSON patch that does not apply (a failed ``test``, a missing path).
+
+    kube answers ``NewGenericServerResponse(422, "", GroupResource{}, "", err.Error(), 0, false)``, which
+    drops the patch library's message (no causes, empty details), so neither do we send ours.
+    """
     return _failure(
-        422,
-        "Invalid",
-        "the server rejected our request due to an error in our request",
-        StatusDetails(causes=[StatusCause(message=message)]),
+        422, "Invalid", "the server rejected our request due to an error in our request", StatusDetails()
     )
 
 

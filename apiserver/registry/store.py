@@ -662,8 +662,9 @@ def apply_patch(patch_type: str, current: dict[str, Any], patch: Any) -> Any:
 
 
 def _invalid_patch(message: str) -> errors.StatusError:
-    """JSON patch application errors are 422 (``NewGenericServerResponse(422, …)``)."""
-    return errors.invalid_generic(message)
+    """JSON patch application errors are 422 (``NewGenericServerResponse(422, …)``) without the message."""
+    logger.debug("json patch does not apply", extra={"error": message})
+    return errors.invalid_generic()
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

@@ -204,6 +204,9 @@ async def test_json_patch_test_failure_is_422(api: Api) -> None:
         "PATCH", f"{ORDERS}/o1", data=orjson.dumps(ops), content_type="application/json-patch+json"
     )
     assert status == 422 and err["reason"] == "Invalid"
+    # kube's NewGenericServerResponse(422, …, isUnexpectedResponse=false): no causes, nothing of the library.
+    assert err["message"] == "the server rejected our request due to an error in our request"
+    assert err["details"] == {}
 
 
 async def test_merge_patch_with_stale_resource_version_conflicts(api: Api) -> None:
