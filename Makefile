@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint setup venv apt binaries cluster-up cluster-down cluster-status clean unit integration e2e
+.PHONY: run test lint setup venv apt binaries cluster-up cluster-down cluster-status clean unit integration e2e bench
 
 ## run: set everything up, start the whole local stack and stay up until Ctrl-C
 run: setup
@@ -54,3 +54,7 @@ cluster-status: venv
 
 clean: cluster-down
 	rm -rf .arc
+
+## bench: API server vs raw etcd (quick mode; BENCH_ARGS= for the full run), results in docs/bench/
+bench: setup
+	$(PY) -m bench.apiserver --quick $(BENCH_ARGS)
