@@ -300,7 +300,7 @@ class LocalCluster:
     def apiservice_available(self) -> bool:
         apiservice = self.admin().get(f"/apis/apiregistration.k8s.io/v1/apiservices/{ARC_APISERVICE}")
         conditions = {c["type"]: c for c in apiservice.get("status", {}).get("conditions", [])}
-        return conditions.get("Available", {}).get("status") == "True"
+        return bool(conditions.get("Available", {}).get("status") == "True")
 
     def start_arc_apiserver(self) -> None:
         self._start("arc-apiserver", self.arc_apiserver_argv)
