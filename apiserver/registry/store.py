@@ -57,6 +57,7 @@ FINALIZER_FOREGROUND = "foregroundDeletion"
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # k8s.io/apiserver/pkg/storage/names
 _MAX_GENERATED_BASE = 63 - 5
 _GENERATE_NAME_ATTEMPTS = 8
+RESOURCE_VERSION_SET_ON_CREATE = "resourceVersion should not be set on objects to be created"
 
 
 def now_rfc3339() -> str:
@@ -308,8 +309,7 @@ class Store:
     async def create(self, scope: RequestScope, body: Mapping[str, Any]) -> dict[str, Any]:
         obj = self.parse(body, scope)
         meta = metadata_of(obj)
-        if meta.resource_version:
-            raise errors.bad_request("resourceVersion should not be set on objects to be created")
+        sent_resource_version = meta.resource_version
         self.strategy.set_defaults(obj)
         self._ensure_namespace(obj, scope)
         meta.uid = str(uuid.uuid4())
@@ -336,6 +336,10 @@ class Store:
         )
         if scope.dry_run:
             return wire
+        if _nonzero_resource_version(sent_resource_version):
+            # etcd3's store.Create returns a plain error here (after validation, and not for a dry run), which
+            # kube answers as ErrorToAPIStatus does with any non-Status error: 500, reason Unknown.
+            raise errors.unknown(RESOURCE_VERSION_SET_ON_CREATE)
         for attempt in range(_GENERATE_NAME_ATTEMPTS):
             name = wire["metadata"]["name"]
             try:
@@ -635,6 +639,14 @@ class Store:
 
         results = await asyncio.gather(*(delete_one(obj) for obj in page.items))
         return [obj for obj in results if obj is not None]
+
+
+def _nonzero_resource_version(resource_version: str | None) -> bool:
+    """kube's ``versioner.ObjectResourceVersion(obj)`` succeeding with a non-zero version."""
+    try:
+        return int(resource_version or "0") != 0
+    except ValueError:
+        return False
 
 
 def name_mismatch(body_name: str | None, url_name: str) -> errors.StatusError:
