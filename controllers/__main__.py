@@ -1,0 +1,103 @@
+"""`arc-controller-manager` / `python -m controllers`: the Manager with the Order controller.
+
+    python -m controllers --kubeconfig PATH [--leader-elect] [--metrics-bind-address 127.0.0.1:0]
+                          [--concurrency N] [--leader-election-namespace arc-system]
+                          [--leader-election-id arc-controller-manager] [--log-level info] [--log-format json]
+
+Runs until SIGTERM/SIGINT, then stops gracefully (releasing the leader Lease). Exits 1 when leadership is
+lost, as controller-runtime does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from opentelemetry import trace
+
+from controllers.kube import connect
+from controllers.order import setup_order_controller
+from controllers.runtime import LeaderElectionConfig, LostLeadershipError, Manager
+from controllers.runtime.logs import configure_logging
+
+logger = logging.getLogger("controllers")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="arc-controller-manager", description=__doc__.split("\n")[0])
+    p.add_argument("--kubeconfig", type=Path, default=os.environ.get("KUBECONFIG"), required=False)
+    p.add_argument(
+        "--leader-elect", action="store_true", help="Elect a leader on a Lease before reconciling."
+    )
+    p.add_argument("--leader-election-namespace", default="arc-system")
+    p.add_argument("--leader-election-id", default="arc-controller-manager")
+    p.add_argument(
+        "--metrics-bind-address", default="127.0.0.1:0", help="host:port for /healthz /readyz /metrics"
+    )
+    p.add_argument("--concurrency", type=int, default=4, help="Workers per controller.")
+    p.add_argument("--log-level", default="info")
+    p.add_argument("--log-format", choices=("json", "text"), default="json")
+    p.add_argument(
+        "--trace-exporter",
+        choices=("none", "console"),
+        default="none",
+        help="OpenTelemetry span exporter (off by default).",
+    )
+    args = p.parse_args(argv)
+    if args.kubeconfig is None:
+        p.error("--kubeconfig (or $KUBECONFIG) is required")
+    return args
+
+
+def _setup_tracing(exporter: str) -> None:
+    if exporter == "console":
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+        trace.set_tracer_provider(provider)
+
+
+async def run(args: argparse.Namespace) -> int:
+    client = await connect(args.kubeconfig)
+    leader_election = None
+    if args.leader_elect:
+        identity = f"{socket.gethostname()}_{uuid.uuid4()}"
+        leader_election = LeaderElectionConfig(
+            namespace=args.leader_election_namespace, name=args.leader_election_id, identity=identity
+        )
+    manager = Manager(client, leader_election=leader_election, bind_address=args.metrics_bind_address)
+    setup_order_controller(manager, concurrency=args.concurrency)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    code = 0
+    try:
+        await manager.run(stop)
+    except* LostLeadershipError:
+        logger.error("leadership lost, exiting")
+        code = 1
+    finally:
+        await client.close()
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    configure_logging(args.log_level, json_output=args.log_format == "json")
+    _setup_tracing(args.trace_exporter)
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""SPEC §4.1's hash and naming rules: the artifact hash, ArtifactWorkflow names, label values.
+
+The artifact hash is the first 16 hex characters of SHA-256 over the canonical JSON (keys sorted,
+separators `,` `:`, no spaces, non-ASCII kept) of
+`[namespace, type, spec, srcName, srcGeneration, dstName, dstGeneration, srcSecretHash, dstSecretHash,
+lastForceAt]`. Numbers are written as they were received (`controllers.kube.codec.JSONNumber`), so the hash
+of `1e6` is not the hash of `1000000.0`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any, Final
+
+from controllers.kube.codec import JSONNumber
+
+__all__ = [
+    "MAX_NAME",
+    "artifact_hash",
+    "canonical_json",
+    "label_value",
+    "secret_hash",
+    "workflow_name",
+]
+
+MAX_NAME: Final = 63
+HASH_LEN: Final = 16
+
+
+def canonical_json(value: Any) -> str:
+    """Keys sorted, `,`/`:` separators, no spaces, non-ASCII kept, numbers as received."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, JSONNumber):
+        return value.text
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return json.dumps(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, Mapping):
+        items = sorted(value.items())
+        return "{" + ",".join(f"{canonical_json(str(k))}:{canonical_json(v)}" for k, v in items) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(canonical_json(v) for v in value) + "]"
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def artifact_hash(
+    *,
+    namespace: str,
+    type: str,
+    spec: Any,
+    src_name: str,
+    src_generation: int | None,
+    dst_name: str,
+    dst_generation: int | None,
+    src_secret_hash: str | None,
+    dst_secret_hash: str | None,
+    last_force_at: str | None,
+) -> str:
+    doc = [
+        namespace,
+        type,
+        spec,
+        src_name,
+        src_generation,
+        dst_name,
+        dst_generation,
+        src_secret_hash,
+        dst_secret_hash,
+        last_force_at,
+    ]
+    return hashlib.sha256(canonical_json(doc).encode()).hexdigest()[:HASH_LEN]
+
+
+def secret_hash(data: Mapping[str, str] | None) -> str:
+    """Hex SHA-256 of the canonical JSON of a Secret's `data` map as stored (base64 values)."""
+    return hashlib.sha256(canonical_json(dict(data or {})).encode()).hexdigest()
+
+
+def workflow_name(order_name: str, artifact_hash: str) -> str:
+    """`<order-name>-<hash>`, the order-name part cut so the whole fits in 63 characters."""
+    name = f"{order_name}-{artifact_hash}"
+    if len(name) <= MAX_NAME:
+        return name
+    head = order_name[: MAX_NAME - len(artifact_hash) - 1].rstrip("-.")
+    return f"{head}-{artifact_hash}"
+
+
+def label_value(value: str) -> str:
+    """A label value for a name: unchanged up to 63 characters, else cut + `-` + 8 hex of its SHA-256."""
+    if len(value) <= MAX_NAME:
+        return value
+    digest = hashlib.sha256(value.encode()).hexdigest()[:8]
+    return f"{value[: MAX_NAME - 9]}-{digest}"

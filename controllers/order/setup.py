@@ -1,0 +1,159 @@
+"""Wiring of the Order controller into a Manager: informers, indexes, event mapping, metrics.
+
+Events map to Orders through indexes, never by listing everything (SPEC §4.1):
+- an Order → itself; an ArtifactWorkflow → the Order in its controller ownerReference;
+- an Endpoint `ns/x` → Orders indexed under `endpoint=ns/x` (their effective srcRef/dstRef);
+- a Secret `ns/s` → Endpoints indexed under `secret=ns/s` → their Orders;
+- an ArtifactType `ns/t` → Orders indexed under `type=ns/t`; a ClusterArtifactType `t` → `type-name=t`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import REGISTRY, Collector
+
+from api.arc.v1alpha1.types import (
+    ARTIFACT_WORKFLOW_PHASES,
+    ORDER_PHASES,
+    ArtifactType,
+    ArtifactWorkflow,
+    ClusterArtifactType,
+    Endpoint,
+    Order,
+)
+from controllers.kube.resources import (
+    ARTIFACT_TYPES,
+    ARTIFACT_WORKFLOWS,
+    CLUSTER_ARTIFACT_TYPES,
+    ENDPOINTS,
+    ORDERS,
+    SECRETS,
+)
+from controllers.order.naming import secret_hash
+from controllers.order.reconciler import OrderReconciler, SecretRecord
+from controllers.runtime import Controller, Informer, Manager, Request
+
+__all__ = ["decode_secret", "endpoint_names", "setup_order_controller"]
+
+CONTROLLER_NAME = "order"
+
+
+def decode_secret(raw: dict[str, Any]) -> SecretRecord:
+    meta = raw.get("metadata") or {}
+    return SecretRecord(meta.get("namespace") or "", meta.get("name") or "", secret_hash(raw.get("data")))
+
+
+def endpoint_names(order: Order) -> set[str]:
+    defaults = order.spec.defaults
+    names: set[str] = set()
+    for artifact in order.spec.artifacts or []:
+        src = (artifact.src_ref.name if artifact.src_ref else "") or (
+            defaults.src_ref.name if defaults and defaults.src_ref else ""
+        )
+        dst = (artifact.dst_ref.name if artifact.dst_ref else "") or (
+            defaults.dst_ref.name if defaults and defaults.dst_ref else ""
+        )
+        names.update(n for n in (src, dst) if n)
+    return names
+
+
+def _owner_uid(aw: ArtifactWorkflow) -> list[str]:
+    return [r.uid for r in aw.metadata.owner_references or [] if r.controller and r.kind == "Order"]
+
+
+class _PhaseCollector(Collector):
+    """`arc_orders{phase}` and `arc_artifactworkflows{phase}` from the informer caches, at scrape time."""
+
+    def __init__(self, orders: Informer[Order], aws: Informer[ArtifactWorkflow]) -> None:
+        self.orders = orders
+        self.aws = aws
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        for name, doc, phases, objects in (
+            ("arc_orders", "Orders by phase.", ORDER_PHASES, self.orders.list()),
+            (
+                "arc_artifactworkflows",
+                "ArtifactWorkflows by phase.",
+                ARTIFACT_WORKFLOW_PHASES,
+                self.aws.list(),
+            ),
+        ):
+            counts = dict.fromkeys(phases, 0)
+            for obj in objects:
+                phase = (obj.status.phase if obj.status is not None else None) or "Pending"
+                counts[phase] = counts.get(phase, 0) + 1
+            family = GaugeMetricFamily(name, doc, labels=["phase"])
+            for phase, count in counts.items():
+                family.add_metric([phase], count)
+            yield family
+
+
+_collector: _PhaseCollector | None = None
+
+
+def setup_order_controller(manager: Manager, *, concurrency: int = 4) -> Controller:
+    global _collector
+    orders = manager.informer(ORDERS, Order.model_validate)
+    aws = manager.informer(ARTIFACT_WORKFLOWS, ArtifactWorkflow.model_validate)
+    endpoints = manager.informer(ENDPOINTS, Endpoint.model_validate)
+    secrets = manager.informer(SECRETS, decode_secret)
+    types = manager.informer(ARTIFACT_TYPES, ArtifactType.model_validate)
+    cluster_types = manager.informer(CLUSTER_ARTIFACT_TYPES, ClusterArtifactType.model_validate)
+
+    orders.add_index("endpoint", lambda o: [f"{o.metadata.namespace}/{n}" for n in sorted(endpoint_names(o))])
+    orders.add_index("type", lambda o: [f"{o.metadata.namespace}/{a.type}" for a in o.spec.artifacts or []])
+    orders.add_index("type-name", lambda o: [a.type for a in o.spec.artifacts or []])
+    endpoints.add_index(
+        "secret",
+        lambda e: (
+            [f"{e.metadata.namespace}/{e.spec.secret_ref.name}"]
+            if e.spec.secret_ref is not None and e.spec.secret_ref.name
+            else []
+        ),
+    )
+    aws.add_index("owner", _owner_uid)
+
+    reconciler = OrderReconciler(
+        manager.client,
+        manager.recorder,
+        orders=orders,
+        artifact_workflows=aws,
+        endpoints=endpoints,
+        secrets=secrets,
+        artifact_types=types,
+        cluster_artifact_types=cluster_types,
+    )
+    controller = Controller(CONTROLLER_NAME, reconciler, concurrency=concurrency)
+
+    def orders_by(index: str, value: str) -> Iterable[Request]:
+        return [Request(ns, name) for ns, name in orders.keys_by_index(index, value)]
+
+    def from_aw(aw: ArtifactWorkflow) -> Iterable[Request]:
+        return [
+            Request(aw.metadata.namespace or "", r.name)
+            for r in aw.metadata.owner_references or []
+            if r.controller and r.kind == "Order"
+        ]
+
+    def from_secret(secret: SecretRecord) -> Iterable[Request]:
+        out: list[Request] = []
+        for ep in endpoints.by_index("secret", f"{secret.namespace}/{secret.name}"):
+            out.extend(orders_by("endpoint", f"{ep.metadata.namespace}/{ep.metadata.name}"))
+        return out
+
+    controller.watch(orders, lambda o: [Request(o.metadata.namespace or "", o.metadata.name or "")])
+    controller.watch(aws, from_aw)
+    controller.watch(endpoints, lambda e: orders_by("endpoint", f"{e.metadata.namespace}/{e.metadata.name}"))
+    controller.watch(secrets, from_secret)
+    controller.watch(types, lambda t: orders_by("type", f"{t.metadata.namespace}/{t.metadata.name}"))
+    controller.watch(cluster_types, lambda t: orders_by("type-name", t.metadata.name or ""))
+    manager.add_controller(controller)
+
+    if _collector is not None:
+        REGISTRY.unregister(_collector)
+    _collector = _PhaseCollector(orders, aws)
+    REGISTRY.register(_collector)
+    return controller

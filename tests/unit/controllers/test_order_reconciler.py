@@ -1,0 +1,326 @@
+"""The Order controller end to end over the in-memory FakeKubeClient (Manager, informers, indexes)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from controllers.kube import codec
+from controllers.kube.fake import FakeKubeClient
+from controllers.kube.resources import (
+    ARTIFACT_WORKFLOWS,
+    CLUSTER_ARTIFACT_TYPES,
+    ENDPOINTS,
+    EVENTS,
+    ORDERS,
+    SECRETS,
+)
+from controllers.order import setup_order_controller
+from controllers.runtime import Manager
+
+pytestmark = pytest.mark.looptime
+NS = "ns"
+
+
+class Env:
+    def __init__(self, client: FakeKubeClient, manager: Manager) -> None:
+        self.client = client
+        self.manager = manager
+
+    async def until(self, check: Callable[[], Any], within: float = 10) -> Any:
+        async with asyncio.timeout(within):
+            while True:
+                value = check()
+                if value:
+                    return value
+                await asyncio.sleep(0.05)
+
+    def aws(self) -> dict[str, dict[str, Any]]:
+        return {
+            name: obj
+            for (res, ns, name), obj in self.client.objects.items()
+            if res == ARTIFACT_WORKFLOWS and ns == NS
+        }
+
+    def order(self, name: str = "o") -> dict[str, Any] | None:
+        return self.client.objects.get((ORDERS, NS, name))
+
+    def status(self, name: str = "o") -> dict[str, Any]:
+        order = self.order(name)
+        return (order or {}).get("status") or {}
+
+    async def settle(self) -> None:
+        """Let the controller drain its queue."""
+        controller = self.manager._controllers[0]
+        await asyncio.sleep(1)
+        await self.until(lambda: len(controller.queue) == 0 and not controller.queue.processing)
+        await asyncio.sleep(1)
+
+    async def set_aw_phase(self, name: str, phase: str, message: str = "") -> None:
+        aw = await self.client.get(ARTIFACT_WORKFLOWS, NS, name)
+        aw["status"] = {"phase": phase, "message": message}
+        await self.client.replace(ARTIFACT_WORKFLOWS, NS, name, aw, subresource="status")
+
+    def events(self, reason: str) -> list[dict[str, Any]]:
+        return [
+            o for (res, _, _), o in self.client.objects.items() if res == EVENTS and o["reason"] == reason
+        ]
+
+
+@pytest.fixture
+async def env() -> AsyncIterator[Env]:
+    client = FakeKubeClient()
+    manager = Manager(client, bind_address=None)
+    setup_order_controller(manager, concurrency=2)
+    await client.create(
+        CLUSTER_ARTIFACT_TYPES,
+        None,
+        {
+            "metadata": {"name": "oci"},
+            "spec": {
+                "workflowTemplateRef": {"name": "oci-transfer", "clusterScope": True},
+                "parameters": [{"name": "scan", "value": "true"}],
+                "rules": {"srcTypes": ["oci"], "dstTypes": ["oci"]},
+            },
+        },
+    )
+    await client.create(SECRETS, NS, {"metadata": {"name": "creds"}, "data": {"x": "YQ=="}})
+    for name, usage, secret in (("src", "All", "creds"), ("dst", "All", None), ("other", "All", None)):
+        spec: dict[str, Any] = {"type": "oci", "remoteURL": f"{name}.example", "usage": usage}
+        if secret:
+            spec["secretRef"] = {"name": secret}
+        await client.create(ENDPOINTS, NS, {"metadata": {"name": name}, "spec": spec})
+    task = asyncio.create_task(manager.run())
+    try:
+        yield Env(client, manager)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def order_body(*artifacts: dict[str, Any], name: str = "o") -> dict[str, Any]:
+    return {
+        "apiVersion": "arc.opendefense.cloud/v1alpha1",
+        "kind": "Order",
+        "metadata": {"name": name},
+        "spec": {
+            "defaults": {"srcRef": {"name": "src"}, "dstRef": {"name": "dst"}},
+            "artifacts": list(artifacts),
+        },
+    }
+
+
+def art(image: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "oci", "spec": {"image": image}, **extra}
+
+
+async def test_two_artifacts_make_two_workflows_with_parameters_owner_and_status(env: Env) -> None:
+    order = await env.client.create(ORDERS, NS, order_body(art("a"), art("b")))
+    aws = await env.until(lambda: len(env.aws()) == 2 and env.aws())
+    await env.settle()
+    for aw in aws.values():
+        ref = aw["metadata"]["ownerReferences"][0]
+        assert ref == {
+            "apiVersion": "arc.opendefense.cloud/v1alpha1",
+            "kind": "Order",
+            "name": "o",
+            "uid": order["metadata"]["uid"],
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+        assert aw["metadata"]["labels"] == {
+            "arc.opendefense.cloud/order": "o",
+            "arc.opendefense.cloud/artifact-type": "oci",
+        }
+        params = {p["name"]: p["value"] for p in aw["spec"]["parameters"]}
+        assert params["srcRemoteURL"] == "src.example"
+        assert params["srcSecret"] == "true" and params["dstSecret"] == "false"
+        assert params["scan"] == "true"
+        assert aw["spec"]["srcSecretRef"] == {"name": "creds"}
+        assert aw["spec"]["dstSecretRef"] == {"name": ""}
+        assert aw["spec"]["workflowTemplateRef"] == {"name": "oci-transfer", "clusterScope": True}
+    assert sorted(
+        p["value"] for aw in aws.values() for p in aw["spec"]["parameters"] if p["name"] == "specImage"
+    ) == [
+        "a",
+        "b",
+    ]
+    status = env.status()
+    assert status["phase"] == "Pending"
+    assert status["progress"] == {"total": 2, "pending": 2, "running": 0, "succeeded": 0, "failed": 0}
+    assert {e["name"] for e in status["artifactWorkflows"].values()} == set(aws)
+    assert sorted(e["artifactIndex"] for e in status["artifactWorkflows"].values()) == [0, 1]
+    assert env.order()["metadata"]["finalizers"] == ["arc.opendefense.cloud/order"]  # type: ignore[index]
+    assert len(env.events("ArtifactWorkflowCreated")) == 2
+
+    # level-based: nothing more happens
+    writes = [c for c in env.client.calls if c[0] in ("create", "update/status", "delete")]
+    env.manager._controllers[0].enqueue(
+        __import__("controllers.runtime", fromlist=["Request"]).Request(NS, "o")
+    )
+    await env.settle()
+    assert [c for c in env.client.calls if c[0] in ("create", "update/status", "delete")] == writes
+
+    for name in aws:
+        await env.set_aw_phase(name, "Succeeded")
+    await env.until(lambda: env.status().get("phase") == "Succeeded")
+    ready = next(c for c in env.status()["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("True", "Succeeded")
+    await env.settle()
+    assert env.events("Succeeded")
+
+
+async def test_endpoint_edit_reruns_only_its_artifacts_and_secret_rotation_too(env: Env) -> None:
+    await env.client.create(ORDERS, NS, order_body(art("a"), art("b", dstRef={"name": "other"})))
+    first = set(await env.until(lambda: len(env.aws()) == 2 and env.aws()))
+    await env.settle()
+    by_dst = {aw["spec"]["parameters"][3]["value"]: n for n, aw in env.aws().items()}
+    ep = await env.client.get(ENDPOINTS, NS, "other")
+    ep["spec"]["remoteURL"] = "other2.example"
+    await env.client.replace(ENDPOINTS, NS, "other", ep)
+    await env.until(lambda: by_dst["other.example"] not in env.aws() and len(env.aws()) == 2)
+    await env.settle()
+    now = set(env.aws())
+    assert by_dst["dst.example"] in now and len(now - first) == 1
+
+    # metadata-only change of the Secret: nothing re-runs
+    secret = await env.client.get(SECRETS, NS, "creds")
+    secret["metadata"]["labels"] = {"x": "y"}
+    await env.client.replace(SECRETS, NS, "creds", secret)
+    await env.settle()
+    assert set(env.aws()) == now
+    # rotating its data re-runs both (both use src, which uses creds)
+    secret = await env.client.get(SECRETS, NS, "creds")
+    secret["data"] = {"x": "Yg=="}
+    await env.client.replace(SECRETS, NS, "creds", secret)
+    await env.until(lambda: not (set(env.aws()) & now) and len(env.aws()) == 2)
+
+
+async def test_a_missing_endpoint_fails_only_its_artifact_until_it_appears(env: Env) -> None:
+    await env.client.create(ORDERS, NS, order_body(art("a"), art("b", srcRef={"name": "later"})))
+    await env.until(lambda: len(env.aws()) == 1)
+    await env.until(lambda: env.status().get("phase") == "Failed")
+    failed = [e for e in env.status()["artifactWorkflows"].values() if e["phase"] == "Failed"]
+    assert [(e["artifactIndex"], e["message"]) for e in failed] == [(1, 'endpoint "later" not found')]
+    ready = next(c for c in env.status()["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "ArtifactFailed"
+    await env.settle()
+    assert env.events("ArtifactFailed")
+    await env.client.create(
+        ENDPOINTS, NS, {"metadata": {"name": "later"}, "spec": {"type": "oci", "remoteURL": "l.example"}}
+    )
+    await env.until(lambda: len(env.aws()) == 2)
+    await env.until(lambda: env.status().get("phase") == "Pending")
+
+
+async def test_usage_and_rule_violations_fail_their_artifact(env: Env) -> None:
+    await env.client.create(
+        ENDPOINTS,
+        NS,
+        {"metadata": {"name": "ro"}, "spec": {"type": "oci", "remoteURL": "ro.example", "usage": "PullOnly"}},
+    )
+    await env.client.create(
+        ENDPOINTS, NS, {"metadata": {"name": "web"}, "spec": {"type": "http", "remoteURL": "web.example"}}
+    )
+    await env.client.create(
+        ORDERS,
+        NS,
+        order_body(
+            art("a", dstRef={"name": "ro"}), art("b", srcRef={"name": "web"}), art("c"), art("d", type="nope")
+        ),
+    )
+    await env.until(lambda: env.status().get("progress", {}).get("failed") == 3)
+    messages = sorted(
+        e["message"] for e in env.status()["artifactWorkflows"].values() if e["phase"] == "Failed"
+    )
+    assert messages == [
+        'artifact type "nope" not found',
+        'endpoint "ro" has usage PullOnly and cannot be a destination',
+        'endpoint type "http" is not allowed as source by artifact type "oci"',
+    ]
+    assert len(env.aws()) == 1
+
+
+async def test_add_remove_reorder_and_manual_delete(env: Env) -> None:
+    await env.client.create(ORDERS, NS, order_body(art("a"), art("b")))
+    first = set(await env.until(lambda: len(env.aws()) == 2 and env.aws()))
+    order = await env.client.get(ORDERS, NS, "o")
+    order["spec"]["artifacts"] = [art("b"), art("a"), art("c")]
+    await env.client.replace(ORDERS, NS, "o", order)
+    await env.until(lambda: len(env.aws()) == 3)
+    assert first < set(env.aws())
+    await env.until(
+        lambda: sorted(e["artifactIndex"] for e in env.status()["artifactWorkflows"].values()) == [0, 1, 2]
+    )
+    order = await env.client.get(ORDERS, NS, "o")
+    order["spec"]["artifacts"] = [art("c")]
+    await env.client.replace(ORDERS, NS, "o", order)
+    await env.until(lambda: len(env.aws()) == 1)
+    (remaining,) = env.aws()
+    await env.client.delete(ARTIFACT_WORKFLOWS, NS, remaining)
+    await env.until(lambda: remaining in env.aws())  # recreated while unfinished
+    await env.set_aw_phase(remaining, "Succeeded")
+    await env.until(lambda: env.status().get("phase") == "Succeeded")
+    await env.client.delete(ARTIFACT_WORKFLOWS, NS, remaining)
+    await env.settle()
+    assert remaining not in env.aws(), "a finished artifact is not re-run"
+    assert env.status()["phase"] == "Succeeded"
+
+
+async def test_force_at_reruns_everything_and_retry_failed_at_only_failed(env: Env) -> None:
+    await env.client.create(ORDERS, NS, order_body(art("a"), art("b")))
+    first = await env.until(lambda: len(env.aws()) == 2 and sorted(env.aws()))
+    await env.set_aw_phase(first[0], "Succeeded")
+    await env.set_aw_phase(first[1], "Failed", "step copy: denied")
+    await env.until(lambda: env.status().get("phase") == "Failed")
+    await env.client.patch(
+        ORDERS,
+        NS,
+        "o",
+        {"metadata": {"annotations": {"arc.opendefense.cloud/retry-failed-at": "1767323045"}}},
+    )
+    await env.until(lambda: env.status().get("lastRetryAt") == "2026-01-02T03:04:05Z")
+    await env.until(lambda: sorted(env.aws()) == first and not env.aws()[first[1]].get("status"))
+    assert env.aws()[first[0]]["status"]["phase"] == "Succeeded", "the succeeded one is untouched"
+    await env.client.patch(
+        ORDERS,
+        NS,
+        "o",
+        {"metadata": {"annotations": {"arc.opendefense.cloud/force-at": "2026-02-01T00:00:00Z"}}},
+    )
+    await env.until(lambda: len(env.aws()) == 2 and not set(env.aws()) & set(first))
+    assert env.status()["lastForceAt"] == "2026-02-01T00:00:00Z"
+    await env.client.patch(
+        ORDERS, NS, "o", {"metadata": {"annotations": {"arc.opendefense.cloud/force-at": "garbage"}}}
+    )
+    await env.until(lambda: env.events("InvalidAnnotation"))
+
+
+async def test_deleting_the_order_deletes_its_workflows_first(env: Env) -> None:
+    await env.client.create(ORDERS, NS, order_body(art("a"), art("b")))
+    await env.until(lambda: len(env.aws()) == 2)
+    await env.until(lambda: env.order() and env.order()["metadata"].get("finalizers"))  # type: ignore[index]
+    await env.client.delete(ORDERS, NS, "o")
+    await env.until(lambda: env.order() is None)
+    assert env.aws() == {}
+
+
+async def test_numbers_are_passed_as_written(env: Env) -> None:
+    body = order_body(art("a"))
+    body["spec"]["artifacts"][0]["spec"] = codec.loads(b'{"image": "a", "size": 1e6, "n": 1000000}')
+    await env.client.create(ORDERS, NS, body)
+    (aw,) = (await env.until(lambda: env.aws())).values()
+    params = {p["name"]: p["value"] for p in aw["spec"]["parameters"]}
+    assert (params["specSize"], params["specN"]) == ("1e6", "1000000")
+
+
+async def test_long_order_names_are_cut(env: Env) -> None:
+    name = "x" * 70
+    await env.client.create(ORDERS, NS, order_body(art("a"), name=name))
+    (aw,) = (await env.until(lambda: env.aws())).values()
+    assert len(aw["metadata"]["name"]) == 63
+    assert len(aw["metadata"]["labels"]["arc.opendefense.cloud/order"]) == 63
+    assert aw["metadata"]["annotations"]["arc.opendefense.cloud/order-name"] == name
