@@ -168,8 +168,9 @@ async def test_informer_survives_compaction(
         assert compacted_at > int(informer.resource_version)
         await etcd_compact(etcd_server, compacted_at)
 
-        await async_wait_for(lambda: informer.expired >= 1, within=WAIT, what="the 410 and the relist")
-        assert informer.lists >= 2
+        await async_wait_for(
+            lambda: informer.expired >= 1 and informer.lists >= 2, within=WAIT, what="the 410 and the relist"
+        )
         assert set(informer.cache) == {"b", "c"}
 
         # And it keeps watching after the relist.
