@@ -38,8 +38,21 @@ class UserInfo:
 ANONYMOUS_USER = UserInfo(ANONYMOUS, groups=(UNAUTHENTICATED,))
 
 
+class AuthenticationError(Exception):
+    """Credentials were presented but authenticate nobody: a client certificate no trusted CA issued (or
+    whose CN is not an allowed proxy name), a bearer token nobody knows.
+
+    kube's authenticators return an error here instead of "not recognised"; the union keeps trying the
+    others, and if none succeeds the request is a 401 — never ``system:anonymous`` (anonymous is only for
+    requests that present no credentials at all).
+    """
+
+
 class Authenticator(Protocol):
-    async def authenticate(self, request: web.Request) -> UserInfo | None: ...
+    async def authenticate(self, request: web.Request) -> UserInfo | None:
+        """The user; ``None`` when the request carries no credentials of this kind; raises
+        ``AuthenticationError`` when it carries such credentials but they are not valid."""
+        ...
 
 
 class Authorizer(Protocol):
@@ -77,20 +90,31 @@ class TokenFileAuthenticator:
         for known, user in self._users.items():
             if hmac.compare_digest(known.encode(), token.encode()):
                 return user
-        return None
+        raise AuthenticationError("invalid bearer token")
 
 
 class UnionAuthenticator:
-    """The first authenticator that recognises the request wins (kube's union authenticator)."""
+    """The first authenticator that recognises the request wins (kube's union authenticator).
+
+    An ``AuthenticationError`` of one does not stop the others; when none succeeds, the errors are raised
+    together (``unionAuthRequestHandler`` without FailOnError).
+    """
 
     def __init__(self, authenticators: Sequence[Authenticator]) -> None:
         self.authenticators = list(authenticators)
 
     async def authenticate(self, request: web.Request) -> UserInfo | None:
+        failures: list[str] = []
         for authenticator in self.authenticators:
-            user = await authenticator.authenticate(request)
+            try:
+                user = await authenticator.authenticate(request)
+            except AuthenticationError as err:
+                failures.append(str(err))
+                continue
             if user is not None:
                 return user
+        if failures:
+            raise AuthenticationError("[" + ", ".join(failures) + "]" if len(failures) > 1 else failures[0])
         return None
 
 

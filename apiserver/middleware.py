@@ -18,7 +18,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
 from apiserver import errors
-from apiserver.auth import ANONYMOUS_USER, Authenticator, Authorizer, UserInfo
+from apiserver.auth import ANONYMOUS_USER, AuthenticationError, Authenticator, Authorizer, UserInfo
 from apiserver.observability import REQUEST_DURATION, REQUEST_TOTAL, object_ref, request_id
 from apiserver.requestinfo import RequestInfo, request_info_from
 
@@ -130,13 +130,18 @@ def auth_middleware(
 ) -> Callable[..., Awaitable[web.StreamResponse]]:
     """Authenticate (``system:anonymous`` when nobody is recognised), then authorize.
 
-    Without ``anonymous`` an unrecognised request is a 401; with it, authorization decides (a 403 as kube
-    words it, naming ``system:anonymous``).
+    Invalid credentials (``AuthenticationError``) are a 401 whatever the path, as in kube's authentication
+    filter. Without ``anonymous`` a request without credentials is a 401 too; with it, authorization
+    decides (a 403 as kube words it, naming ``system:anonymous``).
     """
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        user = await authenticator.authenticate(request) or ANONYMOUS_USER
+        try:
+            user = await authenticator.authenticate(request) or ANONYMOUS_USER
+        except AuthenticationError as err:
+            logger.warning("unable to authenticate the request", extra={"error": str(err)})
+            raise errors.unauthorized("Unauthorized") from None
         request[USER] = user
         allowed, reason = await authorizer.authorize(user, request)
         if not allowed:

@@ -151,9 +151,7 @@ def create_app(config: Config) -> web.Application:
     for info in RESOURCES:
         store = Store(info, storage, layout)
         stores[info.plural] = store
-        handlers = ResourceHandlers(
-            store, admission=admission, bookmark_interval=config.bookmark_interval
-        )
+        handlers = ResourceHandlers(store, admission=admission, bookmark_interval=config.bookmark_interval)
         routes.extend(resource_routes(handlers, group_version_path))
     app[STORES] = stores
 

@@ -29,9 +29,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 from cryptography import x509
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from apiserver.auth import AUTHENTICATED, UserInfo
+from apiserver.auth import AUTHENTICATED, AuthenticationError, UserInfo
 from apiserver.delegation.informer import Informer
 from apiserver.delegation.kubeclient import KubeApiError, KubeClient
 
@@ -145,12 +145,44 @@ def issued_by(cert: x509.Certificate, cas: list[x509.Certificate]) -> bool:
     return False
 
 
+def allows_client_auth(cert: x509.Certificate) -> bool:
+    """Go's ``VerifyOptions{KeyUsages: [ExtKeyUsageClientAuth]}``: no EKU extension means any usage."""
+    try:
+        usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return True
+    return ExtendedKeyUsageOID.CLIENT_AUTH in usages or ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in usages
+
+
+def verify_client_certificate(cert: x509.Certificate, cas: list[x509.Certificate]) -> None:
+    """Raise ``AuthenticationError`` (worded like Go's x509 errors) unless one of ``cas`` issued ``cert``
+    for client authentication and it is valid now."""
+    if not issued_by(cert, cas):
+        raise AuthenticationError(
+            f"verifying certificate {_describe(cert)} failed: x509: certificate signed by unknown authority"
+        )
+    if not allows_client_auth(cert):
+        raise AuthenticationError(
+            f"verifying certificate {_describe(cert)} failed: x509: certificate specifies an incompatible "
+            "key usage"
+        )
+
+
+def _describe(cert: x509.Certificate) -> str:
+    """Which certificate, for the log line (kube's ``certificateIdentifier`` prints SN/SKID/AKID)."""
+    return f'CN="{_common_name(cert)}", SN={cert.serial_number}'
+
+
 def _common_name(cert: x509.Certificate) -> str:
     attrs = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     return str(attrs[0].value) if attrs else ""
 
 
 class RequestHeaderAuthenticator:
+    """kube's ``x509request.Verifier`` around ``headerrequest``: no client certificate ⇒ not recognised;
+    a certificate not issued by the request-header CA, or with a CN outside the allowed names ⇒ error;
+    a valid proxy certificate without a user header ⇒ not recognised."""
+
     def __init__(self, source: ExtensionAuthentication) -> None:
         self.source = source
 
@@ -159,10 +191,13 @@ class RequestHeaderAuthenticator:
         if not config.requestheader_ca or not config.username_headers:
             return None
         cert = peer_certificate(request)
-        if cert is None or not issued_by(cert, config.requestheader_ca):
+        if cert is None:
             return None
+        verify_client_certificate(cert, config.requestheader_ca)
         if config.allowed_names and _common_name(cert) not in config.allowed_names:
-            return None
+            raise AuthenticationError(
+                f"x509: subject with cn={_common_name(cert)} is not in the allowed list"
+            )
         name = next((request.headers[h] for h in config.username_headers if request.headers.get(h)), "")
         if not name:
             return None
@@ -181,19 +216,27 @@ class RequestHeaderAuthenticator:
 
 
 class ClientCertificateAuthenticator:
+    """kube's ``x509.Authenticator``: a certificate of the client CA is the user CN in the groups O; any
+    other certificate is an error."""
+
     def __init__(self, source: ExtensionAuthentication) -> None:
         self.source = source
 
     async def authenticate(self, request: web.Request) -> UserInfo | None:
         cert = peer_certificate(request)
-        if cert is None or not issued_by(cert, self.source.config.client_ca):
+        if cert is None or not self.source.config.client_ca:
             return None
+        verify_client_certificate(cert, self.source.config.client_ca)
         groups = tuple(str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME))
         return with_authenticated(UserInfo(_common_name(cert), "", groups))
 
 
 class TokenReviewAuthenticator:
-    """Bearer tokens reviewed by kube-apiserver (``authentication.k8s.io/v1`` TokenReview), cached."""
+    """Bearer tokens reviewed by kube-apiserver (``authentication.k8s.io/v1`` TokenReview), cached.
+
+    A token the review does not authenticate, or a review that fails, is an error (kube's bearer-token
+    authenticator: "invalid bearer token"); only answers of the review are cached.
+    """
 
     def __init__(self, client: KubeClient, *, ttl: float = 10.0) -> None:
         self.client = client
@@ -208,7 +251,7 @@ class TokenReviewAuthenticator:
         key = hashlib.sha256(token.strip().encode()).hexdigest()
         cached = self._cache.get(key)
         if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
+            return _authenticated_or_raise(cached[1], "")
         review = {
             "apiVersion": "authentication.k8s.io/v1",
             "kind": "TokenReview",
@@ -220,7 +263,7 @@ class TokenReviewAuthenticator:
             )
         except KubeApiError as err:
             logger.warning("token review failed", extra={"error": str(err)})
-            return None
+            raise AuthenticationError(f"token review failed: {err}") from None
         status = result.get("status") or {}
         user: UserInfo | None = None
         if status.get("authenticated"):
@@ -234,4 +277,10 @@ class TokenReviewAuthenticator:
         if len(self._cache) > 4096:
             self._cache.clear()
         self._cache[key] = (time.monotonic() + self.ttl, user)
-        return user
+        return _authenticated_or_raise(user, str(status.get("error") or ""))
+
+
+def _authenticated_or_raise(user: UserInfo | None, error: str) -> UserInfo:
+    if user is None:
+        raise AuthenticationError(error or "invalid bearer token")
+    return user
