@@ -219,7 +219,11 @@ async def serve_watch(
                 )
     except TimeoutError:
         pass
-    except (ConnectionResetError, asyncio.CancelledError):
+    except ConnectionResetError:
+        # The client went away (``kubectl get -w`` ended, an informer re-listed): nothing left to send,
+        # and nothing to log — aiohttp drops the connection quietly when it finishes this response.
+        return response
+    except asyncio.CancelledError:
         raise
     finally:
         await watcher.close()
