@@ -81,7 +81,8 @@ class Seeded:
         return f"{self.namespace}-cat"
 
     def current(self, plural: str) -> dict[str, Any]:
-        return orjson.loads(orjson.dumps(self.objects[plural]))  # a deep copy
+        copy: dict[str, Any] = orjson.loads(orjson.dumps(self.objects[plural]))
+        return copy
 
     def rv(self, plural: str) -> str:
         return str(self.objects[plural]["metadata"]["resourceVersion"])

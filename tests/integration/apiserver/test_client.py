@@ -184,7 +184,7 @@ async def test_informer_survives_compaction(
             plural,
             "b",
             {"metadata": {"labels": {"seen": "yes"}}},
-            _content_type="application/merge-patch+json",
+            _content_type="application/merge-patch+json",  # type: ignore[call-arg]
         )
         await async_wait_for(
             lambda: (
@@ -301,7 +301,7 @@ async def test_concurrent_updates_conflict_but_lose_nothing(
                 statuses[exc.status] += 1
                 if exc.status != 409:
                     raise
-                assert orjson.loads(exc.body)["reason"] == "Conflict"
+                assert orjson.loads(exc.body or "{}")["reason"] == "Conflict"
                 continue
             statuses[status] += 1
             return
