@@ -197,11 +197,6 @@ def internal_error(message: str) -> StatusError:
     )
 
 
-def unknown(message: str) -> StatusError:
-    """500 without a reason: what kube sends for an error that is not a Status (``ErrorToAPIStatus``)."""
-    return StatusError(Status(status="Failure", message=message, code=500))
-
-
 def server_timeout(resource: GroupResource, operation: str, retry_after_seconds: int = 2) -> StatusError:
     """500 ServerTimeout (``NewServerTimeout``)."""
     details = StatusDetails(name=operation, group=resource.group or None, kind=resource.resource or None)

@@ -322,6 +322,10 @@ class Store:
             meta.name = self._generated_name(meta.generate_name or "")
         self.strategy.prepare_for_create(obj)
         errs = self.strategy.validate(obj)
+        if _nonzero_resource_version(sent_resource_version) and not scope.dry_run:
+            # kube's etcd3 store rejects this with a plain error that reaches clients as a reasonless 500.
+            # ARC's rule is that bad input is never a 5xx: the same words, as a 422 naming the field.
+            errs.append(f.forbidden("metadata.resourceVersion", RESOURCE_VERSION_SET_ON_CREATE))
         if errs:
             raise errors.invalid(self.info.group_kind, meta.name or "", errs)
         wire = dump(obj)
@@ -336,10 +340,6 @@ class Store:
         )
         if scope.dry_run:
             return wire
-        if _nonzero_resource_version(sent_resource_version):
-            # etcd3's store.Create returns a plain error here (after validation, and not for a dry run), which
-            # kube answers as ErrorToAPIStatus does with any non-Status error: 500, reason Unknown.
-            raise errors.unknown(RESOURCE_VERSION_SET_ON_CREATE)
         for attempt in range(_GENERATE_NAME_ATTEMPTS):
             name = wire["metadata"]["name"]
             try:

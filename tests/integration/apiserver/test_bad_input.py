@@ -330,14 +330,18 @@ CASES = [
         message=f'orders.{GROUP} "existing" already exists',
     ),
     Case(
-        # kube's etcd3 store answers this with a plain error: a 500 without a reason.
+        # kube's etcd3 store answers this with a reasonless 500; ARC never answers bad input with a 5xx.
         "resource-version-on-create",
         "POST",
         ORDERS,
-        500,
-        "",
+        422,
+        "Invalid",
         body=lambda s: with_meta(order("other", s.namespace), resourceVersion="5"),
-        message="resourceVersion should not be set on objects to be created",
+        causes=frozenset({("metadata.resourceVersion", "FieldValueForbidden")}),
+        message=(
+            f'Order.{GROUP} "other" is invalid: metadata.resourceVersion: '
+            "Forbidden: resourceVersion should not be set on objects to be created"
+        ),
     ),
     # ---- SPEC §3 validation: Order -------------------------------------------------------------------------
     Case(

@@ -37,25 +37,27 @@ async def test_create_twice_is_already_exists(api: Api) -> None:
     assert err["details"] == {"name": "o1", "group": "arc.opendefense.cloud", "kind": "orders"}
 
 
-async def test_create_with_resource_version_is_kubes_reasonless_500(api: Api) -> None:
-    """etcd3 ``store.Create``'s plain ``ErrResourceVersionSetOnCreate``, as ``ErrorToAPIStatus`` sends it."""
+async def test_create_with_resource_version_is_a_422_naming_the_field(api: Api) -> None:
+    """kube answers a reasonless 500 here; ARC never answers bad input with a 5xx."""
     with_rv = order()
     with_rv["metadata"]["resourceVersion"] = "5"
     status, err, _ = await api.call("POST", ORDERS, json=with_rv)
-    assert status == 500
-    assert err == {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": "resourceVersion should not be set on objects to be created",
-        "code": 500,
-    }
-    # Validation comes first; a dry run and a zero or unparsable resourceVersion (kube's versioner) pass.
+    assert status == 422
+    assert err["details"]["causes"] == [
+        {
+            "reason": "FieldValueForbidden",
+            "message": "Forbidden: resourceVersion should not be set on objects to be created",
+            "field": "metadata.resourceVersion",
+        }
+    ]
+    # Reported with the other field errors, all at once; a dry run and a zero or unparsable resourceVersion
+    # (kube's versioner) pass.
     invalid = order(spec={"artifacts": []})
     invalid["metadata"]["resourceVersion"] = "5"
     status, err, _ = await api.call("POST", ORDERS, json=invalid)
     assert status == 422
+    assert "metadata.resourceVersion" in {c["field"] for c in err["details"]["causes"]}
+    assert len(err["details"]["causes"]) >= 2
     status, _, _ = await api.call("POST", ORDERS, json=with_rv, params={"dryRun": "All"})
     assert status == 201
     with_rv["metadata"]["resourceVersion"] = "0"
