@@ -247,7 +247,7 @@ class EtcdStorage(StorageEngine):
         logger.info("etcd storage started", extra={"endpoint": endpoint})
 
     def _credentials(self) -> Any:
-        import grpc  # type: ignore[import-untyped]  # grpc ships no type hints; TLS setup only
+        import grpc  # grpc ships no type hints; TLS setup only
 
         def read(path: Path | None) -> bytes | None:
             return None if path is None else path.read_bytes()
