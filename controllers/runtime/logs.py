@@ -19,7 +19,12 @@ NAMESPACE: ContextVar[str | None] = ContextVar("namespace", default=None)
 NAME: ContextVar[str | None] = ContextVar("name", default=None)
 RECONCILE_ID: ContextVar[str | None] = ContextVar("reconcile_id", default=None)
 
-_VARS = (("controller", CONTROLLER), ("namespace", NAMESPACE), ("name", NAME), ("reconcile_id", RECONCILE_ID))
+_VARS = (
+    ("controller", CONTROLLER),
+    ("namespace", NAMESPACE),
+    ("object_name", NAME),  # `name` is taken: LogRecord.name is the logger's name
+    ("reconcile_id", RECONCILE_ID),
+)
 
 
 class ContextFilter(logging.Filter):
