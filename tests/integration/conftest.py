@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from hack.binaries import binary_path
 from hack.arcapiserver import ArcApiServer
+from hack.binaries import binary_path
 from hack.etcd import EtcdServer
 
 

@@ -26,7 +26,9 @@ def test_second_build_reuses_every_cached_binary() -> None:
 def test_every_binary_reports_its_pinned_version() -> None:
     versions = pinned_versions()
     for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
-        out = subprocess.run([str(binary_path(name)), "--version"], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [str(binary_path(name)), "--version"], capture_output=True, text=True, check=True
+        )
         assert out.stdout.strip() == f"Kubernetes {versions[name]}"
     out = subprocess.run([str(binary_path("etcd")), "--version"], capture_output=True, text=True, check=True)
     assert f"etcd Version: {versions['etcd'].removeprefix('v')}" in out.stdout
