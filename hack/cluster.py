@@ -62,6 +62,7 @@ class Ports:
     kube_scheduler: int
     kwok: int
     arc_apiserver: int
+    arc_controller_manager: int
 
     @classmethod
     def allocate(cls, known: dict[str, int] | None = None) -> Ports:
@@ -73,8 +74,10 @@ class Ports:
 class LocalCluster:
     """The local control plane in one work directory."""
 
-    def __init__(self, work_dir: Path = DEFAULT_WORK_DIR) -> None:
+    def __init__(self, work_dir: Path = DEFAULT_WORK_DIR, *, controller_manager: bool = True) -> None:
+        """``controller_manager=False`` leaves ARC's controller manager out (tests that run their own)."""
         self.work_dir = work_dir.resolve()
+        self.with_controller_manager = controller_manager
         self.pki_dir = self.work_dir / "pki"
         self.kubeconfig = self.work_dir / "kubeconfig"
         self.state_file = self.work_dir / "cluster.json"
@@ -103,6 +106,7 @@ class LocalCluster:
             "kube-scheduler",
             "kwok",
             "arc-apiserver",
+            "arc-controller-manager",
         ]
 
     def admin(self) -> KubeHTTP:
@@ -160,6 +164,7 @@ class LocalCluster:
             "kwok": ("kwok-controller", ["system:masters"]),
             # ARC's API server acts as its service account, so deploy/apiserver/rbac.yaml applies as is.
             "arc-apiserver-client": (f"system:serviceaccount:{ARC_NAMESPACE}:arc-apiserver", []),
+            "arc-controller-manager": (f"system:serviceaccount:{ARC_NAMESPACE}:arc-controller-manager", []),
         }
         for name, (user, groups) in clients.items():
             pair = pki.issue(ca, d, name, common_name=user, organizations=groups, client=True)
@@ -313,6 +318,29 @@ class LocalCluster:
         )
         log(f"arc-apiserver: registered as {ARC_APISERVICE}, Available")
 
+    def arc_controller_manager_argv(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "controllers",
+            f"--kubeconfig={self._kubeconfig_of('arc-controller-manager')}",
+            "--leader-elect",
+            f"--metrics-bind-address=127.0.0.1:{self.ports.arc_controller_manager}",
+        ]
+
+    def _arc_controller_manager_ready(self) -> bool:
+        url = f"http://127.0.0.1:{self.ports.arc_controller_manager}/readyz"
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return bool(resp.status == 200)
+
+    def start_arc_controller_manager(self) -> None:
+        """The controller manager, as its service account (deploy/controllers/rbac.yaml)."""
+        self.admin().apply_manifest(DEPLOY_DIR / "controllers" / "rbac.yaml")
+        self._start("arc-controller-manager", self.arc_controller_manager_argv)
+        self.component("arc-controller-manager").wait_until(
+            self._arc_controller_manager_ready, timeout=60, what="ready"
+        )
+
     def _start(self, name: str, argv: Callable[[], list[str]]) -> bool:
         """Start ``name`` unless it already runs; returns whether it was started now."""
         component = self.component(name)
@@ -347,6 +375,8 @@ class LocalCluster:
         self.wait_for_default_service_account(timeout=120)
         self.register_arc_apiserver()
         self.start_arc_apiserver()
+        if self.with_controller_manager:
+            self.start_arc_controller_manager()
         log(f"control plane up in {time.monotonic() - started:.1f}s")
 
     def ensure_fake_nodes(self) -> None:

@@ -40,7 +40,8 @@ class Kubectl:
 
 @pytest.fixture(scope="session")
 def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    cluster = LocalCluster(tmp_path_factory.mktemp("arc-e2e"))
+    # The Order controller's tests run (and kill) their own controller managers.
+    cluster = LocalCluster(tmp_path_factory.mktemp("arc-e2e"), controller_manager=False)
     try:
         cluster.up()
         yield cluster
