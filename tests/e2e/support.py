@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import queue
 import ssl
 import subprocess
@@ -212,7 +211,3 @@ def extra_certs_dir(cluster: LocalCluster) -> Path:
     path = cluster.work_dir / "e2e-certs"
     path.mkdir(exist_ok=True)
     return path
-
-
-def env_without_kubeconfig() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}

@@ -64,13 +64,11 @@ def test_namespace_deletion_waits_for_finalizers_on_arc_objects(kubectl: Kubectl
     kubectl.run("create", "-f", "-", stdin=manifest(order("held", ns, finalizers=["example.com/hold"])))
     kubectl.run("delete", "namespace", ns, "--wait=false")
 
-    def content_remaining() -> bool:
-        conditions = {
-            c["type"]: c for c in kubectl.json("get", "namespace", ns).get("status", {}).get("conditions", [])
-        }
-        return conditions.get("NamespaceFinalizersRemaining", {}).get("status") == "True"
+    def finalizers_remaining() -> bool:
+        conditions = kubectl.json("get", "namespace", ns).get("status", {}).get("conditions", [])
+        return any(c["type"] == "NamespaceFinalizersRemaining" and c["status"] == "True" for c in conditions)
 
-    eventually(content_remaining, timeout=60, what="NamespaceFinalizersRemaining reported")
+    eventually(finalizers_remaining, timeout=60, what="NamespaceFinalizersRemaining reported")
     held = kubectl.json("get", ORDERS, "held", "-n", ns)
     assert held["metadata"]["deletionTimestamp"]
     assert kubectl.json("get", "namespace", ns)["status"]["phase"] == "Terminating"
