@@ -106,7 +106,7 @@ class LocalCluster:
             "kube-scheduler",
             "kwok",
             "arc-apiserver",
-            "arc-controller-manager",
+            *(["arc-controller-manager"] if self.with_controller_manager else []),
         ]
 
     def admin(self) -> KubeHTTP:
