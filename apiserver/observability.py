@@ -20,6 +20,33 @@ from prometheus_client import Counter, Histogram
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 object_ref: contextvars.ContextVar[str] = contextvars.ContextVar("object_ref", default="")
 
+LATENCY_BUCKETS = (
+    0.005,
+    0.025,
+    0.05,
+    0.1,
+    0.2,
+    0.4,
+    0.6,
+    0.8,
+    1.0,
+    1.25,
+    1.5,
+    2,
+    3,
+    4,
+    5,
+    6,
+    8,
+    10,
+    15,
+    20,
+    30,
+    45,
+    60,
+)
+"""kube-apiserver's buckets for request and etcd latency histograms."""
+
 REQUEST_LABELS = (
     "verb",
     "dry_run",
@@ -42,31 +69,7 @@ REQUEST_DURATION = Histogram(
     "Response latency distribution in seconds for each verb, dry run value, group, version, resource, "
     "subresource, scope and component.",
     REQUEST_LABELS[:-1],
-    buckets=(
-        0.005,
-        0.025,
-        0.05,
-        0.1,
-        0.2,
-        0.4,
-        0.6,
-        0.8,
-        1.0,
-        1.25,
-        1.5,
-        2,
-        3,
-        4,
-        5,
-        6,
-        8,
-        10,
-        15,
-        20,
-        30,
-        45,
-        60,
-    ),
+    buckets=LATENCY_BUCKETS,
 )
 
 

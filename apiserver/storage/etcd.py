@@ -41,6 +41,7 @@ import aetcd.rpc as rpc
 from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 
+from apiserver.observability import LATENCY_BUCKETS
 from apiserver.storage.engine import RangePage, StorageEngine, prefix_end
 from apiserver.storage.interface import (
     EXPIRED_WATCH_MESSAGE,
@@ -64,31 +65,7 @@ ETCD_REQUEST_DURATION = Histogram(
     "etcd_request_duration_seconds",
     "Etcd request latency in seconds for each operation and object type.",
     ["operation", "type"],
-    buckets=(
-        0.005,
-        0.025,
-        0.05,
-        0.1,
-        0.2,
-        0.4,
-        0.6,
-        0.8,
-        1.0,
-        1.25,
-        1.5,
-        2,
-        3,
-        4,
-        5,
-        6,
-        8,
-        10,
-        15,
-        20,
-        30,
-        45,
-        60,
-    ),
+    buckets=LATENCY_BUCKETS,
 )
 ETCD_REQUEST_ERRORS = Counter(
     "etcd_request_errors_total",
