@@ -23,6 +23,7 @@ from pathlib import Path
 
 from opentelemetry import trace
 
+from controllers.artifactworkflow import setup_artifact_workflow_controller
 from controllers.kube import connect
 from controllers.order import setup_order_controller
 from controllers.runtime import LeaderElectionConfig, LostLeadershipError, Manager
@@ -43,6 +44,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--metrics-bind-address", default="127.0.0.1:0", help="host:port for /healthz /readyz /metrics"
     )
     p.add_argument("--concurrency", type=int, default=4, help="Workers per controller.")
+    p.add_argument(
+        "--artifact-workflow-controller",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="Also run the ArtifactWorkflow controller (needs Argo's Workflow CRD in the cluster).",
+    )
     p.add_argument("--log-level", default="info")
     p.add_argument("--log-format", choices=("json", "text"), default="json")
     p.add_argument(
@@ -77,6 +84,8 @@ async def run(args: argparse.Namespace) -> int:
         )
     manager = Manager(client, leader_election=leader_election, bind_address=args.metrics_bind_address)
     setup_order_controller(manager, concurrency=args.concurrency)
+    if args.artifact_workflow_controller:
+        setup_artifact_workflow_controller(manager, concurrency=args.concurrency)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -28,6 +28,7 @@ __all__ = [
     "LEASES",
     "ORDERS",
     "SECRETS",
+    "WORKFLOWS",
     "Resource",
 ]
 
@@ -73,3 +74,4 @@ CLUSTER_ARTIFACT_TYPES: Final = Resource.of(CLUSTER_ARTIFACT_TYPE)
 SECRETS: Final = Resource("", "v1", "secrets", "Secret", True)
 EVENTS: Final = Resource("", "v1", "events", "Event", True)
 LEASES: Final = Resource("coordination.k8s.io", "v1", "leases", "Lease", True)
+WORKFLOWS: Final = Resource("argoproj.io", "v1alpha1", "workflows", "Workflow", True)

@@ -1,0 +1,251 @@
+"""ArtifactWorkflowReconciler: make the Argo Workflow match the ArtifactWorkflow, mirror its status back.
+
+Level-based (a second reconcile in a row writes nothing):
+1. Deleting: delete the Workflow (uid precondition), wait until it is gone, then remove the finalizer
+   ``arc.opendefense.cloud/artifact-workflow`` — the ArtifactWorkflow outlives its Workflow.
+2. Otherwise ensure the finalizer, then the Workflow: create it when missing and the ArtifactWorkflow is not
+   finished (``WorkflowCreated``; ``WorkflowRecreated`` when someone deleted it), adopt one that exists.
+3. Mirror phase, message (the failed step), start/finish times and a ``Ready`` condition through
+   ``/status`` when they change; ``WorkflowSucceeded``/``WorkflowFailed`` Events on the transition.
+4. Finished ArtifactWorkflows are deleted after their type's TTL (``spec.ttl.afterSucceeded/afterFailed``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from opentelemetry import trace
+
+from api.arc.v1alpha1.types import ArtifactType, ArtifactWorkflow, ClusterArtifactType, Order
+from api.meta import Condition, dump
+from controllers.artifactworkflow.workflow import (
+    FINISHED,
+    build_workflow,
+    origin,
+    parse_duration,
+    workflow_state,
+)
+from controllers.kube.client import KubeClient
+from controllers.kube.errors import AlreadyExistsError, ConflictError, NotFoundError
+from controllers.kube.resources import ARTIFACT_WORKFLOWS, WORKFLOWS
+from controllers.runtime import Informer, Request, Result
+from controllers.runtime.events import EventRecorder
+
+logger = logging.getLogger(__name__)
+
+FINALIZER: Final = "arc.opendefense.cloud/artifact-workflow"
+WAIT_FOR_DELETION: Final = 2.0
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+class ArtifactWorkflowReconciler:
+    def __init__(
+        self,
+        client: KubeClient,
+        recorder: EventRecorder,
+        *,
+        artifact_workflows: Informer[ArtifactWorkflow],
+        workflows: Informer[dict[str, Any]],
+        orders: Informer[Order],
+        artifact_types: Informer[ArtifactType],
+        cluster_artifact_types: Informer[ClusterArtifactType],
+    ) -> None:
+        self.client = client
+        self.recorder = recorder
+        self.artifact_workflows = artifact_workflows
+        self.workflows = workflows
+        self.orders = orders
+        self.artifact_types = artifact_types
+        self.cluster_artifact_types = cluster_artifact_types
+
+    async def reconcile(self, request: Request) -> Result:
+        aw = self.artifact_workflows.get(request.namespace, request.name)
+        if aw is None:
+            return Result()
+        if aw.metadata.deletion_timestamp:
+            return await self._finalize(aw)
+        if FINALIZER not in (aw.metadata.finalizers or []):
+            aw = await self._patch_finalizers(aw, [*(aw.metadata.finalizers or []), FINALIZER])
+        workflow = self.workflows.get(request.namespace, request.name)
+        if workflow is not None and not self._owned_by(workflow, aw):
+            logger.warning("workflow not owned by this artifact workflow", extra={"workflow": request.name})
+            workflow = None
+            return await self._write_status(
+                aw, "Error", "a Workflow of the same name exists and is not ours", None
+            )
+        phase = aw.status.phase if aw.status else None
+        if workflow is None:
+            if phase in FINISHED:
+                return await self._expire(aw)
+            workflow = await self._create_workflow(aw)
+        state = workflow_state(workflow)
+        await self._write_status(
+            aw, state.phase, state.message, workflow, started=state.started_at, finished=state.finished_at
+        )
+        if state.phase in FINISHED:
+            return await self._expire(aw)
+        return Result()
+
+    # --- Workflow --------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _owned_by(workflow: dict[str, Any], aw: ArtifactWorkflow) -> bool:
+        refs = (workflow.get("metadata") or {}).get("ownerReferences") or []
+        return any(r.get("uid") == aw.metadata.uid and r.get("controller") for r in refs)
+
+    async def _create_workflow(self, aw: ArtifactWorkflow) -> dict[str, Any]:
+        ns, name = aw.metadata.namespace or "", aw.metadata.name or ""
+        order = None
+        for ref in aw.metadata.owner_references or []:
+            if ref.controller and ref.kind == "Order":
+                order = self.orders.get(ns, ref.name)
+        ctx = trace.get_current_span().get_span_context()
+        trace_id = f"{ctx.trace_id:032x}" if ctx.is_valid else None
+        body = build_workflow(aw, origin(aw, order), trace_id=trace_id)
+        recreated = bool(aw.status and aw.status.workflow_name)
+        try:
+            created: dict[str, Any] = await self.client.create(WORKFLOWS, ns, body)
+        except AlreadyExistsError:
+            existing: dict[str, Any] = await self.client.get(WORKFLOWS, ns, name)
+            if not self._owned_by(existing, aw):
+                raise
+            return existing
+        reason = "WorkflowRecreated" if recreated else "WorkflowCreated"
+        self.recorder.record(
+            aw, "Normal", reason, f"{'Recreated' if recreated else 'Created'} Workflow {name}"
+        )
+        logger.info("workflow created", extra={"workflow": name, "recreated": recreated})
+        return created
+
+    # --- status ----------------------------------------------------------------------------------------
+
+    async def _write_status(
+        self,
+        aw: ArtifactWorkflow,
+        phase: str,
+        message: str,
+        workflow: dict[str, Any] | None,
+        *,
+        started: str | None = None,
+        finished: str | None = None,
+    ) -> Result:
+        old = aw.status
+        old_phase = old.phase if old else None
+        status = dump(aw).get("status") or {}
+        status.update({"phase": phase, "observedGeneration": aw.metadata.generation})
+        if message:
+            status["message"] = message
+        else:
+            status.pop("message", None)
+        if workflow is not None:
+            status["workflowName"] = (workflow.get("metadata") or {}).get("name")
+        for key, value in (("startedAt", started), ("finishedAt", finished)):
+            if value:
+                status[key] = value
+        ready_status = "True" if phase == "Succeeded" else "False"
+        previous = next((c for c in (old.conditions if old else None) or [] if c.type == "Ready"), None)
+        condition = Condition(
+            type="Ready",
+            status=ready_status,
+            reason=phase,
+            message=message or f"the workflow is {phase.lower()}",
+            observed_generation=aw.metadata.generation,
+            last_transition_time=(
+                previous.last_transition_time
+                if previous is not None and previous.status == ready_status and previous.last_transition_time
+                else _now()
+            ),
+        )
+        status["conditions"] = [dump(condition)]
+        if status == (dump(aw).get("status") or {}):
+            return Result()
+        body = {**dump(aw), "status": status}
+        try:
+            await self.client.replace(
+                ARTIFACT_WORKFLOWS, aw.metadata.namespace, aw.metadata.name or "", body, subresource="status"
+            )
+        except ConflictError:
+            return Result(requeue=True)
+        if phase != old_phase and phase == "Succeeded":
+            self.recorder.record(aw, "Normal", "WorkflowSucceeded", f"Workflow {aw.metadata.name} succeeded")
+        elif phase != old_phase and phase in ("Failed", "Error"):
+            self.recorder.record(
+                aw, "Warning", "WorkflowFailed", message or f"Workflow {aw.metadata.name} {phase}"
+            )
+        return Result()
+
+    # --- TTL -------------------------------------------------------------------------------------------
+
+    def _ttl(self, aw: ArtifactWorkflow) -> float | None:
+        type_name = aw.spec.type or ""
+        artifact_type = self.artifact_types.get(aw.metadata.namespace or "", type_name)
+        spec = artifact_type.spec if artifact_type is not None else None
+        if spec is None:
+            cluster_type = self.cluster_artifact_types.get("", type_name)
+            spec = cluster_type.spec if cluster_type is not None else None
+        if spec is None or spec.ttl is None:
+            return None
+        phase = aw.status.phase if aw.status else None
+        raw = spec.ttl.after_succeeded if phase == "Succeeded" else spec.ttl.after_failed
+        return parse_duration(raw) if raw else None
+
+    async def _expire(self, aw: ArtifactWorkflow) -> Result:
+        ttl = self._ttl(aw)
+        finished = _parse_time(aw.status.finished_at if aw.status else None)
+        if ttl is None or finished is None:
+            return Result()
+        remaining = ttl - (datetime.now(UTC) - finished).total_seconds()
+        if remaining > 0:
+            return Result(requeue_after=remaining)
+        with contextlib.suppress(NotFoundError):
+            await self.client.delete(
+                ARTIFACT_WORKFLOWS, aw.metadata.namespace, aw.metadata.name or "", uid=aw.metadata.uid
+            )
+        logger.info("artifact workflow expired", extra={"ttl_seconds": ttl})
+        return Result()
+
+    # --- deletion --------------------------------------------------------------------------------------
+
+    async def _finalize(self, aw: ArtifactWorkflow) -> Result:
+        if FINALIZER not in (aw.metadata.finalizers or []):
+            return Result()
+        ns, name = aw.metadata.namespace or "", aw.metadata.name or ""
+        workflow = self.workflows.get(ns, name)
+        if workflow is not None and self._owned_by(workflow, aw):
+            meta = workflow.get("metadata") or {}
+            if not meta.get("deletionTimestamp"):
+                with contextlib.suppress(NotFoundError):
+                    await self.client.delete(
+                        WORKFLOWS, ns, name, uid=meta.get("uid"), propagation_policy="Background"
+                    )
+            return Result(requeue_after=WAIT_FOR_DELETION)
+        try:
+            await self.client.get(WORKFLOWS, ns, name)
+        except NotFoundError:
+            await self._patch_finalizers(aw, [f for f in aw.metadata.finalizers or [] if f != FINALIZER])
+            return Result()
+        return Result(requeue_after=WAIT_FOR_DELETION)
+
+    async def _patch_finalizers(self, aw: ArtifactWorkflow, finalizers: list[str]) -> ArtifactWorkflow:
+        patched = await self.client.patch(
+            ARTIFACT_WORKFLOWS,
+            aw.metadata.namespace,
+            aw.metadata.name or "",
+            {"metadata": {"finalizers": finalizers or None, "resourceVersion": aw.metadata.resource_version}},
+        )
+        return ArtifactWorkflow.model_validate(patched)

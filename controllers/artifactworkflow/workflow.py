@@ -1,0 +1,188 @@
+"""The Argo Workflow of an ArtifactWorkflow, and its status read back (pure functions, no I/O).
+
+Shape (SPEC §4.2): ``workflowTemplateRef`` and the parameters of the ArtifactWorkflow; the volumes
+``src-secret-vol``/``dst-secret-vol`` (the Secret, or an emptyDir when there is none — credentials reach pods
+only as mounted files, never as parameters); the service account; the Kueue queue label on
+``spec.podMetadata.labels``; ARC's labels, Argo's template label and the title/description annotations the
+Argo UI shows; a controller ownerReference to the ArtifactWorkflow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+from api.arc.v1alpha1.types import ArtifactWorkflow, Order
+
+LABEL_ORDER: Final = "arc.opendefense.cloud/order"
+LABEL_ARTIFACT_TYPE: Final = "arc.opendefense.cloud/artifact-type"
+LABEL_ARTIFACT_WORKFLOW: Final = "arc.opendefense.cloud/artifact-workflow"
+ANNOTATION_ORDER_NAME: Final = "arc.opendefense.cloud/order-name"
+ANNOTATION_TRACE_ID: Final = "arc.opendefense.cloud/trace-id"
+LABEL_WORKFLOW_TEMPLATE: Final = "workflows.argoproj.io/workflow-template"
+LABEL_CLUSTER_WORKFLOW_TEMPLATE: Final = "workflows.argoproj.io/cluster-workflow-template"
+ANNOTATION_TITLE: Final = "workflows.argoproj.io/title"
+ANNOTATION_DESCRIPTION: Final = "workflows.argoproj.io/description"
+QUEUE_LABEL: Final = "kueue.x-k8s.io/queue-name"
+SRC_SECRET_VOLUME: Final = "src-secret-vol"
+DST_SECRET_VOLUME: Final = "dst-secret-vol"
+
+FINISHED: Final = frozenset({"Succeeded", "Failed", "Error"})
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where an ArtifactWorkflow comes from, for the Argo UI's title and description."""
+
+    order_name: str
+    artifact_index: int | None
+    src_endpoint: str
+    dst_endpoint: str
+
+
+def origin(aw: ArtifactWorkflow, order: Order | None) -> Origin:
+    """The owning Order's name, the artifact's current index and its effective Endpoint names."""
+    meta = aw.metadata
+    order_name = (meta.annotations or {}).get(ANNOTATION_ORDER_NAME) or (meta.labels or {}).get(
+        LABEL_ORDER, ""
+    )
+    index: int | None = None
+    src = dst = ""
+    if order is not None:
+        order_name = order.metadata.name or order_name
+        for entry in (order.status.artifact_workflows or {}).values() if order.status else ():
+            if entry.name == meta.name:
+                index = entry.artifact_index
+        artifacts = order.spec.artifacts or []
+        if index is not None and 0 <= index < len(artifacts):
+            artifact, defaults = artifacts[index], order.spec.defaults
+            src = (artifact.src_ref.name if artifact.src_ref else "") or (
+                defaults.src_ref.name if defaults and defaults.src_ref else ""
+            )
+            dst = (artifact.dst_ref.name if artifact.dst_ref else "") or (
+                defaults.dst_ref.name if defaults and defaults.dst_ref else ""
+            )
+    return Origin(order_name, index, src, dst)
+
+
+def parameters(aw: ArtifactWorkflow) -> dict[str, str]:
+    return {p.name: p.value for p in aw.spec.parameters or [] if p.name}
+
+
+def _secret_volume(name: str, secret: str) -> dict[str, Any]:
+    if secret:
+        return {"name": name, "secret": {"secretName": secret}}
+    return {"name": name, "emptyDir": {}}
+
+
+def build_workflow(aw: ArtifactWorkflow, source: Origin, *, trace_id: str | None = None) -> dict[str, Any]:
+    """The Workflow to create for ``aw`` (same name and namespace)."""
+    spec, meta = aw.spec, aw.metadata
+    ref = spec.workflow_template_ref
+    template_name = ref.name if ref is not None else ""
+    cluster_scope = bool(ref.cluster_scope) if ref is not None else False
+    params = parameters(aw)
+    labels = {
+        LABEL_ORDER: (meta.labels or {}).get(LABEL_ORDER, ""),
+        LABEL_ARTIFACT_WORKFLOW: meta.name or "",
+        LABEL_ARTIFACT_TYPE: (meta.labels or {}).get(LABEL_ARTIFACT_TYPE, spec.type or ""),
+        (LABEL_CLUSTER_WORKFLOW_TEMPLATE if cluster_scope else LABEL_WORKFLOW_TEMPLATE): template_name,
+    }
+    index = "?" if source.artifact_index is None else str(source.artifact_index)
+    annotations = {
+        ANNOTATION_TITLE: f"{source.order_name}: {spec.type} #{index}",
+        ANNOTATION_DESCRIPTION: (
+            f"{source.src_endpoint} ({params.get('srcRemoteURL', '')}) → "
+            f"{source.dst_endpoint} ({params.get('dstRemoteURL', '')})"
+        ),
+    }
+    if trace_id:
+        annotations[ANNOTATION_TRACE_ID] = trace_id
+    workflow_spec: dict[str, Any] = {
+        "workflowTemplateRef": {"name": template_name, **({"clusterScope": True} if cluster_scope else {})},
+        "arguments": {"parameters": [{"name": p.name, "value": p.value} for p in spec.parameters or []]},
+        "volumes": [
+            _secret_volume(SRC_SECRET_VOLUME, spec.src_secret_ref.name if spec.src_secret_ref else ""),
+            _secret_volume(DST_SECRET_VOLUME, spec.dst_secret_ref.name if spec.dst_secret_ref else ""),
+        ],
+    }
+    if spec.service_account_name:
+        workflow_spec["serviceAccountName"] = spec.service_account_name
+    if spec.queue_name:
+        workflow_spec["podMetadata"] = {"labels": {QUEUE_LABEL: spec.queue_name}}
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {
+            "name": meta.name,
+            "namespace": meta.namespace,
+            "labels": labels,
+            "annotations": annotations,
+            "ownerReferences": [
+                {
+                    "apiVersion": aw.api_version,
+                    "kind": aw.kind,
+                    "name": meta.name,
+                    "uid": meta.uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": workflow_spec,
+    }
+
+
+@dataclass(frozen=True)
+class WorkflowState:
+    """What ARC mirrors of a Workflow's status."""
+
+    phase: str
+    message: str
+    started_at: str | None
+    finished_at: str | None
+
+
+def _failed_step(status: dict[str, Any]) -> tuple[str, str] | None:
+    """The first step (pod node) that failed or errored, by finish time: (display name, message)."""
+    failed = [
+        node
+        for node in (status.get("nodes") or {}).values()
+        if node.get("type") == "Pod" and node.get("phase") in ("Failed", "Error")
+    ]
+    if not failed:
+        return None
+    first = min(failed, key=lambda n: (n.get("finishedAt") or "", n.get("displayName") or ""))
+    return str(first.get("displayName") or first.get("name") or ""), str(first.get("message") or "")
+
+
+def workflow_state(workflow: dict[str, Any]) -> WorkflowState:
+    """Argo phase ``""``/Pending → Pending, Running, Succeeded, Failed, Error; the failed step named."""
+    status = workflow.get("status") or {}
+    phase = status.get("phase") or "Pending"
+    if phase not in ("Pending", "Running", "Succeeded", "Failed", "Error"):
+        phase = "Pending"
+    message = str(status.get("message") or "")
+    if phase in ("Failed", "Error"):
+        step = _failed_step(status)
+        if step is not None:
+            name, detail = step
+            message = f'step "{name}" failed: {detail}' if detail else f'step "{name}" failed'
+            if status.get("message") and status["message"] not in message:
+                message = f"{message} ({status['message']})"
+    return WorkflowState(phase, message, status.get("startedAt"), status.get("finishedAt"))
+
+
+_UNITS: Final = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float | None:
+    """Go's ``time.ParseDuration`` (``1h30m``, ``90s``, ``0``) in seconds; None when it does not parse."""
+    import re
+
+    if text == "0":
+        return 0.0
+    parts = re.findall(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    return sum(float(number) * _UNITS[unit] for number, unit in parts)
