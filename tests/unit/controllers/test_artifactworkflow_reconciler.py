@@ -1,0 +1,150 @@
+"""The ArtifactWorkflow controller over the in-memory FakeKubeClient (Manager, informers, owner mapping)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from controllers.artifactworkflow import setup_artifact_workflow_controller
+from controllers.kube.fake import FakeKubeClient
+from controllers.kube.resources import ARTIFACT_WORKFLOWS, CLUSTER_ARTIFACT_TYPES, EVENTS, WORKFLOWS
+from controllers.runtime import Manager
+
+pytestmark = pytest.mark.looptime
+NS = "ns"
+NAME = "o-0123456789abcdef"
+
+
+class Env:
+    def __init__(self, client: FakeKubeClient) -> None:
+        self.client = client
+
+    async def until(self, check: Callable[[], Any], within: float = 20) -> Any:
+        async with asyncio.timeout(within):
+            while True:
+                value = check()
+                if value:
+                    return value
+                await asyncio.sleep(0.05)
+
+    def get(self, resource: Any, name: str = NAME) -> dict[str, Any] | None:
+        return self.client.objects.get((resource, NS, name))
+
+    def aw_phase(self) -> str | None:
+        aw = self.get(ARTIFACT_WORKFLOWS)
+        return ((aw or {}).get("status") or {}).get("phase")
+
+    def events(self, reason: str) -> list[dict[str, Any]]:
+        return [
+            o for (res, _, _), o in self.client.objects.items() if res == EVENTS and o["reason"] == reason
+        ]
+
+    async def set_workflow_status(self, status: dict[str, Any]) -> None:
+        wf = await self.client.get(WORKFLOWS, NS, NAME)
+        wf["status"] = status
+        await self.client.replace(WORKFLOWS, NS, NAME, wf)
+
+
+@pytest.fixture
+async def env() -> AsyncIterator[Env]:
+    client = FakeKubeClient()
+    manager = Manager(client, bind_address=None)
+    setup_artifact_workflow_controller(manager, concurrency=2)
+    await client.create(
+        CLUSTER_ARTIFACT_TYPES,
+        None,
+        {
+            "metadata": {"name": "oci"},
+            "spec": {
+                "workflowTemplateRef": {"name": "arc-oci", "clusterScope": True},
+                "ttl": {"afterSucceeded": "30s"},
+            },
+        },
+    )
+    task = asyncio.create_task(manager.run())
+    try:
+        yield Env(client)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def aw_body() -> dict[str, Any]:
+    return {
+        "apiVersion": "arc.opendefense.cloud/v1alpha1",
+        "kind": "ArtifactWorkflow",
+        "metadata": {"name": NAME, "labels": {"arc.opendefense.cloud/order": "o"}},
+        "spec": {
+            "type": "oci",
+            "workflowTemplateRef": {"name": "arc-oci", "clusterScope": True},
+            "parameters": [{"name": "srcRemoteURL", "value": "docker.io"}],
+            "srcSecretRef": {"name": "creds"},
+            "queueName": "arc",
+        },
+    }
+
+
+async def test_workflow_created_and_status_mirrored_until_ttl(env: Env) -> None:
+    await env.client.create(ARTIFACT_WORKFLOWS, NS, aw_body())
+    wf = await env.until(lambda: env.get(WORKFLOWS))
+    assert wf["spec"]["volumes"][0] == {"name": "src-secret-vol", "secret": {"secretName": "creds"}}
+    assert wf["spec"]["podMetadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "arc"
+    await env.until(lambda: env.aw_phase() == "Pending")
+    aw = env.get(ARTIFACT_WORKFLOWS)
+    assert aw is not None and "arc.opendefense.cloud/artifact-workflow" in aw["metadata"]["finalizers"]
+    assert aw["status"]["workflowName"] == NAME
+    assert env.events("WorkflowCreated")
+
+    await env.set_workflow_status({"phase": "Running", "startedAt": "2026-11-21T10:00:00Z"})
+    await env.until(lambda: env.aw_phase() == "Running")
+    await env.set_workflow_status(
+        {"phase": "Succeeded", "startedAt": "2026-11-21T10:00:00Z", "finishedAt": "2099-01-01T00:00:00Z"}
+    )
+    await env.until(lambda: env.aw_phase() == "Succeeded")
+    aw = env.get(ARTIFACT_WORKFLOWS)
+    assert aw is not None
+    ready = aw["status"]["conditions"][0]
+    assert (ready["type"], ready["status"], ready["reason"]) == ("Ready", "True", "Succeeded")
+    assert env.events("WorkflowSucceeded")
+
+
+async def test_failed_step_named_and_unfinished_workflow_recreated(env: Env) -> None:
+    await env.client.create(ARTIFACT_WORKFLOWS, NS, aw_body())
+    await env.until(lambda: env.aw_phase() == "Pending")
+    await env.client.delete(WORKFLOWS, NS, NAME)
+    await env.until(lambda: env.events("WorkflowRecreated"))
+    assert env.get(WORKFLOWS) is not None
+    await env.set_workflow_status(
+        {
+            "phase": "Failed",
+            "nodes": {
+                "n": {"type": "Pod", "phase": "Failed", "displayName": "copy", "message": "exit code 3"}
+            },
+        }
+    )
+    await env.until(lambda: env.aw_phase() == "Failed")
+    aw = env.get(ARTIFACT_WORKFLOWS)
+    assert aw is not None and aw["status"]["message"].startswith('step "copy" failed: exit code 3')
+    assert env.events("WorkflowFailed")
+    # A finished ArtifactWorkflow whose Workflow goes away is not re-run.
+    await env.client.delete(WORKFLOWS, NS, NAME)
+    await asyncio.sleep(5)
+    assert env.get(WORKFLOWS) is None and env.aw_phase() == "Failed"
+
+
+async def test_deleting_the_artifact_workflow_deletes_its_workflow_first(env: Env) -> None:
+    await env.client.create(ARTIFACT_WORKFLOWS, NS, aw_body())
+    await env.until(lambda: env.get(WORKFLOWS) and env.aw_phase())
+    await env.client.delete(ARTIFACT_WORKFLOWS, NS, NAME)
+    await env.until(lambda: env.get(WORKFLOWS) is None)
+    await env.until(lambda: env.get(ARTIFACT_WORKFLOWS) is None)
+
+
+async def test_succeeded_artifact_workflow_removed_after_ttl(env: Env) -> None:
+    await env.client.create(ARTIFACT_WORKFLOWS, NS, aw_body())
+    await env.until(lambda: env.aw_phase() == "Pending")
+    await env.set_workflow_status({"phase": "Succeeded", "finishedAt": "2020-01-01T00:00:00Z"})
+    await env.until(lambda: env.get(ARTIFACT_WORKFLOWS) is None, within=60)
