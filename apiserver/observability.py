@@ -108,13 +108,18 @@ def setup_logging(level: str = "INFO", fmt: Literal["json", "text"] = "json") ->
 
 
 def setup_tracing(exporter: Literal["none", "console"], service_name: str) -> None:
-    """Install a tracer provider; with ``none`` spans are created (and propagated) but not exported."""
+    """Install an SDK tracer provider when spans are exported.
+
+    With ``none`` the API's no-op provider stays: spans are non-recording (almost free on the hot path) and
+    an incoming W3C ``traceparent`` is still propagated into the request's context.
+    """
+    if exporter == "none":
+        return
     from opentelemetry import trace
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
-    if exporter == "console":
-        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter(out=sys.stderr)))
+    provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter(out=sys.stderr)))
     trace.set_tracer_provider(provider)
