@@ -4,7 +4,12 @@
 requests with `ApiClient.call_api(..., _preload_content=False)` and decodes the bodies itself, so that:
 - every non-2xx answer is mapped exactly once to an `ApiError` subclass keeping the server's Status;
 - numbers in free-form JSON keep their text (`controllers.kube.codec`);
-- watch streams are read line by line, one `WatchEvent` each.
+- watch streams are read line by line, one `WatchEvent` each, with no line-length limit of aiohttp's
+  (`StreamReader.readline` raises LineTooLong past 2 × read_bufsize, 512 KiB: one large Order's event would
+  kill its informer).
+
+Everything aiohttp, kubernetes_asyncio or the JSON decoder can raise is mapped here, once (`_TRANSPORT`):
+callers see only the `KubeError` family (tests/unit/controllers/test_kube_errors.py holds us to it).
 
 Objects cross this boundary as plain JSON dicts (their wire form); informers parse them into models.
 Every call has an explicit timeout.
@@ -18,11 +23,14 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import aiohttp
+from aiohttp.http_exceptions import HttpProcessingError
 from kubernetes_asyncio import client as k8s_client
 from kubernetes_asyncio import config as k8s_config
+from kubernetes_asyncio.client.exceptions import OpenApiException
+from kubernetes_asyncio.config import ConfigException
 
 from controllers.kube import codec
-from controllers.kube.errors import ExpiredError, TransportError, error_for
+from controllers.kube.errors import ConfigError, DecodeError, ExpiredError, TransportError, error_for
 from controllers.kube.resources import Resource
 
 __all__ = ["ApiKubeClient", "KubeClient", "PatchType", "connect"]
@@ -35,6 +43,19 @@ _PATCH_CONTENT_TYPES: Mapping[str, str] = {
     "strategic": "application/strategic-merge-patch+json",
 }
 DEFAULT_TIMEOUT = 30.0
+MAX_WATCH_LINE = 64 * 1024 * 1024
+"""A watch line longer than this is a broken stream (kube's objects are at most a few MiB)."""
+
+_TRANSPORT: tuple[type[BaseException], ...] = (
+    aiohttp.ClientError,  # connection, payload, disconnects, TLS through ClientSSLError
+    HttpProcessingError,  # aiohttp's parser: bad status line, headers too long, LineTooLong
+    OpenApiException,  # kubernetes_asyncio refusing to build the request
+    ConfigException,  # token refresh through an exec/auth plugin
+    TimeoutError,
+    OSError,
+    EOFError,  # asyncio.IncompleteReadError
+)
+"""What the HTTP stack can raise without an HTTP answer; mapped to TransportError."""
 
 
 class KubeClient(Protocol):
@@ -126,7 +147,9 @@ class ApiKubeClient:
         query: list[tuple[str, str]] | None = None,
         body: Any = None,
         content_type: str = "application/json",
+        expect_object: bool = True,
     ) -> Any:
+        """One request; the decoded JSON object of a 2xx answer (`DecodeError` if it is not one)."""
         try:
             async with asyncio.timeout(self._timeout):
                 resp = await self._api.call_api(
@@ -144,12 +167,13 @@ class ApiKubeClient:
                     status = resp.status
                 finally:
                     resp.release()
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        except _TRANSPORT as exc:
             raise TransportError(f"{method} {path}: {exc!r}") from exc
-        decoded = _decode(raw)
         if not 200 <= status <= 299:
-            raise error_for(status, decoded)
-        return decoded
+            raise error_for(status, _decode_any(raw))
+        if not expect_object:
+            return _decode_any(raw)
+        return _decode_object(raw, f"{method} {path}")
 
     async def get(self, resource: Resource, namespace: str | None, name: str) -> JSON:
         out: JSON = await self._request("GET", resource.path(namespace, name))
@@ -204,27 +228,26 @@ class ApiKubeClient:
                     _preload_content=False,
                     _request_timeout=timeout,
                 )
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        except _TRANSPORT as exc:
             raise TransportError(f"WATCH {path}: {exc!r}") from exc
         try:
             if not 200 <= resp.status <= 299:
-                raise error_for(resp.status, _decode(await resp.read()))
-            while True:
                 try:
-                    line = await resp.content.readline()
-                except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                    raw = await resp.read()
+                except _TRANSPORT as exc:
                     raise TransportError(f"WATCH {path}: {exc!r}") from exc
-                if not line:
-                    return
-                if not line.strip():
-                    continue
-                event = codec.loads(line)
+                raise error_for(resp.status, _decode_any(raw))
+            async for line in _lines(resp.content, f"WATCH {path}"):
+                event = _decode_object(line, f"WATCH {path}")
                 if event.get("type") == "ERROR":
-                    obj = event.get("object") or {}
-                    err = error_for(int(obj.get("code") or 500), obj)
+                    obj = event.get("object")
+                    obj = obj if isinstance(obj, dict) else {}
+                    err = error_for(_int(obj.get("code"), 500), obj)
                     if isinstance(err, ExpiredError) or err.code == 410:
                         raise ExpiredError(err.status)
                     raise err
+                if not isinstance(event.get("object"), dict):
+                    raise DecodeError(f"WATCH {path}: event without an object: {line[:200]!r}")
                 yield event
         finally:
             resp.release()
@@ -277,10 +300,42 @@ class ApiKubeClient:
             body["preconditions"] = {"uid": uid}
         if propagation_policy:
             body["propagationPolicy"] = propagation_policy
-        await self._request("DELETE", resource.path(namespace, name), body=body)
+        await self._request("DELETE", resource.path(namespace, name), body=body, expect_object=False)
 
 
-def _decode(raw: bytes) -> Any:
+async def _lines(stream: aiohttp.StreamReader, what: str) -> AsyncIterator[bytes]:
+    """The non-empty lines of a chunked stream, however long (up to MAX_WATCH_LINE); ends at EOF."""
+    buffer = bytearray()
+    while True:
+        try:
+            chunk = await stream.readany()
+        except _TRANSPORT as exc:
+            raise TransportError(f"{what}: {exc!r}") from exc
+        if not chunk:
+            if buffer.strip():
+                yield bytes(buffer)
+            return
+        start = len(buffer)
+        buffer += chunk
+        while (end := buffer.find(b"\n", start)) >= 0:
+            line = bytes(buffer[:end])
+            del buffer[: end + 1]
+            start = 0
+            if line.strip():
+                yield line
+        if len(buffer) > MAX_WATCH_LINE:
+            raise TransportError(f"{what}: a line longer than {MAX_WATCH_LINE} bytes")
+
+
+def _int(value: Any, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _decode_any(raw: bytes) -> Any:
+    """JSON if it is JSON, else the text (error bodies need not be JSON)."""
     if not raw:
         return None
     try:
@@ -289,11 +344,27 @@ def _decode(raw: bytes) -> Any:
         return raw.decode(errors="replace")
 
 
+def _decode_object(raw: bytes, what: str) -> JSON:
+    try:
+        value = codec.loads(raw)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise DecodeError(f"{what}: the answer is not JSON: {raw[:200]!r}") from exc
+    if not isinstance(value, dict):
+        raise DecodeError(f"{what}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
 async def connect(kubeconfig: Path | str, *, context: str | None = None, qps_pool: int = 64) -> ApiKubeClient:
-    """An ApiKubeClient from a kubeconfig file (certificates, token or exec credentials)."""
+    """An ApiKubeClient from a kubeconfig file (certificates, token or exec credentials).
+
+    Raises `ConfigError` when the file cannot be read or used.
+    """
     configuration = k8s_client.Configuration()
-    await k8s_config.load_kube_config(
-        config_file=str(kubeconfig), context=context, client_configuration=configuration
-    )
+    try:
+        await k8s_config.load_kube_config(
+            config_file=str(kubeconfig), context=context, client_configuration=configuration
+        )
+    except (ConfigException, OSError, ValueError, TypeError, KeyError) as exc:
+        raise ConfigError(f"kubeconfig {kubeconfig}: {exc}") from exc
     configuration.connection_pool_maxsize = qps_pool
     return ApiKubeClient(k8s_client.ApiClient(configuration=configuration))

@@ -3,7 +3,8 @@
 Every non-2xx answer becomes an `ApiError` subclass chosen by HTTP status (and `reason` where the status is
 ambiguous), carrying the server's `metav1.Status` as it was sent. Transport failures (connection refused,
 TLS, timeouts) become `TransportError`. Nothing from aiohttp or kubernetes_asyncio leaks past
-`controllers.kube`.
+`controllers.kube`: a 2xx answer whose body is not the JSON expected becomes `DecodeError`, a kubeconfig that
+cannot be loaded `ConfigError`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ __all__ = [
     "AlreadyExistsError",
     "ApiError",
     "BadRequestError",
+    "ConfigError",
     "ConflictError",
+    "DecodeError",
     "ExpiredError",
     "ForbiddenError",
     "InternalError",
@@ -37,6 +40,14 @@ class KubeError(Exception):
 
 class TransportError(KubeError):
     """The request did not get an HTTP answer (connection, TLS, timeout)."""
+
+
+class DecodeError(KubeError):
+    """A 2xx answer (or a watch line) that is not the JSON object expected."""
+
+
+class ConfigError(KubeError):
+    """The kubeconfig (or its credentials plugin) could not be loaded."""
 
 
 class ApiError(KubeError):
@@ -106,6 +117,22 @@ _BY_CODE: dict[int, type[ApiError]] = {
 }
 
 
+_REASONS: dict[int, str] = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    410: "Expired",
+    422: "Invalid",
+    429: "TooManyRequests",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+    504: "Timeout",
+}
+
+
 def error_for(code: int, body: Any) -> ApiError:
     """The ApiError for an HTTP status and a decoded body (a Status dict, or anything else)."""
     status: Status
@@ -114,7 +141,13 @@ def error_for(code: int, body: Any) -> ApiError:
         if status.code is None:
             status.code = code
     else:
-        status = Status(status="Failure", code=code, message=str(body)[:1000] if body else "")
+        # client-go's synthesised Status for a body that is not one: a reason by code, the body as message
+        status = Status(
+            status="Failure",
+            code=code,
+            reason=_REASONS.get(code, "InternalError" if code >= 500 else "Unknown"),
+            message=str(body)[:1000] if body else f"the server answered HTTP {code} without a body",
+        )
     if code == 409:
         cls: type[ApiError] = AlreadyExistsError if status.reason == "AlreadyExists" else ConflictError
     else:
