@@ -5,7 +5,7 @@ requests with `ApiClient.call_api(..., _preload_content=False)` and decodes the 
 - every non-2xx answer is mapped exactly once to an `ApiError` subclass keeping the server's Status;
 - numbers in free-form JSON keep their text (`controllers.kube.codec`);
 - watch streams are read line by line, one `WatchEvent` each, with no line-length limit of aiohttp's
-  (`StreamReader.readline` raises LineTooLong past 2 × read_bufsize, 512 KiB: one large Order's event would
+  (`StreamReader.readline` raises LineTooLong past twice read_bufsize, 512 KiB: one large Order's event would
   kill its informer).
 
 Everything aiohttp, kubernetes_asyncio or the JSON decoder can raise is mapped here, once (`_TRANSPORT`):

@@ -15,7 +15,8 @@ One reconcile, level-based, reading the Order and its inputs from the informer c
 4. Owned ArtifactWorkflows whose hash is no longer desired are deleted (an Endpoint edit, a rotated
    Secret, a removed artifact, force-at).
 5. Status (entries, progress, phase, Ready, message, observedGeneration) through `/status`, only when it
-   changed; Events for the user-visible transitions.
+   changed; Events for the user-visible transitions (`Rerun` for force-at, retry-failed-at and for
+   artifacts re-run because an Endpoint or Secret they use changed).
 
 Reads come from caches that may lag our own writes. ArtifactWorkflows are safe (create → AlreadyExists →
 adopt; delete → NotFound). For the Order itself, whose status feeds the hash (`lastForceAt`), the reconciler
@@ -287,7 +288,8 @@ class OrderReconciler:
 
         force_at = self._annotation_time(order, ANNOTATION_FORCE_AT)
         last_force = parse_rfc3339(status.last_force_at) if status.last_force_at else None
-        if force_at is not None and (last_force is None or force_at > last_force):
+        forcing = force_at is not None and (last_force is None or force_at > last_force)
+        if force_at is not None and forcing:
             status.last_force_at = format_time(force_at)
             self.recorder.record(
                 order, "Normal", "Rerun", f"force-at {status.last_force_at}: re-running every artifact"
@@ -301,6 +303,7 @@ class OrderReconciler:
         owned = self._owned(order)
         plan = _Plan()
         desired_names = set()
+        reruns = self._input_reruns(order, old_status, artifacts, forcing=forcing)
         for art in artifacts:
             if art.hash in plan.entries:
                 continue  # identical artifacts (rejected by validation) share one workflow
@@ -323,7 +326,42 @@ class OrderReconciler:
                 await self._delete_workflow(order, name, aw.metadata.uid, "no longer desired by the Order")
 
         await self._write_status(order, old_status, status, plan.entries, previous)
+        if reruns:
+            self.recorder.record(
+                order,
+                "Normal",
+                "Rerun",
+                f"Endpoint or Secret changed: re-running {len(reruns)} artifact"
+                f"{'s' if len(reruns) > 1 else ''}: " + ", ".join(reruns),
+            )
         return Result(requeue_after=plan.requeue_after)
+
+    @staticmethod
+    def _input_reruns(
+        order: Order, old: OrderStatus, artifacts: list[_Artifact], *, forcing: bool
+    ) -> list[str]:
+        """The artifacts re-run because an Endpoint's spec or a Secret's data changed (for the `Rerun` event).
+
+        With the Order's spec unchanged since the last status (observedGeneration == generation) and no
+        force-at, an artifact's hash moves only when the generation of one of its Endpoints or the data of
+        one of their Secrets changed. An artifact that could not start before (missing Endpoint, rule
+        violation, ...) and now can is a first start, not a re-run; one that cannot start now is reported
+        by `ArtifactFailed` instead.
+        """
+        if forcing or old.observed_generation != order.metadata.generation:
+            return []
+        before = {e.artifact_index: (h, e) for h, e in (old.artifact_workflows or {}).items()}
+        desired = {a.hash for a in artifacts}
+        out = []
+        for art in artifacts:
+            prior = before.get(art.index)
+            if prior is None or prior[0] == art.hash or prior[0] in desired or art.error is not None:
+                continue
+            entry = prior[1]
+            if entry.phase in FAILED and _START_FAILURE.match(entry.message or ""):
+                continue
+            out.append(f"#{art.index} ({art.name} replaces {entry.name})")
+        return out
 
     def _desired(self, order: Order, last_force_at: str | None) -> list[_Artifact]:
         ns = order.metadata.namespace or ""

@@ -185,6 +185,12 @@ async def test_endpoint_edit_reruns_only_its_artifacts_and_secret_rotation_too(e
     await env.settle()
     now = set(env.aws())
     assert by_dst["dst.example"] in now and len(now - first) == 1
+    (new_b,) = now - first
+    (rerun,) = env.events("Rerun")
+    assert rerun["message"] == (
+        f"Endpoint or Secret changed: re-running 1 artifact: #1 ({new_b} replaces {by_dst['other.example']})"
+    )
+    assert rerun["involvedObject"]["kind"] == "Order" and rerun["type"] == "Normal"
 
     # metadata-only change of the Secret: nothing re-runs
     secret = await env.client.get(SECRETS, NS, "creds")
@@ -192,11 +198,34 @@ async def test_endpoint_edit_reruns_only_its_artifacts_and_secret_rotation_too(e
     await env.client.replace(SECRETS, NS, "creds", secret)
     await env.settle()
     assert set(env.aws()) == now
+    assert len(env.events("Rerun")) == 1
     # rotating its data re-runs both (both use src, which uses creds)
     secret = await env.client.get(SECRETS, NS, "creds")
     secret["data"] = {"x": "Yg=="}
     await env.client.replace(SECRETS, NS, "creds", secret)
     await env.until(lambda: not (set(env.aws()) & now) and len(env.aws()) == 2)
+    await env.settle()
+    messages = [e["message"] for e in env.events("Rerun")]
+    assert len(messages) == 2 and messages[0] == rerun["message"]
+    assert messages[1].startswith("Endpoint or Secret changed: re-running 2 artifacts: #0 (")
+    for name in now:
+        assert f"replaces {name})" in messages[1]
+
+
+async def test_no_rerun_event_for_a_first_start_an_added_artifact_or_a_spec_edit(env: Env) -> None:
+    await env.client.create(ORDERS, NS, order_body(art("a"), art("b", srcRef={"name": "later"})))
+    await env.until(lambda: env.status().get("phase") == "Failed")
+    await env.client.create(
+        ENDPOINTS, NS, {"metadata": {"name": "later"}, "spec": {"type": "oci", "remoteURL": "l.example"}}
+    )
+    await env.until(lambda: len(env.aws()) == 2)  # the Endpoint appeared: a first start
+    order = await env.client.get(ORDERS, NS, "o")
+    order["spec"]["artifacts"] = [art("a2"), art("b", srcRef={"name": "later"}), art("c")]
+    await env.client.replace(ORDERS, NS, "o", order)  # an edited and an added artifact
+    await env.until(lambda: len(env.aws()) == 3 and env.status()["progress"]["total"] == 3)
+    await env.settle()
+    assert env.events("Rerun") == []
+    assert len(env.events("ArtifactWorkflowCreated")) == 4
 
 
 async def test_a_missing_endpoint_fails_only_its_artifact_until_it_appears(env: Env) -> None:
