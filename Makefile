@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint setup venv apt binaries cluster-up cluster-down cluster-status clean unit integration e2e bench
+.PHONY: run test lint setup venv apt binaries cluster-up cluster-down cluster-status clean unit integration e2e bench demo
 
 ## run: set everything up, start the whole local stack and stay up until Ctrl-C
 run: setup
@@ -44,6 +44,24 @@ apt:
 
 binaries:
 	@hack/build-binaries.sh
+
+## demo: with `make run` up (another shell), apply deploy/examples/ and watch its Order until Succeeded
+DEMO_TIMEOUT ?= 300
+DEMO_KUBECONFIG ?= $(CURDIR)/.arc/kubeconfig
+DEMO_KUBECTL := KUBECONFIG=$(DEMO_KUBECONFIG) kubectl
+demo:
+	@test -f $(DEMO_KUBECONFIG) || { echo "[demo] no local stack ($(DEMO_KUBECONFIG)): start it with 'make run' first"; exit 1; }
+	$(DEMO_KUBECTL) apply -k deploy/examples
+	@echo "[demo] watching orders in arc-demo until mirror-base-images is Succeeded (timeout $(DEMO_TIMEOUT)s)"
+	@$(DEMO_KUBECTL) get orders -n arc-demo -w & watcher=$$!; \
+	trap 'kill $$watcher 2>/dev/null || true' EXIT; \
+	if $(DEMO_KUBECTL) wait order/mirror-base-images -n arc-demo --for=jsonpath='{.status.phase}'=Succeeded \
+		--timeout=$(DEMO_TIMEOUT)s >/dev/null; then \
+		sleep 1; echo "[demo] Order Succeeded"; \
+	else \
+		echo "[demo] Order not Succeeded within $(DEMO_TIMEOUT)s:"; \
+		$(DEMO_KUBECTL) get orders,artifactworkflows -n arc-demo -o wide || true; exit 1; \
+	fi
 
 cluster-up: setup
 	$(PY) -m hack.cluster up

@@ -5,7 +5,10 @@
 Components, in start order (``down`` stops them in reverse, SIGTERM then SIGKILL, so it never hangs):
 etcd (Kubernetes' store), etcd-arc (ARC's own dedicated store), kube-apiserver (RBAC, service-account
 keys, client CA, front-proxy CA and proxy client cert for the aggregation layer), kube-controller-manager,
-kube-scheduler and kwok (fake nodes that run pods to completion without a container runtime).
+kube-scheduler, kwok (fake nodes that run pods to completion without a container runtime; stages in
+hack/kwok/stages.yaml), arc-apiserver, kueue (hack/kueue.py: plain-pod quota, webhooks by URL),
+argo-workflow-controller (hack/argo.py) and arc-controller-manager. ``up`` then installs the demo objects
+(deploy/demo/, deploy/workflowtemplates/).
 
 Everything lives under the work directory (default ``.arc/`` in the checkout): ``pki/``, ``data/``,
 ``kubeconfig`` (admin), ``run/<component>.pid``, ``logs/<component>.log`` and ``cluster.json`` with the
@@ -22,17 +25,18 @@ import ssl
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from hack import pki
+from hack import argo, kueue, pki
 from hack.binaries import REPO_ROOT, binary_path
 from hack.etcd import EtcdServer
 from hack.kube import KubeError, KubeHTTP, write_kubeconfig
+from hack.manifests import documents
 from hack.process import Component, free_port
 
 DEFAULT_WORK_DIR = REPO_ROOT / ".arc"
@@ -63,6 +67,9 @@ class Ports:
     kwok: int
     arc_apiserver: int
     arc_controller_manager: int
+    kueue_webhook: int
+    kueue_health: int
+    kueue_metrics: int
 
     @classmethod
     def allocate(cls, known: dict[str, int] | None = None) -> Ports:
@@ -106,6 +113,8 @@ class LocalCluster:
             "kube-scheduler",
             "kwok",
             "arc-apiserver",
+            "kueue",
+            "argo-workflow-controller",
             *(["arc-controller-manager"] if self.with_controller_manager else []),
         ]
 
@@ -165,6 +174,9 @@ class LocalCluster:
             # ARC's API server acts as its service account, so deploy/apiserver/rbac.yaml applies as is.
             "arc-apiserver-client": (f"system:serviceaccount:{ARC_NAMESPACE}:arc-apiserver", []),
             "arc-controller-manager": (f"system:serviceaccount:{ARC_NAMESPACE}:arc-controller-manager", []),
+            # Kueue and Argo as their in-cluster service accounts: their upstream RBAC applies unchanged.
+            "kueue": (kueue.USER, []),
+            "argo-workflow-controller": (argo.USER, []),
         }
         for name, (user, groups) in clients.items():
             pair = pki.issue(ca, d, name, common_name=user, organizations=groups, client=True)
@@ -341,13 +353,87 @@ class LocalCluster:
             self._arc_controller_manager_ready, timeout=60, what="ready"
         )
 
-    def _start(self, name: str, argv: Callable[[], list[str]]) -> bool:
+    # ---- Kueue and Argo ---------------------------------------------------------------------------
+    @property
+    def kueue_server(self) -> kueue.Kueue:
+        return kueue.Kueue(
+            work_dir=self.work_dir,
+            kubeconfig=Path(self._kubeconfig_of("kueue")),
+            webhook_port=self.ports.kueue_webhook,
+            health_port=self.ports.kueue_health,
+            metrics_port=self.ports.kueue_metrics,
+        )
+
+    def start_kueue(self) -> None:
+        """CRDs and RBAC, then the process; the webhooks are registered once it serves them (failurePolicy
+        Fail: registered earlier, they would reject every pod of a managed namespace)."""
+        q = self.kueue_server
+        q.prepare(pki.KeyPair(self.pki_dir / "ca.crt", self.pki_dir / "ca.key"))
+        client = self.admin()
+        q.install(client)
+        self._start("kueue", q.argv)
+        self.component("kueue").wait_until(q.ready, timeout=90, what="ready")
+        q.register_webhooks(client, (self.pki_dir / "ca.crt").read_bytes())
+        log(f"kueue: ready, webhooks at https://127.0.0.1:{q.webhook_port}")
+
+    @property
+    def workflow_controller(self) -> argo.WorkflowController:
+        return argo.WorkflowController(kubeconfig=Path(self._kubeconfig_of("argo-workflow-controller")))
+
+    def start_argo(self) -> None:
+        controller = self.workflow_controller
+        controller.install(self.admin())
+        component = self.component("argo-workflow-controller")
+        offset = component.log_file.stat().st_size if component.log_file.exists() else 0
+
+        def started() -> bool:
+            with component.log_file.open("rb") as f:
+                f.seek(offset)
+                return argo.STARTED_LOG_LINE.encode() in f.read()
+
+        if self._start("argo-workflow-controller", controller.argv, env=argo.ENV):
+            component.wait_until(started, timeout=60, what="started")
+        log("argo-workflow-controller: running")
+
+    def install_demo(self) -> None:
+        """deploy/demo/ (Kueue quota, the ClusterArtifactType "oci") and every ClusterWorkflowTemplate in
+        deploy/workflowtemplates/ (if that directory exists)."""
+        client = self.admin()
+        for name in ("namespace.yaml", "kueue.yaml"):
+            client.apply_manifest(DEPLOY_DIR / "demo" / name)
+        for doc in documents(DEPLOY_DIR / "demo" / "clusterartifacttype-oci.yaml"):
+            self._create_or_merge(client, doc)
+        templates = DEPLOY_DIR / "workflowtemplates"
+        applied = []
+        for path in sorted(templates.glob("*.yaml")) if templates.is_dir() else []:
+            for doc in documents(path):
+                client.apply(doc)
+                applied.append(doc["metadata"]["name"])
+        log(f"demo objects installed (workflow templates: {', '.join(applied) or 'none yet'})")
+
+    @staticmethod
+    def _create_or_merge(client: KubeHTTP, obj: dict[str, Any]) -> None:
+        """Create ``obj``, or merge-patch it over the existing one: ARC's API server has no server-side apply
+        (it answers ``application/apply-patch+yaml`` with 415)."""
+        path = client.object_path(obj)
+        try:
+            client.request("POST", path.rsplit("/", 1)[0], body=json.dumps(obj).encode())
+        except KubeError as err:
+            if err.status != 409:
+                raise
+            client.request(
+                "PATCH", path, body=json.dumps(obj).encode(), content_type="application/merge-patch+json"
+            )
+
+    def _start(
+        self, name: str, argv: Callable[[], list[str]], *, env: Mapping[str, str] | None = None
+    ) -> bool:
         """Start ``name`` unless it already runs; returns whether it was started now."""
         component = self.component(name)
         if component.is_running():
             log(f"{name}: already running (pid {component.pid()})")
             return False
-        component.start(argv())
+        component.start(argv(), env=env)
         log(f"{name}: started (pid {component.pid()}, log {component.log_file})")
         return True
 
@@ -375,8 +461,11 @@ class LocalCluster:
         self.wait_for_default_service_account(timeout=120)
         self.register_arc_apiserver()
         self.start_arc_apiserver()
+        self.start_kueue()
+        self.start_argo()
         if self.with_controller_manager:
             self.start_arc_controller_manager()
+        self.install_demo()
         log(f"control plane up in {time.monotonic() - started:.1f}s")
 
     def ensure_fake_nodes(self) -> None:

@@ -1,0 +1,87 @@
+"""Argo's workflow-controller (hack/binaries.txt) against the local control plane (notes §8).
+
+The CRDs (``manifests/base/crds/minimal``) and the controller's RBAC
+(``manifests/cluster-install/workflow-controller-rbac``, in namespace ``argo`` as its kustomization puts
+it) are read from the pinned module in the Go module cache — the exact sources the binary was built from,
+so they cannot drift apart and need no copy in the tree. ARC's own settings live in ``deploy/argo/``: the
+namespace and the ``workflow-controller-configmap`` the controller refuses to start without.
+
+Out of a cluster the controller authenticates with a client certificate for
+``system:serviceaccount:argo:argo``, so Argo's ClusterRole ``argo-cluster-role`` and Role ``argo-role``
+apply unchanged; one instance runs with ``LEADER_ELECTION_DISABLE=true``. Argo v3.6.5 cannot bind its
+servers to 127.0.0.1 (metrics on ``:<port>``, ``/healthz`` on ``:6060``, both hard-coded): metrics are off
+in the ConfigMap and ``:6060`` is the one listener of the local stack on every interface (it serves only
+``/healthz``; a second stack on the machine just logs that the port is taken).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hack.binaries import REPO_ROOT, binary_path, go_module_cache, pinned_versions
+from hack.kube import KubeHTTP
+from hack.manifests import documents, wait_for_crds
+
+NAMESPACE = "argo"
+SERVICE_ACCOUNT = "argo"
+USER = f"system:serviceaccount:{NAMESPACE}:{SERVICE_ACCOUNT}"
+DEPLOY_DIR = REPO_ROOT / "deploy" / "argo"
+# One instance, no Lease; requeue after 1s (default 10s; Argo's own `make start` uses 1s) keeps steps quick.
+ENV: Mapping[str, str] = {"LEADER_ELECTION_DISABLE": "true", "DEFAULT_REQUEUE_TIME": "1s"}
+_NAMESPACED_KINDS = ("Role", "RoleBinding")
+# Logged by WorkflowController.Run once it has its configuration (workflow/controller/controller.go).
+STARTED_LOG_LINE = "Starting Workflow Controller"
+
+
+def module_dir() -> Path:
+    """The pinned Argo Workflows module's sources (CRDs, RBAC) in the Go module cache."""
+    return go_module_cache() / "github.com" / "argoproj" / f"argo-workflows/v3@{pinned_versions()['argo']}"
+
+
+def crds() -> list[dict[str, Any]]:
+    minimal = module_dir() / "manifests" / "base" / "crds" / "minimal"
+    return [doc for path in sorted(minimal.glob("argoproj.io_*.yaml")) for doc in documents(path)]
+
+
+def rbac() -> list[dict[str, Any]]:
+    """The controller's roles (and Argo's aggregated view/edit/admin ones), bound to the ``argo`` account."""
+    objects = []
+    rbac_dir = module_dir() / "manifests" / "cluster-install" / "workflow-controller-rbac"
+    for path in sorted(rbac_dir.glob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
+        for doc in documents(path):
+            if doc["kind"] in _NAMESPACED_KINDS:
+                doc["metadata"]["namespace"] = NAMESPACE
+            for subject in doc.get("subjects", []):
+                subject["namespace"] = NAMESPACE
+            objects.append(doc)
+    return objects
+
+
+@dataclass(frozen=True)
+class WorkflowController:
+    kubeconfig: Path
+
+    def install(self, client: KubeHTTP) -> None:
+        """Namespace, CRDs (Established before the controller starts), RBAC and the controller's ConfigMap."""
+        client.apply_manifest(DEPLOY_DIR / "namespace.yaml")
+        definitions = crds()
+        for crd in definitions:
+            client.apply(crd)
+        wait_for_crds(client, [crd["metadata"]["name"] for crd in definitions], timeout=60)
+        for obj in rbac():
+            client.apply(obj)
+        client.apply_manifest(DEPLOY_DIR / "workflow-controller-configmap.yaml")
+
+    def argv(self) -> list[str]:
+        return [
+            str(binary_path("workflow-controller")),
+            f"--kubeconfig={self.kubeconfig}",
+            f"--namespace={NAMESPACE}",
+            "--configmap=workflow-controller-configmap",
+            "--log-format=json",
+        ]
