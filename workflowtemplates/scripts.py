@@ -170,6 +170,7 @@ if [ "$SRC_SECRET" = true ]; then
 else
   helm "$@"
 fi
+mkdir "$work/chart"
 set -- pull "arc-source/$SPEC_CHART" --version "$SPEC_VERSION" --destination "$work/chart"
 log "helm $*"
 helm "$@"

@@ -307,3 +307,106 @@ def find_tool(name: str) -> Path | None:
         return binary_path(name)
     except (KeyError, FileNotFoundError):
         return None
+
+
+class FileServer:
+    """A loopback HTTP server for a directory, optionally behind basic auth (a classic Helm repo, files)."""
+
+    def __init__(self, root: Path, *, user: str | None = None, password: str | None = None) -> None:
+        import functools
+        import http.server
+        import threading
+
+        expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode() if user else None
+        self.requests: list[tuple[str, str | None]] = []
+        requests = self.requests
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def do_GET(self) -> None:
+                requests.append((self.path, self.headers.get("Authorization")))
+                if expected is not None and self.headers.get("Authorization") != expected:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="arc-test"')
+                    self.end_headers()
+                    return
+                super().do_GET()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.root = root
+        self.server = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), functools.partial(Handler, directory=str(root))
+        )
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> FileServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+def chart_archive(name: str, version: str) -> bytes:
+    """A minimal Helm chart ``<name>-<version>.tgz`` (Chart.yaml, values.yaml, one template)."""
+    files = {
+        f"{name}/Chart.yaml": f"apiVersion: v2\nname: {name}\nversion: {version}\ntype: application\n",
+        f"{name}/values.yaml": "greeting: hello\n",
+        f"{name}/templates/configmap.yaml": (
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n"
+            "data:\n  greeting: {{ .Values.greeting }}\n"
+        ),
+    }
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for path, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(path)
+            info.size, info.mtime = len(data), 0
+            tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def classic_repository(root: Path, name: str, version: str) -> bytes:
+    """A classic chart repository in ``root`` (index.yaml + the archive); returns the archive's bytes."""
+    archive = chart_archive(name, version)
+    filename = f"{name}-{version}.tgz"
+    (root / filename).write_bytes(archive)
+    index = {
+        "apiVersion": "v1",
+        "entries": {
+            name: [
+                {
+                    "apiVersion": "v2",
+                    "name": name,
+                    "version": version,
+                    "type": "application",
+                    "urls": [filename],
+                    "digest": hashlib.sha256(archive).hexdigest(),
+                    "created": "2026-01-01T00:00:00Z",
+                }
+            ]
+        },
+        "generated": "2026-01-01T00:00:00Z",
+    }
+    (root / "index.yaml").write_text(yaml.safe_dump(index))
+    return archive
+
+
+def tool_dir(path: Path, name: str) -> Path | None:
+    """A directory holding ``name`` (a symlink to :func:`find_tool`'s binary), or None when there is none."""
+    found = find_tool(name)
+    if found is None:
+        return None
+    path.mkdir(parents=True, exist_ok=True)
+    link = path / name
+    if not link.exists():
+        link.symlink_to(found)
+    return path

@@ -1,0 +1,113 @@
+"""arc-helm's steps, run for real: OCI→OCI with skopeo; classic repository → OCI with helm (when built)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.integration.workflowtemplates.support import (
+    FileServer,
+    Layout,
+    Registry,
+    chart_archive,
+    classic_repository,
+    run_step,
+    sha256,
+    tool_dir,
+    write_dockerconfigjson,
+)
+
+pytestmark = pytest.mark.integration
+
+HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
+HELM_CONTENT = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+
+
+def test_oci_chart_is_copied_byte_for_byte_with_plus_as_underscore(
+    tmp_path: Path, open_registry: Registry, auth_registry: Registry
+) -> None:
+    layout = Layout(tmp_path / "chart")
+    config = json.dumps({"apiVersion": "v2", "name": "hello", "version": "1.2.3+build.4"}).encode()
+    chart = layout.artifact(
+        (config, HELM_CONFIG), [(chart_archive("hello", "1.2.3+build.4"), HELM_CONTENT, {})]
+    )
+    layout.tag(chart, "c")
+    open_registry.push_layout(layout.path, "c", "charts/hello:1.2.3_build.4")
+    proc = run_step(
+        "helm.yaml",
+        "copy-oci",
+        {
+            "srcType": "oci",
+            "srcRemoteURL": f"oci://{open_registry.host}/",
+            "dstType": "oci",
+            "dstRemoteURL": auth_registry.host,
+            "dstSecret": "true",
+            "specChart": "charts/hello",
+            "specVersion": "1.2.3+build.4",
+            "specTlsVerifySrc": "false",
+            "specTlsVerifyDst": "false",
+        },
+        work=tmp_path,
+        dst_auth=auth_registry.auth_dir(tmp_path / "dst-auth"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert sha256(auth_registry.raw_manifest("charts/hello:1.2.3_build.4")) == chart["digest"]
+
+
+def test_classic_repository_chart_is_pulled_and_pushed_with_helm(
+    tmp_path: Path, auth_registry: Registry
+) -> None:
+    tools = tool_dir(tmp_path / "bin", "helm")
+    if tools is None:
+        pytest.skip("helm is not built here (not in Debian; hack/binaries.txt has no helm line yet)")
+    repo = tmp_path / "repo" / "charts"
+    repo.mkdir(parents=True)
+    archive = classic_repository(repo, "hello", "0.1.0+gabc")
+    with FileServer(repo.parent, user="reader", password="s3cret") as server:
+        src_auth = tmp_path / "src-auth"
+        write_dockerconfigjson(src_auth, server.host, "reader", "s3cret")
+        proc = run_step(
+            "helm.yaml",
+            "copy-classic",
+            {
+                "srcType": "helm",
+                "srcRemoteURL": f"http://{server.host}/charts/",
+                "dstType": "oci",
+                "dstRemoteURL": f"http://{auth_registry.host}",
+                "srcSecret": "true",
+                "dstSecret": "true",
+                "specChart": "hello",
+                "specVersion": "0.1.0+gabc",
+            },
+            work=tmp_path,
+            src_auth=src_auth,
+            dst_auth=auth_registry.auth_dir(tmp_path / "dst-auth"),
+            tools=[tools],
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert all(auth is not None for _, auth in server.requests)  # basic auth on every request
+    manifest = json.loads(auth_registry.raw_manifest("hello:0.1.0_gabc"))
+    assert manifest["config"]["mediaType"] == HELM_CONFIG
+    assert [(layer["mediaType"], layer["digest"]) for layer in manifest["layers"]] == [
+        (HELM_CONTENT, sha256(archive))
+    ]
+    assert "s3cret" not in proc.stderr and "s3cret" not in proc.stdout
+
+
+def test_classic_chart_name_must_not_be_a_path(tmp_path: Path, open_registry: Registry) -> None:
+    proc = run_step(
+        "helm.yaml",
+        "copy-classic",
+        {
+            "srcType": "helm",
+            "srcRemoteURL": "https://charts.example",
+            "dstType": "oci",
+            "dstRemoteURL": open_registry.host,
+            "specChart": "bitnami/nginx",
+            "specVersion": "1.0.0",
+        },
+        work=tmp_path,
+    )
+    assert proc.returncode == 2 and "specChart must be a chart name" in proc.stderr
