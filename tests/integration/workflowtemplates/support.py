@@ -25,6 +25,7 @@ import time
 import urllib.error
 import urllib.request
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -258,7 +259,7 @@ def run_step(
     work: Path,
     src_auth: Path | None = None,
     dst_auth: Path | None = None,
-    tools: list[Path] = (),  # type: ignore[assignment]
+    tools: Sequence[Path] = (),
     timeout: float = 180,
 ) -> subprocess.CompletedProcess[str]:
     """Run the step's exact command with its env, parameters substituted as Argo would."""
