@@ -557,6 +557,7 @@ def _banner(cluster: LocalCluster) -> str:
             "",
             f"export KUBECONFIG={cluster.kubeconfig}",
             "",
+            "Demo (another shell): make demo  — applies deploy/examples/, watches the Order until Succeeded",
             f"logs: {cluster.work_dir / 'logs'}    pids: {cluster.work_dir / 'run'}",
             "Press Ctrl-C to stop everything.",
             "",
