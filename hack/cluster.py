@@ -337,6 +337,7 @@ class LocalCluster:
             "controllers",
             f"--kubeconfig={self._kubeconfig_of('arc-controller-manager')}",
             "--leader-elect",
+            "--artifact-workflow-controller",
             f"--metrics-bind-address=127.0.0.1:{self.ports.arc_controller_manager}",
         ]
 
