@@ -38,6 +38,10 @@ logger = logging.getLogger(__name__)
 
 FINALIZER: Final = "arc.opendefense.cloud/artifact-workflow"
 WAIT_FOR_DELETION: Final = 2.0
+ORDER_STATUS_POLL: Final = 0.5
+ORDER_STATUS_GRACE: Final = 30.0
+"""How long a new ArtifactWorkflow waits for its Order's status to list it (the artifact index is part of the
+Workflow's title in the Argo UI); after that, or without an owning Order, the Workflow is created anyway."""
 
 
 def _now() -> str:
@@ -92,6 +96,8 @@ class ArtifactWorkflowReconciler:
         if workflow is None:
             if phase in FINISHED:
                 return await self._expire(aw)
+            if self._waiting_for_order_status(aw):
+                return Result(requeue_after=ORDER_STATUS_POLL)
             workflow = await self._create_workflow(aw)
         state = workflow_state(workflow)
         await self._write_status(
@@ -108,12 +114,22 @@ class ArtifactWorkflowReconciler:
         refs = (workflow.get("metadata") or {}).get("ownerReferences") or []
         return any(r.get("uid") == aw.metadata.uid and r.get("controller") for r in refs)
 
-    async def _create_workflow(self, aw: ArtifactWorkflow) -> dict[str, Any]:
-        ns, name = aw.metadata.namespace or "", aw.metadata.name or ""
-        order = None
+    def _order(self, aw: ArtifactWorkflow) -> Order | None:
         for ref in aw.metadata.owner_references or []:
             if ref.controller and ref.kind == "Order":
-                order = self.orders.get(ns, ref.name)
+                return self.orders.get(aw.metadata.namespace or "", ref.name)
+        return None
+
+    def _waiting_for_order_status(self, aw: ArtifactWorkflow) -> bool:
+        order = self._order(aw)
+        if order is None or origin(aw, order).artifact_index is not None:
+            return False
+        created = _parse_time(aw.metadata.creation_timestamp)
+        return created is not None and (datetime.now(UTC) - created).total_seconds() < ORDER_STATUS_GRACE
+
+    async def _create_workflow(self, aw: ArtifactWorkflow) -> dict[str, Any]:
+        ns, name = aw.metadata.namespace or "", aw.metadata.name or ""
+        order = self._order(aw)
         ctx = trace.get_current_span().get_span_context()
         trace_id = f"{ctx.trace_id:032x}" if ctx.is_valid else None
         body = build_workflow(aw, origin(aw, order), trace_id=trace_id)
