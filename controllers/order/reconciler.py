@@ -25,11 +25,13 @@ remembers the last object it wrote and prefers it over an older cached one.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from opentelemetry import trace
 
@@ -68,6 +70,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 FINALIZER: Final = "arc.opendefense.cloud/order"
 LABEL_ORDER: Final = "arc.opendefense.cloud/order"
@@ -151,8 +155,10 @@ class OrderReconciler:
         secrets: Informer[SecretRecord],
         artifact_types: Informer[ArtifactType],
         cluster_artifact_types: Informer[ClusterArtifactType],
+        parallel_writes: int = 8,
     ) -> None:
         self.client = client
+        self.parallel_writes = parallel_writes
         self.recorder = recorder
         self.orders = orders
         self.artifact_workflows = artifact_workflows
@@ -219,11 +225,13 @@ class OrderReconciler:
             )
             logger.info("order finalized")
             return Result()
-        for aw in remaining:
-            meta = aw.get("metadata") or {}
-            if meta.get("deletionTimestamp"):
-                continue
-            await self._delete_workflow(order, meta["name"], meta.get("uid"), "the Order is being deleted")
+        await self._all(
+            [
+                self._delete_workflow(order, meta["name"], meta.get("uid"), "the Order is being deleted")
+                for meta in (aw.get("metadata") or {} for aw in remaining)
+                if not meta.get("deletionTimestamp")
+            ]
+        )
         return Result()
 
     async def _patch_finalizers(self, order: Order, finalizers: list[str]) -> Order:
@@ -279,6 +287,30 @@ class OrderReconciler:
                 )
         return ts
 
+    async def _all(self, writes: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
+        """Run one reconcile's writes concurrently, at most `parallel_writes` in flight, results in order.
+
+        Writes of different ArtifactWorkflows are independent, and an Order's reconcile used to spend most
+        of its time waiting on them one after the other. Every write runs to its end; then the first
+        failure is raised as itself (not as an ExceptionGroup), so the controller's switch sees a
+        ConflictError as a conflict, and the retry finds the others' effects in place.
+        """
+        if len(writes) <= 1:
+            return [await w for w in writes]
+        limit = asyncio.Semaphore(self.parallel_writes)
+
+        async def bounded(write: Coroutine[Any, Any, T]) -> T:
+            async with limit:
+                return await write
+
+        results = await asyncio.gather(*(bounded(w) for w in writes), return_exceptions=True)
+        out: list[T] = []
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+            out.append(result)
+        return out
+
     # --- the main path -------------------------------------------------------------------------------
 
     async def _reconcile(self, order: Order) -> Result:
@@ -304,13 +336,13 @@ class OrderReconciler:
         plan = _Plan()
         desired_names = set()
         reruns = self._input_reruns(order, old_status, artifacts, forcing=forcing)
+        work: dict[str, Coroutine[Any, Any, OrderArtifactWorkflowStatus]] = {}
         for art in artifacts:
-            if art.hash in plan.entries:
+            if art.hash in work:
                 continue  # identical artifacts (rejected by validation) share one workflow
             desired_names.add(art.name)
-            prev = previous.get(art.hash)
-            entry = await self._artifact(order, art, prev, owned, retrying, plan)
-            plan.entries[art.hash] = entry
+            work[art.hash] = self._artifact(order, art, previous.get(art.hash), owned, retrying, plan)
+        plan.entries = dict(zip(work, await self._all(list(work.values())), strict=True))
 
         if retrying and retry_at is not None:
             status.last_retry_at = format_time(retry_at)
@@ -321,9 +353,13 @@ class OrderReconciler:
                 f"retry-failed-at {status.last_retry_at}: re-running failed artifacts",
             )
 
-        for name, aw in owned.items():
-            if name not in desired_names and aw.metadata.deletion_timestamp is None:
-                await self._delete_workflow(order, name, aw.metadata.uid, "no longer desired by the Order")
+        await self._all(
+            [
+                self._delete_workflow(order, name, aw.metadata.uid, "no longer desired by the Order")
+                for name, aw in owned.items()
+                if name not in desired_names and aw.metadata.deletion_timestamp is None
+            ]
+        )
 
         await self._write_status(order, old_status, status, plan.entries, previous)
         if reruns:

@@ -9,7 +9,10 @@ The reflector loop (client-go `Reflector.ListAndWatch`):
 3. 410 Gone / Expired → back to 1. Any other error → back off (capped exponential, jittered) and retry the
    watch from the last resourceVersion; after repeated failures relist.
 
-Objects are parsed once (`decode`) as they enter the cache; readers get the parsed objects. Secondary
+Objects are parsed once (`decode`) as they enter the cache; readers get the parsed objects. Before that,
+`metadata.managedFields` is dropped (controller-runtime's `TransformStripManagedFields`): no controller
+reads it, it was a third of an Order's size in the cache, and the API server recomputes it from the stored
+object on every write, so a body written back from the cache without it loses nothing. Secondary
 indexes (`add_index(name, fn)`, `by_index(name, value)`) map index values to cache keys, like client-go's
 `cache.Indexer`, so a controller finds "the Orders that use Endpoint ns/x" without listing everything.
 Handlers run synchronously on the informer task and must not block (they enqueue keys).
@@ -26,7 +29,7 @@ from typing import Any, Generic, TypeVar
 
 from controllers.kube import ExpiredError, KubeClient, KubeError, Resource
 
-__all__ = ["Informer", "Key", "object_key"]
+__all__ = ["Informer", "Key", "object_key", "strip_managed_fields"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +38,13 @@ Key = tuple[str, str]
 """(namespace, name); namespace is "" for cluster-scoped objects."""
 Handler = Callable[[T | None, T | None], None]
 IndexFunc = Callable[[T], Iterable[str]]
+
+
+def strip_managed_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        meta.pop("managedFields", None)
+    return obj
 
 
 def object_key(obj: dict[str, Any]) -> Key:
@@ -52,11 +62,13 @@ class Informer(Generic[T]):
         namespace: str | None = None,
         page_size: int = 500,
         watch_timeout: tuple[int, int] = (300, 600),
+        transform: Callable[[dict[str, Any]], dict[str, Any]] | None = strip_managed_fields,
     ) -> None:
         self.client = client
         self.resource = resource
         self.namespace = namespace
         self._decode = decode
+        self._transform = transform
         self._page_size = page_size
         self._watch_timeout = watch_timeout
         self._cache: dict[Key, T] = {}
@@ -157,7 +169,7 @@ class Informer(Generic[T]):
             return
         if self._versions.get(key) == rv and key in self._cache:
             return
-        self._store(key, self._decode(raw), rv)
+        self._store(key, self._decode(self._transform(raw) if self._transform else raw), rv)
 
     # --- reflector -----------------------------------------------------------------------------------
 

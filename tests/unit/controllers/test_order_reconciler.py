@@ -353,3 +353,21 @@ async def test_long_order_names_are_cut(env: Env) -> None:
     assert len(aw["metadata"]["name"]) == 63
     assert len(aw["metadata"]["labels"]["arc.opendefense.cloud/order"]) == 63
     assert aw["metadata"]["annotations"]["arc.opendefense.cloud/order-name"] == name
+
+
+async def test_the_writes_of_one_reconcile_run_concurrently(env: Env) -> None:
+    """Six ArtifactWorkflows whose creates take 1 s each (virtual time) exist after ~1 s, not 6."""
+    original_create = env.client.create
+
+    async def slow_create(resource: Any, *args: Any, **kwargs: Any) -> Any:
+        if resource == ARTIFACT_WORKFLOWS:
+            await asyncio.sleep(1)
+        return await original_create(resource, *args, **kwargs)
+
+    env.client.create = slow_create  # type: ignore[method-assign]
+    loop = asyncio.get_running_loop()
+    await original_create(ORDERS, NS, order_body(*(art(f"i{i}") for i in range(6))))
+    started = loop.time()
+    await env.until(lambda: len(env.aws()) == 6)
+    assert loop.time() - started < 3
+    await env.until(lambda: env.status().get("progress", {}).get("total") == 6)

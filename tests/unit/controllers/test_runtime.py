@@ -197,3 +197,51 @@ async def test_informer_relists_after_expiry() -> None:
         task.cancel()
     assert expired_once
     assert isinstance(error_for(410, None), ExpiredError)
+
+
+async def test_informer_drops_managed_fields_before_caching() -> None:
+    client = FakeKubeClient()
+    body = cm("a")
+    body["metadata"]["managedFields"] = [{"manager": "kubectl", "operation": "Update", "fieldsV1": {}}]
+    await client.create(CM, "ns", body)
+    informer: Informer[dict[str, Any]] = Informer(client, CM, lambda o: o)
+    task = asyncio.create_task(informer.run())
+    try:
+        await asyncio.wait_for(informer.wait_synced(), 5)
+        cached = informer.get("ns", "a")
+        assert cached is not None and "managedFields" not in cached["metadata"]
+    finally:
+        task.cancel()
+
+
+async def test_event_writers_run_concurrently_and_repeats_still_count() -> None:
+    """Four writers, each create taking 1 s (virtual): 21 distinct events take well under the 21 s of one
+    writer; the 5 repeats of one event go through one writer in order, so they end as one Event, count 5."""
+    client = FakeKubeClient()
+    original_create = client.create
+
+    async def slow_create(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(1)
+        return await original_create(*args, **kwargs)
+
+    client.create = slow_create  # type: ignore[method-assign]
+    recorder = EventRecorder(client, "test", writers=4)
+    ref = ObjectReference("arc.opendefense.cloud/v1alpha1", "Order", "ns", "o", "uid-1")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for i in range(20):
+        recorder.record(ref, "Normal", "Created", f"made {i}")
+    for _ in range(5):
+        recorder.record(ref, "Normal", "Repeated", "again")
+    task = asyncio.create_task(recorder.run())
+    try:
+        await until(lambda: len([k for k in client.objects if k[0] == EVENTS]) == 21, within=30)
+        await until(
+            lambda: any(o.get("count") == 5 for (r, _, _), o in client.objects.items() if r == EVENTS),
+            within=30,
+        )
+        assert loop.time() - started < 12  # crc32 spreads these 21 keys 7/6/4/4 (deterministic)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert recorder.dropped == 0
