@@ -16,6 +16,7 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,9 @@ def free_port() -> int:
 
 
 class ManagerProcess:
-    def __init__(self, kubeconfig: Path, log: Path) -> None:
-        self.port = free_port()
+    """`python -m controllers` with leader election, its own metrics port and a log file."""
+
+    def __init__(self, kubeconfig: Path, log: Path, *, lease: str = "arc-controller-manager") -> None:
         self.log = log
         self.argv = [
             sys.executable,
@@ -48,13 +50,42 @@ class ManagerProcess:
             "--kubeconfig",
             str(kubeconfig),
             "--leader-elect",
-            "--metrics-bind-address",
-            f"127.0.0.1:{self.port}",
+            "--leader-election-id",
+            lease,
             "--concurrency",
             "4",
         ]
-        self._log_file = log.open("ab")
-        self.proc = subprocess.Popen(self.argv, cwd=REPO, stdout=self._log_file, stderr=subprocess.STDOUT)
+        self.start()
+
+    def start(self) -> None:
+        self.port = free_port()
+        self._log_file = self.log.open("ab")
+        argv = [*self.argv, "--metrics-bind-address", f"127.0.0.1:{self.port}"]
+        self.proc = subprocess.Popen(argv, cwd=REPO, stdout=self._log_file, stderr=subprocess.STDOUT)
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Stop gracefully (releasing the Lease) for a test that runs its own managers; start again after."""
+        code = self.stop()
+        assert code == 0, f"manager exited {code}:\n{self.logs()}"
+        try:
+            yield
+        finally:
+            self.start()
+            eventually(self.ready, timeout=60, what=f"manager ready again; log:\n{self.logs()}")
+
+    def log_records(self) -> list[dict[str, Any]]:
+        records = []
+        for line in self.log.read_text(errors="replace").splitlines():
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue
+        return records
+
+    def acquired_as(self) -> list[str]:
+        """The identities this manager logged "acquired leader lease" under (one per acquisition)."""
+        return [r.get("identity", "") for r in self.log_records() if r.get("msg") == "acquired leader lease"]
 
     def get(self, path: str) -> tuple[int, str]:
         try:
@@ -181,6 +212,12 @@ class Arc:
 @pytest.fixture
 def arc(kubectl: Kubectl, namespace: str, manager: ManagerProcess) -> Arc:
     a = Arc(kubectl, namespace, manager)
+    seed(a)
+    return a
+
+
+def seed(a: Arc) -> None:
+    """The Secret, Endpoints (src uses the Secret) and ArtifactType `oci` the tests' Orders use."""
     a.apply(
         {
             "apiVersion": "v1",
@@ -203,7 +240,6 @@ def arc(kubectl: Kubectl, namespace: str, manager: ManagerProcess) -> Arc:
             },
         },
     )
-    return a
 
 
 def endpoint(
@@ -307,6 +343,14 @@ def test_endpoint_edit_and_secret_rotation_rerun_only_affected_artifacts(arc: Ar
     )
     assert names["a"] in aws
     assert params(aws[image_of(aws)["b"]])["dstRemoteURL"] == "other2.example/library"
+    eventually(
+        lambda: any(
+            names["b"] in e["message"] and names["c"] in e["message"]
+            for e in arc.k.json("get", "events", "-n", arc.ns, "--field-selector", "reason=Rerun")["items"]
+        ),
+        timeout=30,
+        what="a Rerun event naming the re-run artifacts",
+    )
     names = image_of(aws)
     # a label on the Secret changes nothing
     arc.quiesce(lambda: arc.k.run("label", "-n", arc.ns, "secret", "creds", "team=x"))
@@ -436,6 +480,101 @@ def test_deleting_the_order_removes_its_workflows_then_the_order(arc: Arc) -> No
     arc.k.run("delete", "-n", arc.ns, "orders.arc.opendefense.cloud", "o", "--timeout=90s", timeout=120)
     assert arc.get("orders.arc.opendefense.cloud", "o") is None
     assert arc.all_aws() == {}
+
+
+def test_a_kill_mid_reconcile_and_two_managers_at_once_make_no_duplicates_and_one_leader(
+    kubectl: Kubectl, namespace: str, manager: ManagerProcess, local_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """SIGKILL while the first manager is creating ArtifactWorkflows, then two managers started together.
+
+    The backlog (30 Orders x 10 artifacts created before any manager runs) guarantees the kill lands while
+    work is in flight, and requests may have reached the server without their answers reaching the
+    manager. The two successors race for the dead leader's Lease once it expires: one wins (optimistic
+    concurrency on the Lease), the other stays a warm standby that never reconciles. Names are
+    deterministic, so a retried create is AlreadyExists → adopt, never a second ArtifactWorkflow.
+    """
+    orders, per_order = 30, 10
+    lease = f"e2e-{namespace}"  # its own Lease: no earlier test's holder to wait out
+    with manager.paused():
+        arc = Arc(kubectl, namespace, manager)
+        seed(arc)
+        arc.apply(
+            *(order(*(art(f"i{i}-{j}") for j in range(per_order)), name=f"o{i}") for i in range(orders))
+        )
+        first = ManagerProcess(local_cluster.kubeconfig, tmp_path / "first.log", lease=lease)
+        arc.manager = first
+        try:
+            eventually(lambda: len(arc.all_aws()) > 0, timeout=90, interval=0.05, what="the first creates")
+            os.kill(first.proc.pid, signal.SIGKILL)
+            first.proc.wait(timeout=30)
+        finally:
+            first.stop()
+        survivors = {n: aw["metadata"]["uid"] for n, aw in arc.all_aws().items()}
+        assert 0 < len(survivors) < orders * per_order, "the kill must land mid-way"
+
+        a = ManagerProcess(local_cluster.kubeconfig, tmp_path / "a.log", lease=lease)
+        b = ManagerProcess(local_cluster.kubeconfig, tmp_path / "b.log", lease=lease)
+        try:
+            arc.manager = a
+            eventually(lambda: a.ready() and b.ready(), timeout=60, what="both successors ready")
+
+            def converged() -> bool:
+                items = arc.k.json("get", "-n", arc.ns, "orders.arc.opendefense.cloud")["items"]
+                return len(arc.all_aws()) == orders * per_order and all(
+                    (o.get("status") or {}).get("observedGeneration") == o["metadata"]["generation"]
+                    and (o.get("status") or {}).get("progress", {}).get("total") == per_order
+                    for o in items
+                )
+
+            eventually(
+                converged, timeout=180, what=f"all {orders * per_order} ArtifactWorkflows and statuses"
+            )
+
+            # no duplicates: exactly the desired names, each controlled once by its Order
+            aws = arc.all_aws()
+            assert len(aws) == orders * per_order
+            for o in arc.k.json("get", "-n", arc.ns, "orders.arc.opendefense.cloud")["items"]:
+                wanted = {e["name"] for e in o["status"]["artifactWorkflows"].values()}
+                owned = {
+                    n
+                    for n, aw in aws.items()
+                    if aw["metadata"]["labels"]["arc.opendefense.cloud/order"] == o["metadata"]["name"]
+                }
+                assert owned == wanted and len(wanted) == per_order, o["metadata"]["name"]
+                for name in owned:
+                    refs = aws[name]["metadata"]["ownerReferences"]
+                    assert [(r["kind"], r["uid"], r.get("controller")) for r in refs] == [
+                        ("Order", o["metadata"]["uid"], True)
+                    ], name
+            # what the killed manager created was adopted, not deleted and recreated
+            assert {n: aws[n]["metadata"]["uid"] for n in survivors} == survivors
+
+            # exactly one leader: the Lease holder; the other logged no acquisition and reconciled nothing
+            holder = json.loads(kubectl.run("get", "lease", "-n", "arc-system", lease, "-o", "json"))["spec"][
+                "holderIdentity"
+            ]
+            leader, standby = (a, b) if holder in a.acquired_as() else (b, a)
+            assert leader.acquired_as() == [holder], (a.acquired_as(), b.acquired_as(), holder)
+            assert standby.acquired_as() == []
+            assert leader.reconciles() > 0
+            assert standby.ready() and standby.reconciles() == 0
+            assert standby.metric("controller_runtime_active_workers", controller="order") == 0
+
+            # ... and it stays that way while the leader keeps renewing (every 2 s)
+            def spec() -> dict[str, Any]:
+                lease_obj = json.loads(kubectl.run("get", "lease", "-n", "arc-system", lease, "-o", "json"))
+                return dict(lease_obj["spec"])
+
+            renewed = spec()["renewTime"]
+            eventually(
+                lambda: (now := spec())["renewTime"] != renewed and now["holderIdentity"] == holder,
+                timeout=20,
+                what="the leader renewing its Lease",
+            )
+            assert standby.reconciles() == 0 and standby.acquired_as() == []
+        finally:
+            codes = {m.log.name: m.stop() for m in (a, b)}
+        assert codes == {"a.log": 0, "b.log": 0}, codes
 
 
 def test_a_standby_manager_takes_over_without_duplicates(
