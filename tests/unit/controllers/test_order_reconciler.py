@@ -371,3 +371,24 @@ async def test_the_writes_of_one_reconcile_run_concurrently(env: Env) -> None:
     await env.until(lambda: len(env.aws()) == 6)
     assert loop.time() - started < 3
     await env.until(lambda: env.status().get("progress", {}).get("total") == 6)
+
+
+async def test_an_artifact_type_edit_reruns_nothing_and_applies_to_later_workflows(env: Env) -> None:
+    """SPEC §4.1: editing an ArtifactType affects ArtifactWorkflows created afterwards only."""
+    await env.client.create(ORDERS, NS, order_body(art("a")))
+    first = await env.until(lambda: len(env.aws()) == 1 and dict(env.aws()))
+    await env.settle()
+    versions = {n: aw["metadata"]["resourceVersion"] for n, aw in first.items()}
+    order_rv = env.order()["metadata"]["resourceVersion"]  # type: ignore[index]
+    cat = await env.client.get(CLUSTER_ARTIFACT_TYPES, None, "oci")
+    cat["spec"]["parameters"] = [{"name": "scan", "value": "false"}]
+    await env.client.replace(CLUSTER_ARTIFACT_TYPES, None, "oci", cat)
+    await env.settle()
+    assert {n: aw["metadata"]["resourceVersion"] for n, aw in env.aws().items()} == versions
+    assert env.order()["metadata"]["resourceVersion"] == order_rv  # type: ignore[index]
+    order = await env.client.get(ORDERS, NS, "o")
+    order["spec"]["artifacts"].append(art("b"))
+    await env.client.replace(ORDERS, NS, "o", order)
+    aws = await env.until(lambda: len(env.aws()) == 2 and env.aws())
+    scan = {n: {p["name"]: p["value"] for p in aw["spec"]["parameters"]}["scan"] for n, aw in aws.items()}
+    assert scan == {**dict.fromkeys(first, "true"), **{n: "false" for n in aws if n not in first}}
