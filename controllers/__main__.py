@@ -66,13 +66,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def _setup_tracing(exporter: str) -> None:
+    """An SDK tracer provider always: every reconcile span has a real trace id, which is recorded on the
+    objects it creates (SPEC §5); spans are exported only with ``--trace-exporter console``."""
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+
+    provider = TracerProvider(resource=Resource.create({"service.name": "arc-controller-manager"}))
     if exporter == "console":
-        from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
-        provider = TracerProvider()
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
-        trace.set_tracer_provider(provider)
+    trace.set_tracer_provider(provider)
 
 
 async def run(args: argparse.Namespace) -> int:

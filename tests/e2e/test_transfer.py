@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -158,6 +159,7 @@ def test_order_runs_to_succeeded_through_argo_and_kueue(tenant: Tenant) -> None:
         assert annotations["workflows.argoproj.io/description"] == (
             "docker-hub (docker.io) → internal (registry.internal.example/mirror)"
         )
+        assert re.fullmatch(r"[0-9a-f]{32}", annotations["arc.opendefense.cloud/trace-id"])
         assert wf["spec"]["podMetadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "arc"
         assert {"name": "src-secret-vol", "secret": {"secretName": "hub-creds"}} in wf["spec"]["volumes"]
         assert {"name": "dst-secret-vol", "emptyDir": {}} in wf["spec"]["volumes"]
