@@ -23,7 +23,7 @@ from typing import Any
 
 from hack.binaries import REPO_ROOT, binary_path, go_module_cache, pinned_versions
 from hack.kube import KubeHTTP
-from hack.manifests import documents, wait_for_crds
+from hack.manifests import documents, install_crds_and_rbac
 
 NAMESPACE = "argo"
 SERVICE_ACCOUNT = "argo"
@@ -68,13 +68,7 @@ class WorkflowController:
 
     def install(self, client: KubeHTTP) -> None:
         """Namespace, CRDs (Established before the controller starts), RBAC and the controller's ConfigMap."""
-        client.apply_manifest(DEPLOY_DIR / "namespace.yaml")
-        definitions = crds()
-        for crd in definitions:
-            client.apply(crd)
-        wait_for_crds(client, [crd["metadata"]["name"] for crd in definitions], timeout=60)
-        for obj in rbac():
-            client.apply(obj)
+        install_crds_and_rbac(client, DEPLOY_DIR / "namespace.yaml", crds(), rbac())
         client.apply_manifest(DEPLOY_DIR / "workflow-controller-configmap.yaml")
 
     def argv(self) -> list[str]:

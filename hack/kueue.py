@@ -35,7 +35,7 @@ import yaml
 from hack import pki
 from hack.binaries import REPO_ROOT, binary_path, go_module_cache, pinned_versions
 from hack.kube import KubeHTTP
-from hack.manifests import documents, wait_for_crds
+from hack.manifests import documents, install_crds_and_rbac
 
 NAMESPACE = "kueue-system"
 SERVICE_ACCOUNT = "kueue-controller-manager"
@@ -127,13 +127,7 @@ class Kueue:
 
     def install(self, client: KubeHTTP) -> None:
         """Namespace, CRDs (Established before Kueue starts) and RBAC."""
-        client.apply_manifest(DEPLOY_DIR / "namespace.yaml")
-        definitions = crds()
-        for crd in definitions:
-            client.apply(crd)
-        wait_for_crds(client, [crd["metadata"]["name"] for crd in definitions], timeout=60)
-        for obj in rbac():
-            client.apply(obj)
+        install_crds_and_rbac(client, DEPLOY_DIR / "namespace.yaml", crds(), rbac())
 
     def argv(self) -> list[str]:
         return [

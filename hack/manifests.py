@@ -32,3 +32,15 @@ def wait_for_crds(client: KubeHTTP, names: list[str], *, timeout: float) -> None
         if time.monotonic() > deadline:
             raise TimeoutError(f"CRD {pending[0]} not Established after {timeout:.0f}s")
         time.sleep(0.2)
+
+
+def install_crds_and_rbac(
+    client: KubeHTTP, namespace_manifest: Path, crds: list[dict[str, Any]], rbac: list[dict[str, Any]]
+) -> None:
+    """An upstream component's namespace, its CRDs (waited on until Established) and its RBAC."""
+    client.apply_manifest(namespace_manifest)
+    for crd in crds:
+        client.apply(crd)
+    wait_for_crds(client, [crd["metadata"]["name"] for crd in crds], timeout=60)
+    for obj in rbac:
+        client.apply(obj)

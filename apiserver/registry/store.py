@@ -326,18 +326,7 @@ class Store:
             # kube's etcd3 store rejects this with a plain error that reaches clients as a reasonless 500.
             # ARC's rule is that bad input is never a 5xx: the same words, as a 422 naming the field.
             errs.append(f.forbidden("metadata.resourceVersion", RESOURCE_VERSION_SET_ON_CREATE))
-        if errs:
-            raise errors.invalid(self.info.group_kind, meta.name or "", errs)
-        wire = dump(obj)
-        update_managed_fields(
-            wire,
-            None,
-            manager=scope.manager,
-            api_version=self.info.api_version,
-            subresource=None,
-            now=meta.creation_timestamp,
-            reset_status=self.info.has_status,
-        )
+        wire = self._valid_wire(obj, errs, None, scope=scope, subresource=None, now=meta.creation_timestamp)
         if scope.dry_run:
             return wire
         for attempt in range(_GENERATE_NAME_ATTEMPTS):
@@ -356,6 +345,31 @@ class Store:
             wire["metadata"]["resourceVersion"] = str(revision)
             return wire
         raise AssertionError("unreachable")
+
+    def _valid_wire(
+        self,
+        obj: BaseModel,
+        errs: builtins.list[f.FieldError],
+        old_wire: Mapping[str, Any] | None,
+        *,
+        scope: RequestScope,
+        subresource: str | None,
+        now: str | None,
+    ) -> dict[str, Any]:
+        """422 with every field error, else the wire form with this write's managedFields."""
+        if errs:
+            raise errors.invalid(self.info.group_kind, metadata_of(obj).name or "", errs)
+        wire = dump(obj)
+        update_managed_fields(
+            wire,
+            old_wire,
+            manager=scope.manager,
+            api_version=self.info.api_version,
+            subresource=subresource,
+            now=now or now_rfc3339(),
+            reset_status=self.info.has_status,
+        )
+        return wire
 
     @staticmethod
     def _generated_name(base: str) -> str:
@@ -390,18 +404,7 @@ class Store:
         if old_meta.deletion_grace_period_seconds is not None and meta.deletion_grace_period_seconds is None:
             meta.deletion_grace_period_seconds = old_meta.deletion_grace_period_seconds
         errs = strategy.validate_update(new, old)
-        if errs:
-            raise errors.invalid(self.info.group_kind, meta.name or "", errs)
-        wire = dump(new)
-        update_managed_fields(
-            wire,
-            old_wire,
-            manager=scope.manager,
-            api_version=self.info.api_version,
-            subresource=subresource,
-            now=now_rfc3339(),
-            reset_status=self.info.has_status,
-        )
+        wire = self._valid_wire(new, errs, old_wire, scope=scope, subresource=subresource, now=now_rfc3339())
         if meta.deletion_timestamp and not meta.finalizers:
             raise _DeleteDuringUpdate(wire)
         return wire
