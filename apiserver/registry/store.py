@@ -480,8 +480,19 @@ class Store:
             raise name_mismatch(meta.name, name)
         precondition = self._revision(meta.resource_version)
 
+        first: list[BaseModel] = [new]
+
         def compute(old_wire: dict[str, Any]) -> dict[str, Any]:
-            return self._prepare_update(scope, new.model_copy(deep=True), old_wire, subresource=subresource)
+            # Each attempt mutates its own copy; re-validating the (already checked) body is cheaper than a
+            # deep copy of the model.
+            attempt = (
+                first.pop()
+                if first
+                else self.info.model.model_validate(
+                    {**body, "apiVersion": self.info.api_version, "kind": self.info.kind}
+                )
+            )
+            return self._prepare_update(scope, attempt, old_wire, subresource=subresource)
 
         return await self._guaranteed_update(scope, scope.namespace, name, compute, precondition=precondition)
 
