@@ -1,0 +1,772 @@
+"""ARC vs the classic operator's alternative (CRDs in kube-apiserver) vs raw etcd, in ONE run.
+
+    .venv/bin/python -m bench.compare [--quick | --full] [--out docs/bench/compare.json] [--keep]
+
+Starts the whole local stack (``hack/cluster.py``, without ARC's controller manager) in a temporary work
+directory, plus a second, standalone ``arc-apiserver`` on the stack's ARC etcd (own key prefix), and
+registers the five ARC kinds as CustomResourceDefinitions in kube-apiserver under a different group,
+``crd.arc.opendefense.cloud``, generated from ``api.openapi.build_v3()`` (so the schemas match and the
+APIService of ``arc.opendefense.cloud`` is untouched). The SAME client code (aiohttp, HTTPS, JSON, one
+connection per request in flight) then drives four systems:
+
+- ``arc-direct``: the standalone ARC API server (bearer token) → etcd-arc;
+- ``arc-aggregated``: ARC through kube-apiserver's aggregator (admin client certificate) → ARC's
+  aggregated API server → etcd-arc;
+- ``crd``: kube-apiserver serving the same kinds as CRDs (admin client certificate) → kube's etcd;
+- ``raw-etcd``: the same operations on etcd-arc with aetcd's raw gRPC stubs (``bench.apiserver.RawEtcd``:
+  create = txn on create_revision == 0, get = linearizable range, update = txn on mod_revision,
+  merge-patch = range + decode + merge + txn on mod_revision).
+
+Operations: create, get, update (PUT of the object read by the get), merge-patch (a spec field) at 1, 16
+and 64 in flight; LIST of 1,000 and 10,000 Orders in one namespace; watch event latency (time from the
+start of a create to its ADDED event on an open watch, creates one after another). For every run: ops/s,
+p50/p99, and the CPU seconds per 1,000 operations of each server process (``/proc/<pid>/stat``:
+arc-apiserver (direct), arc-apiserver (aggregated), kube-apiserver, etcd, etcd-arc, and the benchmark
+client); peak RSS (``VmHWM``) of each at the end. Systems are interleaved per concurrency so that drifting
+load on the machine hits all of them alike. The objects are Orders with 3 artifacts (~600 bytes).
+
+Everything runs on this machine's 2 cores: the client competes with the servers, and kube-controller-manager
+(garbage collector, quota) watches both the aggregated ARC kinds and the CRDs, as in a real cluster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import dataclasses
+import json
+import os
+import platform
+import shutil
+import ssl
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aetcd.rpc as rpc
+import aiohttp
+import orjson
+
+from api.openapi import build_v3
+from api.resources import RESOURCES, ResourceInfo
+from bench.apiserver import RawEtcd
+from bench.common import Run, cpu_seconds, drive, percentile, rss_bytes
+from hack.arcapiserver import ArcApiServer
+from hack.cluster import LocalCluster
+from hack.kube import KubeError, KubeHTTP
+
+ARC_GROUP = "arc.opendefense.cloud"
+CRD_GROUP = "crd.arc.opendefense.cloud"
+VERSION = "v1alpha1"
+CONCURRENCIES = (1, 16, 64)
+OPERATIONS = ("create", "get", "update", "patch")
+SYSTEMS = ("raw-etcd", "arc-direct", "arc-aggregated", "crd")
+_MOD = rpc.Compare.CompareTarget.MOD
+_EQUAL = rpc.Compare.CompareResult.EQUAL
+MERGE_PATCH = "application/merge-patch+json"
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", flush=True)
+
+
+# --- CRDs from ARC's OpenAPI --------------------------------------------------------------------------
+
+# JSONSchemaProps fields a CRD schema may carry (apiextensions.k8s.io/v1); everything else is dropped
+# (readOnly, writeOnly, discriminator, deprecated, x-kubernetes-group-version-kind, ...).
+_SCHEMA_KEYS = frozenset(
+    {
+        "description",
+        "type",
+        "format",
+        "title",
+        "default",
+        "maximum",
+        "exclusiveMaximum",
+        "minimum",
+        "exclusiveMinimum",
+        "maxLength",
+        "minLength",
+        "pattern",
+        "maxItems",
+        "minItems",
+        "multipleOf",
+        "enum",
+        "maxProperties",
+        "minProperties",
+        "required",
+        "items",
+        "allOf",
+        "oneOf",
+        "anyOf",
+        "not",
+        "properties",
+        "additionalProperties",
+        "nullable",
+        "example",
+        "x-kubernetes-preserve-unknown-fields",
+        "x-kubernetes-embedded-resource",
+        "x-kubernetes-int-or-string",
+        "x-kubernetes-list-map-keys",
+        "x-kubernetes-list-type",
+        "x-kubernetes-map-type",
+        "x-kubernetes-validations",
+    }
+)
+
+
+_NESTED = frozenset({"items", "additionalProperties", "not", "allOf", "oneOf", "anyOf"})
+
+
+def structural(node: Any, schemas: Mapping[str, Any], depth: int = 0) -> Any:
+    """An OpenAPI v3 schema as a structural CRD schema: ``$ref``s (also the ``allOf: [{$ref}]`` wrapping
+    that carries a field's description) resolved inline, ``x-kubernetes-*`` kept, the rest of what a CRD
+    schema may not hold dropped; a typeless/propertyless object preserves unknown fields."""
+    if depth > 40:
+        raise ValueError("schema too deep (recursive $ref?)")
+    if isinstance(node, list):
+        return [structural(v, schemas, depth + 1) for v in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        return structural(schemas[node["$ref"].rsplit("/", 1)[1]], schemas, depth + 1)
+    all_of = node.get("allOf")
+    if isinstance(all_of, list) and len(all_of) == 1 and "$ref" in all_of[0]:
+        base = structural(all_of[0], schemas, depth + 1)
+        rest = structural({k: v for k, v in node.items() if k != "allOf"}, schemas, depth + 1)
+        return {**base, **rest}
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key not in _SCHEMA_KEYS:
+            continue
+        if key == "properties":
+            out[key] = {name: structural(prop, schemas, depth + 1) for name, prop in value.items()}
+        elif key in _NESTED and (isinstance(value, dict) or key.endswith("Of")):
+            out[key] = structural(value, schemas, depth + 1)
+        else:
+            out[key] = copy.deepcopy(value)
+    if out.get("type") == "object" and "properties" in out and "additionalProperties" in out:
+        del out["additionalProperties"]  # structural: mutually exclusive
+    if out.get("type") == "object" and not out.get("properties") and "additionalProperties" not in out:
+        out["x-kubernetes-preserve-unknown-fields"] = True
+    if out.get("additionalProperties") is True:
+        del out["additionalProperties"]
+        out["x-kubernetes-preserve-unknown-fields"] = True
+    return out
+
+
+def crd_manifest(
+    resource: ResourceInfo, schemas: Mapping[str, Any], group: str = CRD_GROUP
+) -> dict[str, Any]:
+    """The CRD of one ARC kind under ``group``: the same schema (metadata left to kube), ``status``
+    subresource where ARC has one."""
+    prefix = ".".join(reversed(resource.group.split("."))) + f".{resource.version}."
+    schema = structural(schemas[prefix + resource.kind], schemas)
+    schema["properties"]["metadata"] = {"type": "object"}
+    version: dict[str, Any] = {
+        "name": resource.version,
+        "served": True,
+        "storage": True,
+        "schema": {"openAPIV3Schema": schema},
+    }
+    if resource.has_status:
+        version["subresources"] = {"status": {}}
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{resource.plural}.{group}"},
+        "spec": {
+            "group": group,
+            "scope": resource.scope,
+            "names": {
+                "plural": resource.plural,
+                "singular": resource.singular,
+                "kind": resource.kind,
+                "listKind": resource.list_kind,
+            },
+            "versions": [version],
+        },
+    }
+
+
+def crd_manifests(group: str = CRD_GROUP) -> list[dict[str, Any]]:
+    schemas = build_v3()["components"]["schemas"]
+    return [crd_manifest(r, schemas, group) for r in RESOURCES]
+
+
+def install_crds(admin: KubeHTTP, group: str = CRD_GROUP, *, timeout: float = 60.0) -> None:
+    """Create the five CRDs and wait until each is Established and served."""
+    for crd in crd_manifests(group):
+        try:
+            admin.request(
+                "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", body=orjson.dumps(crd)
+            )
+        except KubeError as err:
+            if err.status != 409:
+                raise
+    deadline = time.monotonic() + timeout
+    names = [f"{r.plural}.{group}" for r in RESOURCES]
+    while time.monotonic() < deadline:
+        ready = 0
+        for name in names:
+            crd = admin.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+            conditions = {c["type"]: c["status"] for c in crd.get("status", {}).get("conditions", [])}
+            ready += conditions.get("Established") == "True"
+        if ready == len(names):
+            try:
+                served = {r["name"] for r in admin.get(f"/apis/{group}/{VERSION}")["resources"]}
+            except KubeError:
+                served = set()
+            if {r.plural for r in RESOURCES} <= served:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"CRDs of {group} not established after {timeout:.0f}s")
+
+
+def ensure_namespaces(admin: KubeHTTP, names: list[str]) -> None:
+    for ns in names:
+        try:
+            admin.request(
+                "POST",
+                "/api/v1/namespaces",
+                body=orjson.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+            )
+        except KubeError as err:
+            if err.status != 409:
+                raise
+
+
+# --- the objects and the one HTTP client ------------------------------------------------------------
+
+
+def order(name: str, namespace: str, group: str, labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """An Order with 3 artifacts (~600 bytes stored), as bench/controllers creates them."""
+    return {
+        "apiVersion": f"{group}/{VERSION}",
+        "kind": "Order",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"bench": "yes", **(labels or {})}},
+        "spec": {
+            "defaults": {"srcRef": {"name": "src"}, "dstRef": {"name": "dst"}},
+            "artifacts": [
+                {
+                    "type": "oci",
+                    "spec": {"image": f"library/app-{name}-{j}", "tag": "1.0", "platforms": ["amd64"]},
+                }
+                for j in range(3)
+            ],
+        },
+    }
+
+
+@dataclass(frozen=True)
+class Target:
+    """An HTTP API server and how to reach it; every HTTP system is driven through :class:`Api`."""
+
+    name: str
+    base_url: str
+    group: str
+    ssl_context: ssl.SSLContext
+    headers: Mapping[str, str]
+
+
+def token_target(name: str, server: ArcApiServer, group: str = ARC_GROUP) -> Target:
+    context = ssl.create_default_context(cafile=str(server.cert_dir / "apiserver.crt"))
+    token = server.ensure_credentials()
+    return Target(name, server.url, group, context, {"Authorization": f"Bearer {token}"})
+
+
+def admin_target(name: str, cluster: LocalCluster, group: str) -> Target:
+    context = ssl.create_default_context(cafile=str(cluster.pki_dir / "ca.crt"))
+    context.load_cert_chain(str(cluster.pki_dir / "admin.crt"), str(cluster.pki_dir / "admin.key"))
+    return Target(name, cluster.server, group, context, {})
+
+
+class Api:
+    """The one client: aiohttp over HTTPS, JSON bodies with orjson, up to 256 connections."""
+
+    def __init__(self, target: Target, *, timeout: float = 120.0) -> None:
+        self.target = target
+        self.session = aiohttp.ClientSession(
+            base_url=target.base_url,
+            headers={**target.headers, "Accept": "application/json"},
+            connector=aiohttp.TCPConnector(ssl=target.ssl_context, limit=256),
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        )
+
+    def collection(self, plural: str, namespace: str | None) -> str:
+        base = f"/apis/{self.target.group}/{VERSION}"
+        return f"{base}/namespaces/{namespace}/{plural}" if namespace else f"{base}/{plural}"
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        content_type: str = "application/json",
+        params: Mapping[str, str] | None = None,
+    ) -> Any:
+        data = orjson.dumps(body) if body is not None else None
+        headers = {"Content-Type": content_type} if data is not None else None
+        async with self.session.request(method, path, data=data, params=params, headers=headers) as resp:
+            raw = await resp.read()
+            if resp.status >= 300:
+                raise RuntimeError(f"{self.target.name}: {method} {path}: {resp.status} {raw[:300]!r}")
+            return orjson.loads(raw)
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+class Raw(RawEtcd):
+    """bench.apiserver's raw etcd reference plus merge-patch (range, decode, merge, encode, txn on mod)."""
+
+    async def patch(self, key: str, patch: Mapping[str, Any]) -> int:
+        raw = key.encode()
+        response = await self.kv.Range(rpc.RangeRequest(key=raw), timeout=10)
+        kv = response.kvs[0]
+        obj = orjson.loads(kv.value)
+        merge_patch(obj, patch)
+        txn = await self.kv.Txn(
+            rpc.TxnRequest(
+                compare=[rpc.Compare(key=raw, target=_MOD, result=_EQUAL, mod_revision=kv.mod_revision)],
+                success=[rpc.RequestOp(request_put=rpc.PutRequest(key=raw, value=orjson.dumps(obj)))],
+            ),
+            timeout=10,
+        )
+        assert txn.succeeded
+        return int(txn.header.revision)
+
+    async def put_many(self, keys: list[str], value: bytes, concurrency: int = 64) -> None:
+        it = iter(keys)
+
+        async def worker() -> None:
+            for key in it:
+                await self.create(key, value)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+def merge_patch(target: dict[str, Any], patch: Mapping[str, Any]) -> None:
+    """RFC 7386 on a dict, in place."""
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(target.get(key), dict):
+            merge_patch(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value) if isinstance(value, dict | list) else value
+
+
+# --- measurements -------------------------------------------------------------------------------------
+
+
+def quantiles_ms(latencies: list[float]) -> list[float]:
+    """The latency distribution as 101 quantiles (0..100 %) plus p99.9, in ms — for the CDF plots."""
+    if not latencies:
+        return []
+    ordered = sorted(latencies)
+    last = len(ordered) - 1
+    points = [ordered[round(q / 100 * last)] for q in range(101)]
+    points.append(ordered[round(0.999 * last)])
+    return [round(v * 1000, 3) for v in points]
+
+
+def summarise(run: Run, system: str, op: str) -> dict[str, Any]:
+    summary: dict[str, Any] = dict(run.summary())
+    summary["system"] = system
+    summary["operation"] = op
+    summary["cpu_s_per_1k_ops"] = {k: round(v * 1000 / max(run.operations, 1), 3) for k, v in run.cpu.items()}
+    summary["quantiles_ms"] = quantiles_ms(run.latencies)
+    del summary["cpu_ms_per_op"]  # the same figure, as cpu_s_per_1k_ops
+    return summary
+
+
+OpFactory = Callable[[int], Awaitable[None]]
+
+
+def http_operations(api: Api, namespace: str) -> dict[str, OpFactory]:
+    path = api.collection("orders", namespace)
+    objects: dict[int, Any] = {}
+
+    async def create(i: int) -> None:
+        await api.request("POST", path, order(f"o{i}", namespace, api.target.group))
+
+    async def get(i: int) -> None:
+        objects[i] = await api.request("GET", f"{path}/o{i}")
+
+    async def update(i: int) -> None:
+        obj = objects[i]
+        obj["spec"]["queueName"] = f"q-{i}"
+        await api.request("PUT", f"{path}/o{i}", obj)
+
+    async def patch(i: int) -> None:
+        await api.request(
+            "PATCH", f"{path}/o{i}", {"spec": {"queueName": f"p-{i}"}}, content_type=MERGE_PATCH
+        )
+
+    return {"create": create, "get": get, "update": update, "patch": patch}
+
+
+def raw_operations(raw: Raw, namespace: str) -> dict[str, OpFactory]:
+    prefix = f"/raw/{namespace}/orders/"
+    revisions: dict[int, int] = {}
+    objects: dict[int, Any] = {}
+
+    async def create(i: int) -> None:
+        await raw.create(f"{prefix}o{i}", orjson.dumps(order(f"o{i}", namespace, ARC_GROUP)))
+
+    async def get(i: int) -> None:
+        value, revisions[i] = await raw.get(f"{prefix}o{i}")
+        objects[i] = orjson.loads(value)
+
+    async def update(i: int) -> None:
+        obj = objects[i]
+        obj["spec"]["queueName"] = f"q-{i}"
+        await raw.update(f"{prefix}o{i}", orjson.dumps(obj), revisions[i])
+
+    async def patch(i: int) -> None:
+        await raw.patch(f"{prefix}o{i}", {"spec": {"queueName": f"p-{i}"}})
+
+    return {"create": create, "get": get, "update": update, "patch": patch}
+
+
+async def create_many(api: Api, namespace: str, names: list[str], concurrency: int = 64) -> list[float]:
+    """Create Orders ``names`` in ``namespace`` with ``concurrency`` in flight; the latencies."""
+    path = api.collection("orders", namespace)
+    it = iter(names)
+    latencies: list[float] = []
+
+    async def worker() -> None:
+        for name in it:
+            started = time.perf_counter()
+            await api.request("POST", path, order(name, namespace, api.target.group))
+            latencies.append(time.perf_counter() - started)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies
+
+
+async def list_http(api: Api, namespace: str, expected: int, repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        out = await api.request("GET", api.collection("orders", namespace))
+        times.append(time.perf_counter() - started)
+        assert len(out["items"]) == expected, (api.target.name, len(out["items"]), expected)
+    return times
+
+
+async def list_raw(raw: Raw, prefix: str, expected: int, repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        count = await raw.list_decoded(prefix)
+        times.append(time.perf_counter() - started)
+        assert count == expected, (count, expected)
+    return times
+
+
+async def watch_latency_http(api: Api, namespace: str, writes: int, *, gap: float = 0.005) -> list[float]:
+    """Seconds from the start of each create to its ADDED event on a watch opened just before."""
+    path = api.collection("orders", namespace)
+    started: dict[str, float] = {}
+    arrived: dict[str, float] = {}
+    listing = await api.request("GET", path, params={"limit": "1"})
+    params = {"watch": "true", "resourceVersion": listing["metadata"]["resourceVersion"]}
+    async with api.session.get(path, params=params, timeout=aiohttp.ClientTimeout(total=None)) as resp:
+        if resp.status != 200:
+            raise RuntimeError(f"{api.target.name}: watch answered {resp.status}")
+
+        async def reader() -> None:
+            async for line in resp.content:
+                event = orjson.loads(line)
+                if event["type"] == "ADDED":
+                    arrived[event["object"]["metadata"]["name"]] = time.perf_counter()
+                if len(arrived) >= writes:
+                    return
+
+        task = asyncio.create_task(reader())
+        await asyncio.sleep(0.2)  # the watch is registered server-side before the first write
+        for i in range(writes):
+            name = f"w{i}"
+            started[name] = time.perf_counter()
+            await api.request("POST", path, order(name, namespace, api.target.group))
+            await asyncio.sleep(gap)
+        await asyncio.wait_for(task, 60)
+    return [max(0.0, arrived[n] - started[n]) for n in started]
+
+
+async def watch_latency_raw(raw: Raw, prefix: str, writes: int, *, gap: float = 0.005) -> list[float]:
+    started: dict[str, float] = {}
+    arrived: dict[str, float] = {}
+    key = prefix.encode()
+    end = key[:-1] + bytes([key[-1] + 1])
+    requests: asyncio.Queue[rpc.WatchRequest] = asyncio.Queue()
+    await requests.put(rpc.WatchRequest(create_request=rpc.WatchCreateRequest(key=key, range_end=end)))
+
+    async def stream() -> Any:
+        while True:
+            yield await requests.get()
+
+    call = raw.watch_stub.Watch(stream())
+    first = await call.read()
+    assert first.created
+
+    async def reader() -> None:
+        while len(arrived) < writes:
+            response = await call.read()
+            for event in response.events:
+                arrived[event.kv.key.decode()] = time.perf_counter()
+
+    task = asyncio.create_task(reader())
+    for i in range(writes):
+        name = f"{prefix}w{i}"
+        started[name] = time.perf_counter()
+        await raw.create(name, orjson.dumps(order(f"w{i}", "watch", ARC_GROUP)))
+        await asyncio.sleep(gap)
+    await asyncio.wait_for(task, 60)
+    call.cancel()
+    return [max(0.0, arrived[k] - started[k]) for k in started]
+
+
+def latency_summary(latencies: list[float]) -> dict[str, Any]:
+    return {
+        "samples": len(latencies),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 3),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 3),
+        "quantiles_ms": quantiles_ms(latencies),
+    }
+
+
+def peak_rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+# --- the run ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sizes:
+    ops: int  # per operation at 16 and 64 in flight (a quarter of it at 1)
+    list_sizes: tuple[int, ...]
+    list_repeats: int
+    watch_writes: int
+
+
+QUICK = Sizes(ops=1000, list_sizes=(1000, 10000), list_repeats=3, watch_writes=200)
+FULL = Sizes(ops=5000, list_sizes=(1000, 10000), list_repeats=5, watch_writes=500)
+
+
+async def measure(apis: Mapping[str, Api], raw: Raw, pids: Mapping[str, int], sizes: Sizes) -> dict[str, Any]:
+    runs: list[dict[str, Any]] = []
+    for api in apis.values():  # warm-up, not measured: handlers, caches, connections
+        await create_many(api, "warmup", [f"w{i}" for i in range(200)], concurrency=16)
+    await raw.put_many([f"/raw/warmup/orders/w{i}" for i in range(200)], b"{}", concurrency=16)
+    for concurrency in CONCURRENCIES:
+        count = sizes.ops // 4 if concurrency == 1 else sizes.ops
+        ns = f"c{concurrency}"
+        for system in SYSTEMS:
+            ops = raw_operations(raw, ns) if system == "raw-etcd" else http_operations(apis[system], ns)
+            for op in OPERATIONS:
+                run = await drive(
+                    f"{system} {op}", ops[op], operations=count, concurrency=concurrency, pids=dict(pids)
+                )
+                summary = summarise(run, system, op)
+                runs.append(summary)
+                log(
+                    f"{system:>14} {op:>6} @{concurrency:<2}: {summary['ops_per_second']:>8.1f} ops/s"
+                    f"  p50 {summary['p50_ms']:.2f} ms  p99 {summary['p99_ms']:.2f} ms"
+                )
+
+    lists: list[dict[str, Any]] = []
+    stored = 0
+    for size in sizes.list_sizes:
+        names = [f"l{i}" for i in range(stored, size)]
+        for system in SYSTEMS:
+            cpu_before = {k: cpu_seconds(p) for k, p in pids.items()}
+            if system == "raw-etcd":
+                await raw.put_many(
+                    [f"/raw/list/orders/{n}" for n in names], orjson.dumps(order("l", "list", ARC_GROUP))
+                )
+                times = await list_raw(raw, "/raw/list/orders/", size, sizes.list_repeats)
+            else:
+                await create_many(apis[system], "list", names)
+                cpu_before = {k: cpu_seconds(p) for k, p in pids.items()}
+                times = await list_http(apis[system], "list", size, sizes.list_repeats)
+            cpu = {
+                k: round((cpu_seconds(p) - cpu_before[k]) / sizes.list_repeats, 3) for k, p in pids.items()
+            }
+            entry = {
+                "system": system,
+                "objects": size,
+                "min_ms": round(min(times) * 1000, 1),
+                "median_ms": round(percentile(times, 50) * 1000, 1),
+                "cpu_s_per_list": cpu,
+            }
+            lists.append(entry)
+            log(f"{system:>14} LIST {size}: {entry['min_ms']} ms (min of {sizes.list_repeats})")
+        stored = size
+
+    watches: dict[str, Any] = {}
+    for system in SYSTEMS:
+        if system == "raw-etcd":
+            latencies = await watch_latency_raw(raw, "/raw/watch/orders/", sizes.watch_writes)
+        else:
+            latencies = await watch_latency_http(apis[system], "watch", sizes.watch_writes)
+        watches[system] = latency_summary(latencies)
+        log(f"{system:>14} watch: p50 {watches[system]['p50_ms']} ms  p99 {watches[system]['p99_ms']} ms")
+    return {"runs": runs, "lists": lists, "watch": watches}
+
+
+def ratios(results: Mapping[str, Any]) -> dict[str, Any]:
+    """ARC (direct and aggregated) against CRD and raw etcd, per operation and concurrency."""
+    by = {(r["system"], r["operation"], r["concurrency"]): r for r in results["runs"]}
+    server_of = {
+        "arc-direct": "arc-apiserver-direct",
+        "arc-aggregated": "arc-apiserver",
+        "crd": "kube-apiserver",
+    }
+    out: dict[str, Any] = {}
+    for op in OPERATIONS:
+        for c in CONCURRENCIES:
+            raw, crd = by.get(("raw-etcd", op, c)), by.get(("crd", op, c))
+            row: dict[str, Any] = {}
+            for system in ("arc-direct", "arc-aggregated"):
+                arc = by.get((system, op, c))
+                if not (arc and raw and crd):
+                    continue
+                row[system] = {
+                    "throughput_vs_crd": round(arc["ops_per_second"] / crd["ops_per_second"], 2),
+                    "throughput_vs_raw": round(arc["ops_per_second"] / raw["ops_per_second"], 3),
+                    "p99_vs_raw": round(arc["p99_ms"] / raw["p99_ms"], 2),
+                    "p99_vs_crd": round(arc["p99_ms"] / crd["p99_ms"], 2),
+                    "server_cpu_s_per_1k": arc["cpu_s_per_1k_ops"][server_of[system]],
+                }
+            if raw and crd:
+                row["crd_throughput_vs_raw"] = round(crd["ops_per_second"] / raw["ops_per_second"], 3)
+                row["crd_kube_apiserver_cpu_s_per_1k"] = crd["cpu_s_per_1k_ops"]["kube-apiserver"]
+                row["raw_etcd_cpu_s_per_1k"] = raw["cpu_s_per_1k_ops"]["etcd-arc"]
+            out[f"{op}@{c}"] = row
+    lists = {(e["system"], e["objects"]): e for e in results.get("lists", [])}
+    for (system, size), entry in lists.items():
+        if system.startswith("arc"):
+            out[f"list{size}:{system}"] = {
+                "vs_crd": round(entry["min_ms"] / lists[("crd", size)]["min_ms"], 2),
+                "vs_raw": round(entry["min_ms"] / lists[("raw-etcd", size)]["min_ms"], 2),
+            }
+    return out
+
+
+async def run(cluster: LocalCluster, direct: ArcApiServer, sizes: Sizes) -> dict[str, Any]:
+    targets = {
+        "arc-direct": token_target("arc-direct", direct),
+        "arc-aggregated": admin_target("arc-aggregated", cluster, ARC_GROUP),
+        "crd": admin_target("crd", cluster, CRD_GROUP),
+    }
+    apis = {name: Api(t) for name, t in targets.items()}
+    raw = Raw(cluster.etcd_arc.client_url)
+    pids: dict[str, int] = {"bench-client": os.getpid()}
+    for name in ("arc-apiserver", "kube-apiserver", "etcd", "etcd-arc"):
+        pid = cluster.component(name).pid()
+        assert pid is not None, name
+        pids[name] = pid
+    direct_pid = direct.component.pid()
+    assert direct_pid is not None
+    pids["arc-apiserver-direct"] = direct_pid
+    rss_start = {k: rss_bytes(p) for k, p in pids.items()}
+    started = time.perf_counter()
+    try:
+        results = await measure(apis, raw, pids, sizes)
+    finally:
+        for api in apis.values():
+            await api.close()
+        await raw.close()
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    results["processes"] = {
+        name: {
+            "rss_start_mb": round(rss_start[name] / 2**20, 1),
+            "rss_end_mb": round(rss_bytes(pid) / 2**20, 1),
+            "peak_rss_mb": round(peak_rss_bytes(pid) / 2**20, 1),
+            "cpu_total_s": round(cpu_seconds(pid), 1),
+        }
+        for name, pid in pids.items()
+    }
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="1,000 operations per step (a few minutes)")
+    mode.add_argument("--full", action="store_true", help="5,000 operations per step (the default)")
+    parser.add_argument("--out", type=Path, default=Path("docs/bench/compare.json"))
+    parser.add_argument("--ops", type=int, help="operations per step (overrides the mode)")
+    parser.add_argument("--lists", type=int, nargs="+", help="LIST sizes (overrides the mode's 1,000 10,000)")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs) afterwards")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    if args.ops:
+        sizes = dataclasses.replace(sizes, ops=args.ops)
+    if args.lists:
+        sizes = dataclasses.replace(sizes, list_sizes=tuple(sorted(args.lists)))
+
+    work_dir = Path(tempfile.mkdtemp(prefix="arc-bench-compare-"))
+    cluster = LocalCluster(work_dir, controller_manager=False)
+    direct = ArcApiServer(
+        work_dir,
+        cluster.etcd_arc.client_url,
+        name="arc-apiserver-direct",
+        etcd_prefix="/arc-direct",
+        extra_args=("--log-level=WARNING",),
+    )
+    try:
+        cluster.up()
+        direct.start()
+        admin = cluster.admin()
+        install_crds(admin)
+        ensure_namespaces(admin, [f"c{c}" for c in CONCURRENCIES] + ["list", "watch", "warmup"])
+        log("stack up, CRDs established; measuring")
+        import uvloop
+
+        result = uvloop.run(run(cluster, direct, sizes))
+    finally:
+        direct.stop()
+        cluster.down()
+        if args.keep:
+            log(f"work directory kept: {work_dir}")
+        else:
+            shutil.rmtree(work_dir, ignore_errors=True)
+    report = {
+        "benchmark": "compare",
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "mode": "quick" if args.quick else "full",
+        "machine": {
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_avg_at_end": os.getloadavg(),
+        },
+        "sizes": {"ops": sizes.ops, "ops_at_1": sizes.ops // 4, "lists": list(sizes.list_sizes)},
+        **result,
+    }
+    report["ratios"] = ratios(report)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps(report["ratios"], indent=1))
+    log(f"raw results: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
