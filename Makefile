@@ -73,6 +73,12 @@ cluster-status: venv
 clean: cluster-down
 	rm -rf .arc
 
-## bench: API server vs raw etcd (quick mode; BENCH_ARGS= for the full run), results in docs/bench/
+## bench: every table of docs/performance.md, quick mode (a few minutes); BENCH_ARGS=--full for the full run
+##        (1,000,000 Orders in bench.scale: hours on 2 cores). Raw JSON and PNG plots in docs/bench/.
+BENCH_ARGS ?=
+BENCH_MODE := $(if $(filter --full,$(BENCH_ARGS)),--full,--quick)
 bench: setup
-	$(PY) -m bench.apiserver --quick $(BENCH_ARGS)
+	$(PY) -m bench.apiserver $(if $(filter --full,$(BENCH_ARGS)),,--quick)
+	$(PY) -m bench.compare $(BENCH_MODE)
+	$(PY) -m bench.scale $(BENCH_MODE)
+	$(PY) -m bench.plots

@@ -310,10 +310,14 @@ class Api:
         *,
         content_type: str = "application/json",
         params: Mapping[str, str] | None = None,
+        total_seconds: float | None = None,
     ) -> Any:
         data = orjson.dumps(body) if body is not None else None
         headers = {"Content-Type": content_type} if data is not None else None
-        async with self.session.request(method, path, data=data, params=params, headers=headers) as resp:
+        limits = aiohttp.ClientTimeout(total=total_seconds) if total_seconds is not None else None
+        async with self.session.request(
+            method, path, data=data, params=params, headers=headers, timeout=limits
+        ) as resp:
             raw = await resp.read()
             if resp.status >= 300:
                 raise RuntimeError(f"{self.target.name}: {method} {path}: {resp.status} {raw[:300]!r}")

@@ -203,7 +203,9 @@ async def paginated_list(api: Api, expected: int) -> dict[str, Any]:
 
 async def label_list(api: Api, expected: int) -> dict[str, Any]:
     started = time.perf_counter()
-    out = await api.request("GET", api.collection("orders", None), params={"labelSelector": "shard=s7"})
+    out = await api.request(
+        "GET", api.collection("orders", None), params={"labelSelector": "shard=s7"}, total_seconds=1800
+    )
     seconds = time.perf_counter() - started
     return {
         "selector": "shard=s7",
