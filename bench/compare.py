@@ -39,7 +39,9 @@ import json
 import os
 import platform
 import shutil
+import signal
 import ssl
+import subprocess
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -708,6 +710,24 @@ async def run(cluster: LocalCluster, direct: ArcApiServer, sizes: Sizes) -> dict
     return results
 
 
+def exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def git_commit() -> str:
+    """The checkout's commit (``+dirty`` with local changes): which code a result was measured on."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -726,6 +746,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.lists:
         sizes = dataclasses.replace(sizes, list_sizes=tuple(sorted(args.lists)))
 
+    signal.signal(signal.SIGTERM, exit_on_signal)  # unwind through the finally that stops the stack
     work_dir = Path(tempfile.mkdtemp(prefix="arc-bench-compare-"))
     cluster = LocalCluster(work_dir, controller_manager=False)
     direct = ArcApiServer(
@@ -761,6 +782,7 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
             "load_avg_at_end": os.getloadavg(),
         },
+        "commit": git_commit(),
         "sizes": {"ops": sizes.ops, "ops_at_1": sizes.ops // 4, "lists": list(sizes.list_sizes)},
         **result,
     }

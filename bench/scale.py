@@ -33,6 +33,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import tempfile
 import time
 from collections.abc import Mapping
@@ -51,6 +52,8 @@ from bench.compare import (
     Api,
     admin_target,
     ensure_namespaces,
+    exit_on_signal,
+    git_commit,
     install_crds,
     latency_summary,
     order,
@@ -94,15 +97,23 @@ class Sampler:
     """Every ``every`` seconds: objects stored, create window, server and etcd RSS, etcd DB size/revisions."""
 
     def __init__(
-        self, session: aiohttp.ClientSession, etcd_url: str, pids: Mapping[str, int], progress: Progress
+        self,
+        session: aiohttp.ClientSession,
+        etcd_url: str,
+        pids: Mapping[str, int],
+        progress: Progress,
+        *,
+        checkpoint: Path | None = None,
     ) -> None:
         self.session = session
         self.etcd_url = etcd_url
         self.pids = dict(pids)
         self.progress = progress
+        self.checkpoint = checkpoint
         self.samples: list[dict[str, Any]] = []
         self.started = time.perf_counter()
         self._last = (self.started, 0)
+        self._logged = self.started
 
     async def etcd_metrics(self) -> dict[str, float]:
         async with self.session.get(f"{self.etcd_url}/metrics") as resp:
@@ -134,6 +145,11 @@ class Sampler:
         with contextlib.suppress(aiohttp.ClientError, TimeoutError):
             entry.update(await self.etcd_metrics())
         self.samples.append(entry)
+        if now - self._logged >= 30:  # a long run leaves a trail: progress lines and a partial JSON
+            self._logged = now
+            log(f"progress: {json.dumps(entry)}")
+            if self.checkpoint is not None:
+                self.checkpoint.write_text(json.dumps({"partial": True, "samples": self.samples}) + "\n")
         return entry
 
     async def run(self, every: float) -> None:
@@ -254,7 +270,7 @@ def rss_trend(samples: list[dict[str, Any]], key: str, total: int) -> dict[str, 
     }
 
 
-async def run_arc(work: Path, n: int, compaction_interval: float) -> dict[str, Any]:
+async def run_arc(work: Path, n: int, compaction_interval: float, checkpoint: Path) -> dict[str, Any]:
     etcd = EtcdServer.allocate("etcd-scale", work)
     etcd.start()
     arc = ArcApiServer(
@@ -270,7 +286,7 @@ async def run_arc(work: Path, n: int, compaction_interval: float) -> dict[str, A
         api = Api(token_target("arc", arc))
         progress = Progress()
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
-        sampler = Sampler(session, etcd.client_url, pids, progress)
+        sampler = Sampler(session, etcd.client_url, pids, progress, checkpoint=checkpoint)
         sampling = asyncio.create_task(sampler.run(2.0))
         try:
             progress.phase = "create"
@@ -444,15 +460,22 @@ def main(argv: list[str] | None = None) -> int:
     n = args.orders or (FULL_ORDERS if args.full else QUICK_ORDERS)
     import uvloop
 
+    # SIGTERM (or SIGINT, which a background job ignores) unwinds through the finally blocks that stop
+    # the servers this benchmark started.
+    signal.signal(signal.SIGTERM, exit_on_signal)
+
     report: dict[str, Any] = {
         "benchmark": "scale",
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "mode": "full" if n >= FULL_ORDERS else "quick" if n == QUICK_ORDERS else "custom",
         "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
+        "commit": git_commit(),
     }
     work = Path(tempfile.mkdtemp(prefix="arc-bench-scale-"))
     try:
-        report["arc"] = uvloop.run(run_arc(work / "arc", n, args.compaction_interval))
+        checkpoint = args.out.with_suffix(".partial.json")
+        report["arc"] = uvloop.run(run_arc(work / "arc", n, args.compaction_interval, checkpoint))
+        checkpoint.unlink(missing_ok=True)
         if not args.skip_crd:
             cluster = LocalCluster(work / "crd", controller_manager=False)
             try:
