@@ -22,8 +22,9 @@ and 64 in flight; LIST of 1,000 and 10,000 Orders in one namespace; watch event 
 start of a create to its ADDED event on an open watch, creates one after another). For every run: ops/s,
 p50/p99, and the CPU seconds per 1,000 operations of each server process (``/proc/<pid>/stat``:
 arc-apiserver (direct), arc-apiserver (aggregated), kube-apiserver, etcd, etcd-arc, and the benchmark
-client); peak RSS (``VmHWM``) of each at the end. Systems are interleaved per concurrency so that drifting
-load on the machine hits all of them alike. The objects are Orders with 3 artifacts (~600 bytes).
+client); TCP connections opened to each ARC server per 1,000 operations (``/proc/net/tcp``); peak RSS
+(``VmHWM``) of each at the end. Systems are interleaved per concurrency so that drifting load on the
+machine hits all of them alike. The objects are Orders with 3 artifacts (~600 bytes).
 
 Everything runs on this machine's 2 cores: the client competes with the servers, and kube-controller-manager
 (garbage collector, quota) watches both the aggregated ARC kinds and the CRDs, as in a real cluster.
@@ -573,7 +574,34 @@ QUICK = Sizes(ops=1000, list_sizes=(1000, 10000), list_repeats=3, watch_writes=2
 FULL = Sizes(ops=5000, list_sizes=(1000, 10000), list_repeats=5, watch_writes=500)
 
 
-async def measure(apis: Mapping[str, Api], raw: Raw, pids: Mapping[str, int], sizes: Sizes) -> dict[str, Any]:
+def client_ports(server_port: int) -> set[int]:
+    """Local ports of every TCP socket connected to ``server_port`` on this machine (any state, TIME_WAIT
+    included: a closed connection stays visible for 60 s), from /proc/net/tcp{,6}."""
+    ports: set[int] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as handle:
+                next(handle)
+                for line in handle:
+                    local, remote = line.split()[1:3]
+                    if int(remote.rsplit(":", 1)[1], 16) == server_port:
+                        ports.add(int(local.rsplit(":", 1)[1], 16))
+        except FileNotFoundError:
+            continue
+    return ports
+
+
+async def measure(
+    apis: Mapping[str, Api],
+    raw: Raw,
+    pids: Mapping[str, int],
+    sizes: Sizes,
+    *,
+    server_ports: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
+    """Every run; ``server_ports`` (system → the port of the ARC server behind it) adds the number of TCP
+    connections opened to that server per 1,000 operations (the aggregator's proxy connections)."""
+    server_ports = server_ports or {}
     runs: list[dict[str, Any]] = []
     for api in apis.values():  # warm-up, not measured: handlers, caches, connections
         await create_many(api, "warmup", [f"w{i}" for i in range(200)], concurrency=16)
@@ -584,10 +612,15 @@ async def measure(apis: Mapping[str, Api], raw: Raw, pids: Mapping[str, int], si
         for system in SYSTEMS:
             ops = raw_operations(raw, ns) if system == "raw-etcd" else http_operations(apis[system], ns)
             for op in OPERATIONS:
+                port = server_ports.get(system)
+                before = client_ports(port) if port else set()
                 run = await drive(
                     f"{system} {op}", ops[op], operations=count, concurrency=concurrency, pids=dict(pids)
                 )
                 summary = summarise(run, system, op)
+                if port:
+                    opened = len(client_ports(port) - before)
+                    summary["server_connections_opened_per_1k_ops"] = round(opened * 1000 / count, 1)
                 runs.append(summary)
                 log(
                     f"{system:>14} {op:>6} @{concurrency:<2}: {summary['ops_per_second']:>8.1f} ops/s"
@@ -692,7 +725,8 @@ async def run(cluster: LocalCluster, direct: ArcApiServer, sizes: Sizes) -> dict
     rss_start = {k: rss_bytes(p) for k, p in pids.items()}
     started = time.perf_counter()
     try:
-        results = await measure(apis, raw, pids, sizes)
+        ports = {"arc-aggregated": cluster.ports.arc_apiserver, "arc-direct": direct.port}
+        results = await measure(apis, raw, pids, sizes, server_ports=ports)
     finally:
         for api in apis.values():
             await api.close()
