@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 
 from bench.common import cpu_seconds, percentile, rss_bytes
 from bench.compare import (
@@ -188,18 +189,30 @@ async def create_orders(
 
 
 async def paginated_list(api: Api, expected: int) -> dict[str, Any]:
-    """LIST every Order of every namespace, ``limit=500`` pages following ``continue``."""
+    """LIST every Order of every namespace, ``limit=500`` pages following ``continue``.
+
+    A list that outlives a compaction gets 410 Expired with a fresh, inconsistent ``continue`` token in the
+    Status (as from kube-apiserver); like client-go's pager we go on with it and count it."""
     pages: list[float] = []
     items = 0
     token = ""
+    expired = 0
     started = time.perf_counter()
+    path = api.collection("orders", None)
     while True:
         params = {"limit": str(PAGE)}
         if token:
             params["continue"] = token
         t0 = time.perf_counter()
-        out = await api.request("GET", api.collection("orders", None), params=params)
+        async with api.session.get(path, params=params) as resp:
+            out = orjson.loads(await resp.read())
         pages.append(time.perf_counter() - t0)
+        if resp.status == 410 and out.get("metadata", {}).get("continue"):
+            expired += 1
+            token = out["metadata"]["continue"]
+            continue
+        if resp.status != 200:
+            raise RuntimeError(f"{api.target.name}: paginated LIST answered {resp.status}: {out}")
         items += len(out["items"])
         token = out["metadata"].get("continue") or ""
         if not token:
@@ -208,6 +221,7 @@ async def paginated_list(api: Api, expected: int) -> dict[str, Any]:
     return {
         "items": items,
         "expected": expected,
+        "expired_410_resumed": expired,
         "pages": len(pages),
         "seconds": round(total, 2),
         "objects_per_s": round(items / total, 1),
@@ -236,14 +250,26 @@ async def stored_phases(api: Api, n: int, progress: Progress, sampler: Sampler) 
     out: dict[str, Any] = {}
     progress.phase = "list"
     await sampler.sample()
-    out["paginated_list"] = await paginated_list(api, n)
+    # A phase that fails is recorded as such; the later phases still run (a long run is not lost).
+    try:
+        out["paginated_list"] = await paginated_list(api, n)
+    except (RuntimeError, aiohttp.ClientError, TimeoutError) as err:
+        out["paginated_list"] = {"error": str(err)[:500]}
     await sampler.sample()
     log(f"paginated LIST of {n}: {out['paginated_list']}")
-    out["label_list"] = await label_list(api, n // SHARDS)
+    progress.phase = "label-list"
+    try:
+        out["label_list"] = await label_list(api, n // SHARDS)
+    except (RuntimeError, aiohttp.ClientError, TimeoutError) as err:
+        out["label_list"] = {"error": str(err)[:500]}
+    await sampler.sample()
     log(f"label-selected LIST: {out['label_list']}")
     progress.phase = "watch"
-    latencies = await watch_latency_http(api, "watch", 200)
-    out["watch_from_now"] = {k: v for k, v in latency_summary(latencies).items() if k != "quantiles_ms"}
+    try:
+        latencies = await watch_latency_http(api, "watch", 200)
+        out["watch_from_now"] = {k: v for k, v in latency_summary(latencies).items() if k != "quantiles_ms"}
+    except (RuntimeError, aiohttp.ClientError, TimeoutError) as err:
+        out["watch_from_now"] = {"error": str(err)[:500]}
     log(f"watch from now with {n} stored: {out['watch_from_now']}")
     return out
 
