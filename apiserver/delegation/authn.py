@@ -17,6 +17,7 @@ Every authenticated user also gets the group ``system:authenticated``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import ssl
@@ -130,14 +131,28 @@ def peer_certificate(request: web.Request) -> x509.Certificate | None:
     if ssl_object is None:
         return None
     der = ssl_object.getpeercert(binary_form=True)
-    return x509.load_der_x509_certificate(der) if der else None
+    return _load_certificate(der) if der else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _load_certificate(der: bytes) -> x509.Certificate:
+    return x509.load_der_x509_certificate(der)
+
+
+@functools.lru_cache(maxsize=4096)
+def _signed_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    """Whether ``ca`` issued ``cert`` (name and signature). Cached: every proxied request carries the same
+    front-proxy certificate, and a signature check costs more than the rest of authentication."""
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, Exception):
+        return False
+    return True
 
 
 def issued_by(cert: x509.Certificate, cas: list[x509.Certificate]) -> bool:
     for ca in cas:
-        try:
-            cert.verify_directly_issued_by(ca)
-        except (ValueError, TypeError, Exception):
+        if not _signed_by(cert, ca):
             continue
         now = time.time()
         if cert.not_valid_before_utc.timestamp() <= now <= cert.not_valid_after_utc.timestamp():
