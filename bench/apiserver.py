@@ -24,6 +24,7 @@ import json
 import ssl
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +150,17 @@ async def watch_latency_server(server: Server, namespace: str, writes: int) -> l
     return [max(0.0, arrived[n] - done[n]) for n in done]
 
 
-async def watch_latency_raw(etcd: RawEtcd, prefix: str, writes: int) -> list[float]:
+async def watch_latency_raw(
+    etcd: RawEtcd,
+    prefix: str,
+    writes: int,
+    *,
+    value: Callable[[int], bytes] | None = None,
+    gap: float = 0.005,
+    wait_seconds: float = 30,
+) -> list[float]:
+    """Seconds from the start of a raw create to its event on an open etcd watch of ``prefix``."""
+    make_value = value or (lambda i: orjson.dumps(endpoint(f"w{i}", "x")))
     done: dict[str, float] = {}
     arrived: dict[str, float] = {}
     raw = prefix.encode()
@@ -175,9 +186,9 @@ async def watch_latency_raw(etcd: RawEtcd, prefix: str, writes: int) -> list[flo
     for i in range(writes):
         key = f"{prefix}w{i}"
         done[key] = time.perf_counter()
-        await etcd.create(key, orjson.dumps(endpoint(f"w{i}", "x")))
-        await asyncio.sleep(0.005)
-    await asyncio.wait_for(task, 30)
+        await etcd.create(key, make_value(i))
+        await asyncio.sleep(gap)
+    await asyncio.wait_for(task, wait_seconds)
     call.cancel()
     return [max(0.0, arrived[k] - done[k]) for k in done]
 

@@ -58,6 +58,7 @@ import orjson
 from api.openapi import build_v3
 from api.resources import RESOURCES, ResourceInfo
 from bench.apiserver import RawEtcd
+from bench.apiserver import watch_latency_raw as raw_watch_latency
 from bench.common import Run, cpu_seconds, drive, percentile, rss_bytes
 from hack.arcapiserver import ArcApiServer
 from hack.cluster import LocalCluster
@@ -510,36 +511,15 @@ async def watch_latency_http(api: Api, namespace: str, writes: int, *, gap: floa
 
 
 async def watch_latency_raw(raw: Raw, prefix: str, writes: int, *, gap: float = 0.005) -> list[float]:
-    started: dict[str, float] = {}
-    arrived: dict[str, float] = {}
-    key = prefix.encode()
-    end = key[:-1] + bytes([key[-1] + 1])
-    requests: asyncio.Queue[rpc.WatchRequest] = asyncio.Queue()
-    await requests.put(rpc.WatchRequest(create_request=rpc.WatchCreateRequest(key=key, range_end=end)))
-
-    async def stream() -> Any:
-        while True:
-            yield await requests.get()
-
-    call = raw.watch_stub.Watch(stream())
-    first = await call.read()
-    assert first.created
-
-    async def reader() -> None:
-        while len(arrived) < writes:
-            response = await call.read()
-            for event in response.events:
-                arrived[event.kv.key.decode()] = time.perf_counter()
-
-    task = asyncio.create_task(reader())
-    for i in range(writes):
-        name = f"{prefix}w{i}"
-        started[name] = time.perf_counter()
-        await raw.create(name, orjson.dumps(order(f"w{i}", "watch", ARC_GROUP)))
-        await asyncio.sleep(gap)
-    await asyncio.wait_for(task, 60)
-    call.cancel()
-    return [max(0.0, arrived[k] - started[k]) for k in started]
+    """The raw-etcd reference of the watch latency, writing Orders like the servers' runs."""
+    return await raw_watch_latency(
+        raw,
+        prefix,
+        writes,
+        value=lambda i: orjson.dumps(order(f"w{i}", "watch", ARC_GROUP)),
+        gap=gap,
+        wait_seconds=60,
+    )
 
 
 def latency_summary(latencies: list[float]) -> dict[str, Any]:
