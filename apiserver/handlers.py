@@ -7,7 +7,7 @@ negotiation. Errors are raised as ``StatusError`` and written by the middleware.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
@@ -124,17 +124,20 @@ class ResourceHandlers:
     async def get(self, request: web.Request) -> web.StreamResponse:
         media = negotiate(request.headers.get("Accept"), "object")
         if request.query.get("watch") in ("true", "1"):
-            return await self._watch_one(request)
+            return await self.watch(request)
         obj = await self.store.get(self._namespace(request), request.match_info["name"])
         return respond(transform_object(self.info, media, obj, include_object_of(request)), media)
 
-    async def _watch_one(self, request: web.Request) -> web.StreamResponse:
-        """Legacy ``GET …/<plural>/<name>?watch=true``: a watch with ``metadata.name=<name>``."""
+    async def watch(self, request: web.Request) -> web.StreamResponse:
+        """The legacy watch forms (``…/watch/…`` paths, ``GET …/<name>?watch=true``): a watch of the
+        collection, narrowed to ``metadata.name=<name>`` when the path names an object."""
         query = dict(request.query)
-        selector = f"metadata.name={request.match_info['name']}"
-        query["fieldSelector"] = (
-            f"{query['fieldSelector']},{selector}" if query.get("fieldSelector") else selector
-        )
+        query["watch"] = "true"
+        if "name" in request.match_info:
+            selector = f"metadata.name={request.match_info['name']}"
+            query["fieldSelector"] = (
+                f"{query['fieldSelector']},{selector}" if query.get("fieldSelector") else selector
+            )
         return await self._list_or_watch(request, query)
 
     async def list(self, request: web.Request) -> web.StreamResponse:
@@ -234,9 +237,8 @@ class ResourceHandlers:
             warnings=scope.warnings,
         )
 
-    async def delete(self, request: web.Request) -> web.StreamResponse:
-        media = negotiate(request.headers.get("Accept"), "object")
-        name = request.match_info["name"]
+    async def _delete_request(self, request: web.Request) -> tuple[dict[str, Any], RequestScope]:
+        """DeleteOptions from the optional body and the query, and the request's scope."""
         raw = await self._body(request)
         body = decode_body(raw, request.headers.get("Content-Type")) if raw.strip() else None
         options = delete_options(request.query, body, request.query.getall("dryRun", []))
@@ -245,6 +247,12 @@ class ResourceHandlers:
             dry_run=bool(options.get("dryRun")),
             user_agent=request.headers.get("User-Agent", ""),
         )
+        return options, scope
+
+    async def delete(self, request: web.Request) -> web.StreamResponse:
+        media = negotiate(request.headers.get("Accept"), "object")
+        name = request.match_info["name"]
+        options, scope = await self._delete_request(request)
         await self._admit(
             AdmissionAttributes("DELETE", self.info, scope.namespace, name, None, None, scope.dry_run)
         )
@@ -256,22 +264,12 @@ class ResourceHandlers:
     async def delete_collection(self, request: web.Request) -> web.StreamResponse:
         media = negotiate(request.headers.get("Accept"), "list")
         options, _ = list_options(self.info, {k: v for k, v in request.query.items() if k != "watch"})
-        raw = await self._body(request)
-        body = decode_body(raw, request.headers.get("Content-Type")) if raw.strip() else None
-        delete = delete_options(request.query, body, request.query.getall("dryRun", []))
-        scope = RequestScope(
-            namespace=self._namespace(request),
-            dry_run=bool(delete.get("dryRun")),
-            user_agent=request.headers.get("User-Agent", ""),
-        )
+        delete, scope = await self._delete_request(request)
         await self._admit(
             AdmissionAttributes("DELETE", self.info, scope.namespace, "", None, None, scope.dry_run)
         )
         items = await self.store.delete_collection(scope, options, delete)
         return respond(transform_list(self.info, media, items, {}, include_object_of(request)), media)
-
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def resource_routes(handlers: ResourceHandlers, group_version_path: str) -> list[web.RouteDef]:
@@ -287,16 +285,6 @@ def resource_routes(handlers: ResourceHandlers, group_version_path: str) -> list
         watch_prefix = f"{group_version_path}/watch/{plural}"
     item = f"{collection}/{{name}}"
 
-    async def legacy_watch(request: web.Request) -> web.StreamResponse:
-        query = dict(request.query)
-        query["watch"] = "true"
-        if "name" in request.match_info:
-            selector = f"metadata.name={request.match_info['name']}"
-            query["fieldSelector"] = (
-                f"{query['fieldSelector']},{selector}" if query.get("fieldSelector") else selector
-            )
-        return await handlers._list_or_watch(request, query)
-
     routes = [
         web.get(collection, handlers.list, allow_head=False),
         web.post(collection, handlers.create),
@@ -305,12 +293,12 @@ def resource_routes(handlers: ResourceHandlers, group_version_path: str) -> list
         web.put(item, handlers.update),
         web.patch(item, handlers.patch),
         web.delete(item, handlers.delete),
-        web.get(watch_prefix, legacy_watch, allow_head=False),
-        web.get(f"{watch_prefix}/{{name}}", legacy_watch, allow_head=False),
+        web.get(watch_prefix, handlers.watch, allow_head=False),
+        web.get(f"{watch_prefix}/{{name}}", handlers.watch, allow_head=False),
     ]
     if info.namespaced:
         routes.append(web.get(everywhere, handlers.list, allow_head=False))
-        routes.append(web.get(f"{group_version_path}/watch/{plural}", legacy_watch, allow_head=False))
+        routes.append(web.get(f"{group_version_path}/watch/{plural}", handlers.watch, allow_head=False))
     if info.has_status:
         routes += [
             web.get(f"{item}/status", handlers.get, allow_head=False),

@@ -102,8 +102,7 @@ PATCH_MEDIA_TYPES = (
     "application/merge-patch+json",
     "application/apply-patch+yaml",
 )
-JSON_PATCH, MERGE_PATCH, APPLY_PATCH = PATCH_MEDIA_TYPES
-STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
+JSON_PATCH, MERGE_PATCH, _APPLY_PATCH = PATCH_MEDIA_TYPES
 
 
 def media_type_of(content_type: str | None) -> str:

@@ -102,10 +102,6 @@ class ListOptions:
     resource_version: str | None = None
     resource_version_match: str | None = None
 
-    @property
-    def filtered(self) -> bool:
-        return self.label_selector is not None or self.field_selector is not None
-
 
 @dataclass(frozen=True)
 class ListPage:
