@@ -458,31 +458,39 @@ def _resource_paths(r: ResourceInfo, version: Version) -> dict[str, Any]:
         ),
     }
     item = f"{collection}/{{name}}"
+
+    def read_replace_patch(suffix: str, what: str) -> dict[str, Any]:
+        """get/put/patch of the object (``suffix=""``) or of its ``/status`` (``suffix="Status"``)."""
+        written = (("200", "OK"), ("201", "Created"))
+        return {
+            "get": o.op(
+                op_id=f"read{_OP_PREFIX}{scope}{kind}{suffix}",
+                description=f"read {what} {kind}",
+                action="get",
+                params=[],
+                responses=o.response(o.kind_def, ok),
+            ),
+            "put": o.op(
+                op_id=f"replace{_OP_PREFIX}{scope}{kind}{suffix}",
+                description=f"replace {what} {kind}",
+                action="put",
+                params=write_params,
+                responses=o.response(o.kind_def, written),
+                body=(o.kind_def, ("*/*",)),
+            ),
+            "patch": o.op(
+                op_id=f"patch{_OP_PREFIX}{scope}{kind}{suffix}",
+                description=f"partially update {what} {kind}",
+                action="patch",
+                params=patch_params,
+                responses=o.response(o.kind_def, written),
+                body=(patch_def, PATCH_CONTENT_TYPES),
+            ),
+        }
+
     paths[item] = {
         "parameters": [name_param, *ns_param, pretty],
-        "get": o.op(
-            op_id=f"read{_OP_PREFIX}{scope}{kind}",
-            description=f"read the specified {kind}",
-            action="get",
-            params=[],
-            responses=o.response(o.kind_def, ok),
-        ),
-        "put": o.op(
-            op_id=f"replace{_OP_PREFIX}{scope}{kind}",
-            description=f"replace the specified {kind}",
-            action="put",
-            params=write_params,
-            responses=o.response(o.kind_def, (("200", "OK"), ("201", "Created"))),
-            body=(o.kind_def, ("*/*",)),
-        ),
-        "patch": o.op(
-            op_id=f"patch{_OP_PREFIX}{scope}{kind}",
-            description=f"partially update the specified {kind}",
-            action="patch",
-            params=patch_params,
-            responses=o.response(o.kind_def, (("200", "OK"), ("201", "Created"))),
-            body=(patch_def, PATCH_CONTENT_TYPES),
-        ),
+        **read_replace_patch("", "the specified"),
         "delete": o.op(
             op_id=f"delete{_OP_PREFIX}{scope}{kind}",
             description=f"delete a {kind}",
@@ -496,29 +504,7 @@ def _resource_paths(r: ResourceInfo, version: Version) -> dict[str, Any]:
     if r.has_status:
         paths[f"{item}/status"] = {
             "parameters": [name_param, *ns_param, pretty],
-            "get": o.op(
-                op_id=f"read{_OP_PREFIX}{scope}{kind}Status",
-                description=f"read status of the specified {kind}",
-                action="get",
-                params=[],
-                responses=o.response(o.kind_def, ok),
-            ),
-            "put": o.op(
-                op_id=f"replace{_OP_PREFIX}{scope}{kind}Status",
-                description=f"replace status of the specified {kind}",
-                action="put",
-                params=write_params,
-                responses=o.response(o.kind_def, (("200", "OK"), ("201", "Created"))),
-                body=(o.kind_def, ("*/*",)),
-            ),
-            "patch": o.op(
-                op_id=f"patch{_OP_PREFIX}{scope}{kind}Status",
-                description=f"partially update status of the specified {kind}",
-                action="patch",
-                params=patch_params,
-                responses=o.response(o.kind_def, (("200", "OK"), ("201", "Created"))),
-                body=(patch_def, PATCH_CONTENT_TYPES),
-            ),
+            **read_replace_patch("Status", "status of the specified"),
         }
     watch_common = [_param(n, v) for n in _LIST_PARAMS]
     paths[f"{base}/watch/{ns_seg}{r.plural}"] = {
