@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
-from controllers.kube.codec import JSONNumber
+from controllers.order.parameters import scalar
 
 __all__ = [
     "MAX_NAME",
@@ -33,18 +33,10 @@ def canonical_json(value: Any) -> str:
     """Keys sorted, `,`/`:` separators, no spaces, non-ASCII kept, numbers as received."""
     if value is None:
         return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, JSONNumber):
-        return value.text
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return json.dumps(value)
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, bool | int | float):
+        return scalar(value)  # the same literals as workflow parameters (JSONNumber is a float)
     if isinstance(value, Mapping):
         items = sorted(value.items())
         return "{" + ",".join(f"{canonical_json(str(k))}:{canonical_json(v)}" for k, v in items) + "}"
