@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -23,19 +22,13 @@ from typing import Any
 import pytest
 
 from hack.cluster import LocalCluster
+from hack.process import free_port
 from tests.e2e.conftest import Kubectl
 from tests.e2e.support import API_VERSION, eventually
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class ManagerProcess:

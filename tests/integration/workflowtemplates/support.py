@@ -18,7 +18,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tarfile
 import time
@@ -32,6 +31,7 @@ from typing import Any
 
 import yaml
 
+from hack.process import free_port
 from workflowtemplates.render import DEFAULT_OUT
 
 with warnings.catch_warnings():
@@ -41,12 +41,6 @@ with warnings.catch_warnings():
 DOCKER_REGISTRY = "/usr/bin/docker-registry"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def sha256(data: bytes) -> str:
