@@ -135,12 +135,13 @@ def list_options(info: ResourceInfo, query: Mapping[str, str]) -> tuple[ListOpti
     if limit is not None and limit < 0:
         limit = None
 
-    label_selector = None
+    label_selector = label_prefilter = None
     if query.get("labelSelector"):
         try:
-            label_selector = parse_label_selector(query["labelSelector"]).matches
+            parsed = parse_label_selector(query["labelSelector"])
         except SelectorParseError as exc:
             raise errors.bad_request(str(exc)) from None
+        label_selector, label_prefilter = parsed.matches, parsed.stored_json_prefilter()
     field_selector = None
     if query.get("fieldSelector"):
         try:
@@ -159,6 +160,7 @@ def list_options(info: ResourceInfo, query: Mapping[str, str]) -> tuple[ListOpti
 
     options = ListOptions(
         label_selector=label_selector,
+        label_prefilter=label_prefilter,
         field_selector=field_selector,
         limit=limit,
         continue_token=continue_token,

@@ -248,6 +248,30 @@ class LabelSelector:
         ls: Mapping[str, str] = labels if labels is not None else {}
         return all(r.matches(ls) for r in self.requirements)
 
+    def stored_json_prefilter(self) -> Callable[[bytes], bool] | None:
+        """A cheap necessary condition on an object's stored JSON, to skip decoding most non-matches.
+
+        Every requirement that needs a label present (`=`, `==`, `in`, exists, `>`, `<`) needs its key —
+        and for the first three one of its values — as a JSON string somewhere in the bytes (label keys
+        and values never need escaping, so ``orjson`` writes them verbatim). None when nothing can be
+        ruled out this way (only `!=`, `notin`, `!key` requirements).
+        """
+        if self.nothing:
+            return _never
+        needed: list[tuple[bytes, ...]] = []
+        for r in self.requirements:
+            if r.operator in _NEEDS_ONE_OF_VALUES:
+                needed.append(tuple(_json_string(v) for v in r.values))
+            if r.operator in _NEEDS_KEY:
+                needed.append((_json_string(r.key),))
+        if not needed:
+            return None
+
+        def maybe_matches(raw: bytes) -> bool:
+            return all(any(token in raw for token in alternatives) for alternatives in needed)
+
+        return maybe_matches
+
     def requires_exact_match(self, key: str) -> str | None:
         """Go's `RequiresExactMatch`: the value a selector pins `key` to (via `=`, `==` or a one-value `in`),
         judged by the first requirement on `key`; None otherwise."""
@@ -270,6 +294,18 @@ class LabelSelector:
     def __str__(self) -> str:
         """kube's canonical string (`x in (a,b),y!=c,!z`); empty for everything and nothing."""
         return ",".join(str(r) for r in self.requirements)
+
+
+_NEEDS_ONE_OF_VALUES: Final = frozenset({Operator.IN, Operator.EQUALS, Operator.DOUBLE_EQUALS})
+_NEEDS_KEY: Final = _NEEDS_ONE_OF_VALUES | {Operator.EXISTS, Operator.GREATER_THAN, Operator.LESS_THAN}
+
+
+def _json_string(text: str) -> bytes:
+    return b'"' + text.encode() + b'"'
+
+
+def _never(_: bytes) -> bool:
+    return False
 
 
 def _by_key(r: Requirement) -> str:

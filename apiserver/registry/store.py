@@ -96,6 +96,8 @@ class ListOptions:
     """``metav1.ListOptions`` after validation (``apiserver.options`` parses the query)."""
 
     label_selector: Callable[[Mapping[str, str]], bool] | None = None
+    label_prefilter: Callable[[bytes], bool] | None = None
+    """A necessary condition of ``label_selector`` on the stored bytes (skips decoding non-matches)."""
     field_selector: Callable[[Mapping[str, str]], bool] | None = None
     limit: int | None = None
     continue_token: str | None = None
@@ -255,14 +257,19 @@ class Store:
 
     async def list(self, namespace: str | None, options: ListOptions) -> ListPage:
         matches = self.matcher(options)
-        items: list[dict[str, Any]] = []
+        prefilter = options.label_prefilter
+        selected: list[dict[str, Any]] = []
+        predicate: Callable[[StoredValue], bool] | None = None
+        if matches is not None:
 
-        def predicate(value: StoredValue) -> bool:
-            obj = decode_stored(value)
-            if matches is not None and not matches(obj):
-                return False
-            items.append(obj)
-            return True
+            def predicate(value: StoredValue) -> bool:
+                if prefilter is not None and not prefilter(value.value):
+                    return False
+                obj = decode_stored(value)
+                if not matches(obj):
+                    return False
+                selected.append(obj)
+                return True
 
         revision: Revision | None = None
         match = ResourceVersionMatch.NOT_OLDER_THAN
@@ -287,7 +294,7 @@ class Store:
         except StorageError as err:
             raise self._error(err, "", "list") from None
         return ListPage(
-            items=items,
+            items=selected if predicate is not None else [decode_stored(value) for value in result.items],
             resource_version=str(result.revision),
             continue_token=result.continue_token,
             remaining_item_count=result.remaining_item_count,

@@ -40,11 +40,14 @@ MAX_PAGE = 10_000
 
 @dataclass(frozen=True, slots=True)
 class RangePage:
-    """A backend's answer to one range read: ``count`` keys in ``[start, end)``, of which ``items``."""
+    """A backend's answer to one range read: ``count`` keys in ``[start, end)``, of which ``items``.
+
+    ``count`` is ``None`` when the read did not learn it (:meth:`StorageEngine._scan`'s bounded windows).
+    """
 
     items: Sequence[StoredValue]
     more: bool
-    count: int
+    count: int | None
     revision: Revision
 
 
@@ -138,6 +141,7 @@ class StorageEngine(ABC):
         end = prefix_end(prefix)
         start = prefix
         read_revision = 0
+        paging = continue_token is not None
         if continue_token is not None:
             start, token_revision = decode_continue(continue_token, prefix)
             if token_revision != LATEST:
@@ -145,9 +149,11 @@ class StorageEngine(ABC):
         elif revision is not None and revision > 0 and match is ResourceVersionMatch.EXACT:
             read_revision = revision
         limit = limit if limit is not None and limit > 0 else 0
-        batch = limit
+        # Without a limit the collection is still read in chunks: one etcd response stays bounded in size
+        # and time (kube reads it in one range, but serves such lists from its watch cache).
+        batch = limit or MAX_PAGE
 
-        page = await self._first_page(prefix, start, end, batch, read_revision, continue_token is not None)
+        page = await self._read(prefix, start, end, batch, read_revision, paging)
         snapshot = page.revision
         if (
             continue_token is None
@@ -157,41 +163,44 @@ class StorageEngine(ABC):
         ):
             raise TooLargeRevisionError(requested=revision, current=snapshot)
 
-        if predicate is None:
+        if predicate is None and limit:
             items = page.items
-            if not (limit and page.more):
+            if not page.more:
                 return ListResult(items=items, revision=snapshot)
-            token = encode_continue(items[-1].key + "\x00", prefix, snapshot)
             return ListResult(
                 items=items,
                 revision=snapshot,
-                continue_token=token,
-                remaining_item_count=page.count - len(items),
+                continue_token=encode_continue(items[-1].key + "\x00", prefix, snapshot),
+                remaining_item_count=None if page.count is None else page.count - len(items),
             )
 
         selected: list[StoredValue] = []
         while True:
             page_items = page.items
-            for index, item in enumerate(page_items):
-                if predicate(item):
-                    selected.append(item)
-                    if limit and len(selected) >= limit:
-                        has_more = index < len(page_items) - 1 or page.more
-                        next_token = (
-                            encode_continue(item.key + "\x00", prefix, snapshot) if has_more else None
-                        )
-                        return ListResult(items=selected, revision=snapshot, continue_token=next_token)
-            if not (limit and page.more and page_items):
+            if predicate is None:
+                selected.extend(page_items)
+            else:
+                for index, item in enumerate(page_items):
+                    if predicate(item):
+                        selected.append(item)
+                        if limit and len(selected) >= limit:
+                            has_more = index < len(page_items) - 1 or page.more
+                            next_token = (
+                                encode_continue(item.key + "\x00", prefix, snapshot) if has_more else None
+                            )
+                            return ListResult(items=selected, revision=snapshot, continue_token=next_token)
+            if not (page.more and page_items):
                 return ListResult(items=selected, revision=snapshot)
             start = page_items[-1].key + "\x00"
             batch = min(batch * 2, MAX_PAGE)
-            page = await self._first_page(prefix, start, end, batch, snapshot, True)
+            page = await self._read(prefix, start, end, batch, snapshot, paging)
 
-    async def _first_page(
+    async def _read(
         self, prefix: str, start: str, end: str, limit: int, revision: int, paging: bool
     ) -> RangePage:
+        """One page of ``limit`` keys from ``start``, with kube's 410s for a compacted ``revision``."""
         try:
-            return await self._range(start, end, limit=limit, revision=revision)
+            return await self._scan(prefix, start, end, limit=limit, revision=revision)
         except CompactedError as exc:
             if not paging:
                 raise CompactedError(
@@ -205,6 +214,32 @@ class StorageEngine(ABC):
                 current=current,
                 continue_token=encode_continue(start, prefix, LATEST),
             ) from None
+
+    async def _scan(self, prefix: str, start: str, end: str, *, limit: int, revision: int) -> RangePage:
+        """Up to ``limit`` (> 0) keys of ``[start, end)`` without making etcd walk all of the rest.
+
+        etcd answers a range with ``limit`` only after counting every key up to ``range_end`` (``count``),
+        so reading page after page of a large collection to its end is quadratic in its size. From the
+        collection's first key there is nothing to bound (and the count is the remaining-item count kube
+        reports); from a continuation key the read goes through windows ``[cursor, prefix_end(cursor[:n]))``
+        that widen by one key character per round trip — each one ends where the keys sharing one more
+        character of ``cursor`` end — so etcd walks about as many keys as the page returns. ``count`` is
+        then known only when the windows reached ``end``.
+        """
+        if start == prefix:
+            return await self._range(start, end, limit=limit, revision=revision)
+        items: list[StoredValue] = []
+        cursor, level = start, len(start)
+        while True:
+            window_end = end if level <= len(prefix) else min(prefix_end(cursor[:level]), end)
+            page = await self._range(cursor, window_end, limit=limit + 1 - len(items), revision=revision)
+            revision = page.revision
+            items.extend(page.items)
+            if len(items) > limit:
+                return RangePage(items=items[:limit], more=True, count=None, revision=page.revision)
+            if window_end == end:
+                return RangePage(items=items, more=False, count=len(items), revision=page.revision)
+            cursor, level = window_end, min(level, len(window_end)) - 1
 
     async def get(self, key: str) -> StoredValue:
         value = await self._get_optional(key)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import string
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -876,3 +877,40 @@ def test_field_parser_only_raises_selector_parse_error(text: str) -> None:
     except SelectorParseError:
         return
     assert parse_field_selector(str(sel)) == sel
+
+
+# --- the stored-JSON prefilter: a necessary condition, never a false negative ---------------------------
+
+_LABEL_KEYS = ["app", "tier", "example.com/team", "shard"]
+_LABEL_VALUES = ["", "a", "b", "s7", "s70", "10", "2"]
+
+
+@given(
+    labels=st.dictionaries(st.sampled_from(_LABEL_KEYS), st.sampled_from(_LABEL_VALUES), max_size=4),
+    annotations=st.dictionaries(st.sampled_from(_LABEL_KEYS), st.sampled_from(_LABEL_VALUES), max_size=2),
+    selector=st.sampled_from(
+        [text for text, _, _ in LABEL_MATCHES]
+        + ["shard=s7", "shard in (s7,s70),app", "tier!=a", "!app", "shard>5", "app,tier notin (b)", "x=y"]
+    ),
+)
+def test_stored_json_prefilter_never_rejects_a_match(
+    labels: dict[str, str], annotations: dict[str, str], selector: str
+) -> None:
+
+    parsed = parse_label_selector(selector)
+    stored = orjson.dumps({"metadata": {"name": "o", "labels": labels, "annotations": annotations}})
+    prefilter = parsed.stored_json_prefilter()
+    if parsed.matches(labels):
+        assert prefilter is None or prefilter(stored)
+
+
+def test_stored_json_prefilter_rejects_objects_without_the_required_labels() -> None:
+
+    prefilter = parse_label_selector("shard=s7,app").stored_json_prefilter()
+    assert prefilter is not None
+    assert not prefilter(orjson.dumps({"metadata": {"labels": {"shard": "s8", "app": "x"}}}))
+    assert not prefilter(orjson.dumps({"metadata": {"labels": {"shard": "s7"}}}))
+    assert prefilter(orjson.dumps({"metadata": {"labels": {"shard": "s7", "app": "x"}}}))
+    assert parse_label_selector("a!=b,!c,d notin (e)").stored_json_prefilter() is None
+    never = NOTHING.stored_json_prefilter()
+    assert never is not None and not never(b"{}")
