@@ -29,6 +29,7 @@ import json
 import os
 import platform
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -133,6 +134,78 @@ class ManagerProcess:
 
     def log_tail(self, lines: int = 30) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+Counts = dict[str, float]
+
+
+class ApiRequests:
+    """`apiserver_request_total` of kube-apiserver and of ARC's API server, read from their /metrics.
+
+    kube-apiserver is asked with the admin certificate; ARC's API server directly (not through the
+    aggregator, which has no route to it for /metrics) with the front-proxy client certificate and the
+    admin identity in the request headers, exactly as kube-apiserver's proxy presents a user to it.
+    """
+
+    def __init__(self, cluster: LocalCluster) -> None:
+        pki = cluster.pki_dir
+        self._kube = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+        self._kube.load_cert_chain(pki / "admin.crt", pki / "admin.key")
+        self._arc = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+        self._arc.load_cert_chain(pki / "front-proxy-client.crt", pki / "front-proxy-client.key")
+        self._kube_url = f"{cluster.server}/metrics"
+        self._arc_url = f"https://127.0.0.1:{cluster.ports.arc_apiserver}/metrics"
+        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+
+    async def _scrape(self, url: str, context: ssl.SSLContext, headers: dict[str, str]) -> Counts:
+        async with self.session.get(url, ssl=context, headers=headers) as resp:
+            if resp.status != 200:
+                raise RuntimeError(f"{url} answered {resp.status}")
+            metrics = parse_metrics(await resp.text())
+        counts: Counts = {}
+        for labels, value in metrics.get("apiserver_request_total", []):
+            if labels.get("verb") in ("WATCH", "CONNECT") or value == 0:
+                continue
+            what = labels.get("resource", "") + (
+                f"/{labels['subresource']}" if labels.get("subresource") else ""
+            )
+            key = f"{labels.get('verb')} {labels.get('group') or 'core'}/{what} {labels.get('code')}"
+            counts[key] = counts.get(key, 0) + value
+        return counts
+
+    async def snapshot(self) -> dict[str, Counts]:
+        return {
+            "kube-apiserver": await self._scrape(self._kube_url, self._kube, {}),
+            "arc-apiserver": await self._scrape(
+                self._arc_url, self._arc, {"X-Remote-User": "admin", "X-Remote-Group": "system:masters"}
+            ),
+        }
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+def request_delta(before: dict[str, Counts], after: dict[str, Counts], per: int) -> dict[str, Any]:
+    """Requests between two snapshots, per server and `verb group/resource code`, and per Order.
+
+    kube-apiserver also counts the requests it proxies to ARC (under ARC's group); they are reported with
+    ARC's own count and left out of kube-apiserver's, which then holds what kube-apiserver served itself
+    (Events, Leases, the Workflows of the ArtifactWorkflow controller, other controllers' traffic).
+    """
+    out: dict[str, Any] = {}
+    for server in ("arc-apiserver", "kube-apiserver"):
+        rows = {
+            key: after[server].get(key, 0) - before[server].get(key, 0)
+            for key in after[server]
+            if after[server].get(key, 0) - before[server].get(key, 0) > 0
+            and not (server == "kube-apiserver" and " arc.opendefense.cloud/" in key)
+        }
+        out[server] = {
+            "total": int(sum(rows.values())),
+            "per_order": round(sum(rows.values()) / per, 2),
+            "by_request": {k: int(v) for k, v in sorted(rows.items(), key=lambda kv: -kv[1])},
+        }
+    return out
 
 
 # --- the workload -------------------------------------------------------------------------------------
@@ -327,9 +400,16 @@ async def resync(
 
 
 async def run(
-    cluster: LocalCluster, n_orders: int, extra_args: list[str], limit: float, profile: Path | None = None
+    cluster: LocalCluster,
+    n_orders: int,
+    extra_args: list[str],
+    limit: float,
+    profile: Path | None = None,
+    *,
+    no_op_resync: bool = True,
 ) -> dict[str, Any]:
     client = await connect(cluster.kubeconfig)
+    requests = ApiRequests(cluster)
     manager: ManagerProcess | None = None
     informer_tasks: list[asyncio.Task[None]] = []
     try:
@@ -358,6 +438,7 @@ async def run(
         rss_before = rss_bytes(manager.pid)
         metrics_before = await manager.metrics()
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids_known.items()}
+        requests_before = await requests.snapshot()
         peak = [rss_before]
         stop_sampling = asyncio.Event()
         sampler = asyncio.create_task(sample_rss(manager.pid, peak, stop_sampling))
@@ -381,6 +462,7 @@ async def run(
         cpu_converged = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids_known.items()}
         idle = await wait_idle(manager, started + limit) - started
         metrics_idle = await manager.metrics()
+        requests_idle = await requests.snapshot()
         cpu_idle = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids_known.items()}
         stop_sampling.set()
         await sampler
@@ -411,7 +493,11 @@ async def run(
             metrics_idle, "controller_runtime_reconcile_time_seconds_count", controller="order"
         )
         log(f"converged in {converged:.1f}s, idle at {idle:.1f}s; no-op resync of every Order")
-        resynced = await resync(client, manager, orders, aws, n_orders, time.perf_counter() + limit)
+        resynced = (
+            await resync(client, manager, orders, aws, n_orders, time.perf_counter() + limit)
+            if no_op_resync
+            else None
+        )
         events = await client.list(Resource("", "v1", "events", "Event", True), NAMESPACE, limit=1)
         return {
             "orders": n_orders,
@@ -441,6 +527,7 @@ async def run(
             },
             "resync_no_op": resynced,
             "workqueue_adds_until_idle": int(delta(metrics_idle, "workqueue_adds_total", name="order")),
+            "api_requests_until_idle": request_delta(requests_before, requests_idle, n_orders),
             "manager_rss_mb": {
                 "before": round(rss_before / 2**20, 1),
                 "peak": round(peak[0] / 2**20, 1),
@@ -460,6 +547,7 @@ async def run(
         if manager is not None:
             await manager.stop()
         await client.close()
+        await requests.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -469,6 +557,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="200 Orders instead of 1,000")
     parser.add_argument("--orders", type=int, help="number of Orders (overrides --quick)")
     parser.add_argument("--concurrency", type=int, help="the manager's --concurrency (default: its own)")
+    parser.add_argument(
+        "--artifact-workflow-controller",
+        action="store_true",
+        help="also run the ArtifactWorkflow controller (Argo Workflows are then created and run; the no-op"
+        " resync is skipped, Argo keeps writing statuses)",
+    )
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed to converge")
     parser.add_argument("--out", type=Path, default=Path("docs/bench/controllers.json"))
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs) afterwards")
@@ -476,12 +570,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     n_orders = args.orders or (200 if args.quick else 1000)
     extra = ["--concurrency", str(args.concurrency)] if args.concurrency else []
+    if not args.artifact_workflow_controller:
+        extra.append(
+            "--no-artifact-workflow-controller"
+        )  # `make run` starts it; measured: the Order controller
 
     work_dir = Path(tempfile.mkdtemp(prefix="arc-bench-controllers-"))
     cluster = LocalCluster(work_dir, controller_manager=False)
     try:
         cluster.up()
-        result = asyncio.run(run(cluster, n_orders, extra, limit=args.timeout, profile=args.profile))
+        result = asyncio.run(
+            run(
+                cluster,
+                n_orders,
+                extra,
+                limit=args.timeout,
+                profile=args.profile,
+                no_op_resync=not args.artifact_workflow_controller,
+            )
+        )
     finally:
         cluster.down()
         if args.keep:
