@@ -24,6 +24,7 @@ from pathlib import Path
 import uvloop
 from opentelemetry import trace
 
+from controllers.artifactworkflow import FINALIZER as AW_FINALIZER
 from controllers.artifactworkflow import setup_artifact_workflow_controller
 from controllers.kube import connect
 from controllers.order import setup_order_controller
@@ -88,7 +89,13 @@ async def run(args: argparse.Namespace) -> int:
             namespace=args.leader_election_namespace, name=args.leader_election_id, identity=identity
         )
     manager = Manager(client, leader_election=leader_election, bind_address=args.metrics_bind_address)
-    setup_order_controller(manager, concurrency=args.concurrency)
+    # With the ArtifactWorkflow controller here, ArtifactWorkflows are created with its finalizer already on
+    # (one PATCH per ArtifactWorkflow saved); without it, nothing would ever remove that finalizer.
+    setup_order_controller(
+        manager,
+        concurrency=args.concurrency,
+        workflow_finalizers=[AW_FINALIZER] if args.artifact_workflow_controller else [],
+    )
     if args.artifact_workflow_controller:
         setup_artifact_workflow_controller(manager, concurrency=args.concurrency)
     stop = asyncio.Event()

@@ -3,11 +3,17 @@
 Level-based (a second reconcile in a row writes nothing):
 1. Deleting: delete the Workflow (uid precondition), wait until it is gone, then remove the finalizer
    ``arc.opendefense.cloud/artifact-workflow`` — the ArtifactWorkflow outlives its Workflow.
-2. Otherwise ensure the finalizer, then the Workflow: create it when missing and the ArtifactWorkflow is not
-   finished (``WorkflowCreated``; ``WorkflowRecreated`` when someone deleted it), adopt one that exists.
+2. Otherwise ensure the finalizer (the Order controller usually created it with it on), then the Workflow:
+   create it when missing and the ArtifactWorkflow is not finished (``WorkflowCreated``;
+   ``WorkflowRecreated`` when someone deleted it), adopt one that exists. Its title and description come from
+   the annotations the Order controller put on the ArtifactWorkflow (or the Order's status), so there is no
+   waiting for the Order's status.
 3. Mirror phase, message (the failed step), start/finish times and a ``Ready`` condition through
    ``/status`` when they change; ``WorkflowSucceeded``/``WorkflowFailed`` Events on the transition.
 4. Finished ArtifactWorkflows are deleted after their type's TTL (``spec.ttl.afterSucceeded/afterFailed``).
+
+The objects this reconciler wrote are preferred over older cached copies (`LastWritten`): the reconcile its
+own status write triggers would otherwise compare with the stale copy and write again, into a 409.
 """
 
 from __future__ import annotations
@@ -33,15 +39,12 @@ from controllers.kube.errors import AlreadyExistsError, ConflictError, NotFoundE
 from controllers.kube.resources import ARTIFACT_WORKFLOWS, WORKFLOWS
 from controllers.runtime import Informer, Request, Result
 from controllers.runtime.events import EventRecorder
+from controllers.runtime.written import LastWritten
 
 logger = logging.getLogger(__name__)
 
 FINALIZER: Final = "arc.opendefense.cloud/artifact-workflow"
 WAIT_FOR_DELETION: Final = 2.0
-ORDER_STATUS_POLL: Final = 0.5
-ORDER_STATUS_GRACE: Final = 30.0
-"""How long a new ArtifactWorkflow waits for its Order's status to list it (the artifact index is part of the
-Workflow's title in the Argo UI); after that, or without an owning Order, the Workflow is created anyway."""
 
 
 def _now() -> str:
@@ -76,9 +79,12 @@ class ArtifactWorkflowReconciler:
         self.orders = orders
         self.artifact_types = artifact_types
         self.cluster_artifact_types = cluster_artifact_types
+        self._written: LastWritten[ArtifactWorkflow] = LastWritten()
 
     async def reconcile(self, request: Request) -> Result:
-        aw = self.artifact_workflows.get(request.namespace, request.name)
+        aw = self._written.fresher(
+            request.namespace, request.name, self.artifact_workflows.get(request.namespace, request.name)
+        )
         if aw is None:
             return Result()
         if aw.metadata.deletion_timestamp:
@@ -96,8 +102,6 @@ class ArtifactWorkflowReconciler:
         if workflow is None:
             if phase in FINISHED:
                 return await self._expire(aw)
-            if self._waiting_for_order_status(aw):
-                return Result(requeue_after=ORDER_STATUS_POLL)
             workflow = await self._create_workflow(aw)
         state = workflow_state(workflow)
         await self._write_status(
@@ -119,13 +123,6 @@ class ArtifactWorkflowReconciler:
             if ref.controller and ref.kind == "Order":
                 return self.orders.get(aw.metadata.namespace or "", ref.name)
         return None
-
-    def _waiting_for_order_status(self, aw: ArtifactWorkflow) -> bool:
-        order = self._order(aw)
-        if order is None or origin(aw, order).artifact_index is not None:
-            return False
-        created = _parse_time(aw.metadata.creation_timestamp)
-        return created is not None and (datetime.now(UTC) - created).total_seconds() < ORDER_STATUS_GRACE
 
     async def _create_workflow(self, aw: ArtifactWorkflow) -> dict[str, Any]:
         ns, name = aw.metadata.namespace or "", aw.metadata.name or ""
@@ -192,11 +189,12 @@ class ArtifactWorkflowReconciler:
             return Result()
         body = {**dump(aw), "status": status}
         try:
-            await self.client.replace(
+            updated = await self.client.replace(
                 ARTIFACT_WORKFLOWS, aw.metadata.namespace, aw.metadata.name or "", body, subresource="status"
             )
         except ConflictError:
             return Result(requeue=True)
+        self._written.remember(ArtifactWorkflow.model_validate(updated))
         if phase != old_phase and phase == "Succeeded":
             self.recorder.record(aw, "Normal", "WorkflowSucceeded", f"Workflow {aw.metadata.name} succeeded")
         elif phase != old_phase and phase in ("Failed", "Error"):
@@ -264,4 +262,6 @@ class ArtifactWorkflowReconciler:
             aw.metadata.name or "",
             {"metadata": {"finalizers": finalizers or None, "resourceVersion": aw.metadata.resource_version}},
         )
-        return ArtifactWorkflow.model_validate(patched)
+        new = ArtifactWorkflow.model_validate(patched)
+        self._written.remember(new)
+        return new

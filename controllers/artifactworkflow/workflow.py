@@ -19,6 +19,11 @@ LABEL_ARTIFACT_TYPE: Final = "arc.opendefense.cloud/artifact-type"
 LABEL_ARTIFACT_WORKFLOW: Final = "arc.opendefense.cloud/artifact-workflow"
 ANNOTATION_ORDER_NAME: Final = "arc.opendefense.cloud/order-name"
 ANNOTATION_TRACE_ID: Final = "arc.opendefense.cloud/trace-id"
+ANNOTATION_ARTIFACT_INDEX: Final = "arc.opendefense.cloud/artifact-index"
+ANNOTATION_SRC_ENDPOINT: Final = "arc.opendefense.cloud/src-endpoint"
+ANNOTATION_DST_ENDPOINT: Final = "arc.opendefense.cloud/dst-endpoint"
+"""Put on an ArtifactWorkflow by the Order controller when it creates it: the artifact's index in the Order
+and its effective Endpoint names, for the Workflow's title and description in the Argo UI."""
 LABEL_WORKFLOW_TEMPLATE: Final = "workflows.argoproj.io/workflow-template"
 LABEL_CLUSTER_WORKFLOW_TEMPLATE: Final = "workflows.argoproj.io/cluster-workflow-template"
 ANNOTATION_TITLE: Final = "workflows.argoproj.io/title"
@@ -41,21 +46,33 @@ class Origin:
 
 
 def origin(aw: ArtifactWorkflow, order: Order | None) -> Origin:
-    """The owning Order's name, the artifact's current index and its effective Endpoint names."""
+    """The owning Order's name, the artifact's index and its effective Endpoint names.
+
+    The Order's status is the current truth once it lists the ArtifactWorkflow (an artifact keeps its
+    ArtifactWorkflow when the list is re-ordered, and its index moves); until then — the Order controller
+    writes its status after creating its ArtifactWorkflows — the annotations it put on the ArtifactWorkflow
+    at creation say the same, so a new ArtifactWorkflow's Workflow need not wait for the Order's status.
+    """
     meta = aw.metadata
-    order_name = (meta.annotations or {}).get(ANNOTATION_ORDER_NAME) or (meta.labels or {}).get(
-        LABEL_ORDER, ""
-    )
-    index: int | None = None
-    src = dst = ""
+    annotations = meta.annotations or {}
+    order_name = annotations.get(ANNOTATION_ORDER_NAME) or (meta.labels or {}).get(LABEL_ORDER, "")
+    index = _int(annotations.get(ANNOTATION_ARTIFACT_INDEX))
+    src = annotations.get(ANNOTATION_SRC_ENDPOINT, "")
+    dst = annotations.get(ANNOTATION_DST_ENDPOINT, "")
     if order is not None:
         order_name = order.metadata.name or order_name
-        for entry in (order.status.artifact_workflows or {}).values() if order.status else ():
-            if entry.name == meta.name:
-                index = entry.artifact_index
+        listed = next(
+            (
+                entry.artifact_index
+                for entry in ((order.status.artifact_workflows or {}).values() if order.status else ())
+                if entry.name == meta.name
+            ),
+            None,
+        )
         artifacts = order.spec.artifacts or []
-        if index is not None and 0 <= index < len(artifacts):
-            artifact, defaults = artifacts[index], order.spec.defaults
+        if listed is not None and 0 <= listed < len(artifacts):
+            artifact, defaults = artifacts[listed], order.spec.defaults
+            index = listed
             src = (artifact.src_ref.name if artifact.src_ref else "") or (
                 defaults.src_ref.name if defaults and defaults.src_ref else ""
             )
@@ -63,6 +80,13 @@ def origin(aw: ArtifactWorkflow, order: Order | None) -> Origin:
                 defaults.dst_ref.name if defaults and defaults.dst_ref else ""
             )
     return Origin(order_name, index, src, dst)
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def parameters(aw: ArtifactWorkflow) -> dict[str, str]:

@@ -50,12 +50,18 @@ from api.arc.v1alpha1.types import (
 )
 from api.meta import dump
 from api.resources import parse_rfc3339
+from controllers.artifactworkflow.workflow import (
+    ANNOTATION_ARTIFACT_INDEX,
+    ANNOTATION_DST_ENDPOINT,
+    ANNOTATION_SRC_ENDPOINT,
+)
 from controllers.kube import AlreadyExistsError, ConflictError, KubeClient, NotFoundError
 from controllers.kube.resources import ARTIFACT_WORKFLOWS, ORDERS
 from controllers.order.naming import artifact_hash, label_value, workflow_name
 from controllers.order.parameters import build_parameters
 from controllers.order.status import FAILED, FINISHED, set_condition, summarize
 from controllers.runtime import EventRecorder, Informer, Request, Result
+from controllers.runtime.written import LastWritten
 
 __all__ = [
     "ANNOTATION_FORCE_AT",
@@ -103,6 +109,8 @@ class _Artifact:
     error: str | None = None
     body: dict[str, Any] | None = None
     type_name: str = ""
+    src_name: str = ""
+    dst_name: str = ""
 
 
 @dataclass(slots=True)
@@ -135,14 +143,6 @@ def format_time(ts: datetime) -> str:
     return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _rv_newer(a: str | None, b: str | None) -> bool:
-    """Whether resourceVersion `a` is newer than `b` (kube's are etcd revisions; opaque ones never are)."""
-    try:
-        return int(a or "") > int(b or "")
-    except ValueError:
-        return False
-
-
 class OrderReconciler:
     def __init__(
         self,
@@ -156,8 +156,14 @@ class OrderReconciler:
         artifact_types: Informer[ArtifactType],
         cluster_artifact_types: Informer[ClusterArtifactType],
         parallel_writes: int = 8,
+        workflow_finalizers: Sequence[str] = (),
     ) -> None:
+        """`workflow_finalizers`: put on every ArtifactWorkflow when it is created — the ArtifactWorkflow
+        controller's finalizer when it runs in this manager, which saves it a PATCH per ArtifactWorkflow
+        (as kube's Job controller creates its Pods with its tracking finalizer). Never set it when nothing
+        will remove it: the Order's deletion waits for its ArtifactWorkflows to be gone."""
         self.client = client
+        self.workflow_finalizers = list(workflow_finalizers)
         self.parallel_writes = parallel_writes
         self.recorder = recorder
         self.orders = orders
@@ -166,25 +172,17 @@ class OrderReconciler:
         self.secrets = secrets
         self.artifact_types = artifact_types
         self.cluster_artifact_types = cluster_artifact_types
-        self._written: dict[tuple[str, str], Order] = {}
+        self._written: LastWritten[Order] = LastWritten()
         self._warned: set[tuple[str, str, str]] = set()
 
     # --- entry point ---------------------------------------------------------------------------------
 
     async def reconcile(self, request: Request) -> Result:
-        key = (request.namespace, request.name)
-        order = self.orders.get(*key)
+        order = self._written.fresher(
+            request.namespace, request.name, self.orders.get(request.namespace, request.name)
+        )
         if order is None:
-            self._written.pop(key, None)
             return Result()
-        written = self._written.get(key)
-        if written is not None:
-            if written.metadata.uid == order.metadata.uid and _rv_newer(
-                written.metadata.resource_version, order.metadata.resource_version
-            ):
-                order = written
-            else:
-                self._written.pop(key, None)
 
         if order.metadata.deletion_timestamp:
             return await self._finalize(order)
@@ -247,11 +245,8 @@ class OrderReconciler:
             },
         )
         new = Order.model_validate(patched)
-        self._remember(new)
+        self._written.remember(new)
         return new
-
-    def _remember(self, order: Order) -> None:
-        self._written[(order.metadata.namespace or "", order.metadata.name or "")] = order
 
     async def _delete_workflow(self, order: Order, name: str, uid: str | None, why: str) -> None:
         try:
@@ -426,9 +421,14 @@ class OrderReconciler:
                 last_force_at=last_force_at,
             )
             art = _Artifact(
-                index=i, artifact=artifact, hash=h, name=workflow_name(order.metadata.name or "", h)
+                index=i,
+                artifact=artifact,
+                hash=h,
+                name=workflow_name(order.metadata.name or "", h),
+                type_name=artifact.type,
+                src_name=src_name,
+                dst_name=dst_name,
             )
-            art.type_name = artifact.type
             self._resolve(order, art, src_name, src, dst_name, dst, spec)
             out.append(art)
         return out
@@ -515,7 +515,11 @@ class OrderReconciler:
 
     def _workflow_body(self, order: Order, art: _Artifact, spec: dict[str, Any]) -> dict[str, Any]:
         order_name = order.metadata.name or ""
-        annotations: dict[str, str] = {}
+        annotations: dict[str, str] = {
+            ANNOTATION_ARTIFACT_INDEX: str(art.index),
+            ANNOTATION_SRC_ENDPOINT: art.src_name,
+            ANNOTATION_DST_ENDPOINT: art.dst_name,
+        }
         if label_value(order_name) != order_name:
             annotations[ANNOTATION_ORDER_NAME] = order_name
         ctx = trace.get_current_span().get_span_context()
@@ -526,9 +530,10 @@ class OrderReconciler:
             "namespace": order.metadata.namespace,
             "labels": {LABEL_ORDER: label_value(order_name), LABEL_ARTIFACT_TYPE: label_value(art.type_name)},
             "ownerReferences": [self._owner_ref(order)],
+            "annotations": annotations,
         }
-        if annotations:
-            meta["annotations"] = annotations
+        if self.workflow_finalizers:
+            meta["finalizers"] = list(self.workflow_finalizers)
         return {"apiVersion": API_VERSION, "kind": "ArtifactWorkflow", "metadata": meta, "spec": spec}
 
     @staticmethod
@@ -652,7 +657,7 @@ class OrderReconciler:
         updated = await self.client.replace(
             ORDERS, order.metadata.namespace, order.metadata.name or "", body, subresource="status"
         )
-        self._remember(Order.model_validate(updated))
+        self._written.remember(Order.model_validate(updated))
         for h, entry in entries.items():
             before = previous.get(h)
             if entry.phase in FAILED and (

@@ -9,7 +9,7 @@ Events map to Orders through indexes, never by listing everything (SPEC §4.1):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
@@ -94,7 +94,10 @@ class _PhaseCollector(Collector):
 _collector: _PhaseCollector | None = None
 
 
-def setup_order_controller(manager: Manager, *, concurrency: int = 4) -> Controller:
+def setup_order_controller(
+    manager: Manager, *, concurrency: int = 4, workflow_finalizers: Sequence[str] = ()
+) -> Controller:
+    """`workflow_finalizers`: see `OrderReconciler` (the ArtifactWorkflow controller's, when it runs here)."""
     global _collector
     orders = manager.informer(ORDERS, Order.model_validate)
     aws = manager.informer(ARTIFACT_WORKFLOWS, ArtifactWorkflow.model_validate)
@@ -125,6 +128,7 @@ def setup_order_controller(manager: Manager, *, concurrency: int = 4) -> Control
         secrets=secrets,
         artifact_types=types,
         cluster_artifact_types=cluster_types,
+        workflow_finalizers=workflow_finalizers,
     )
     controller = Controller(CONTROLLER_NAME, reconciler, concurrency=concurrency)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from api.arc.v1alpha1.types import ArtifactWorkflow, Order
+from api.arc.v1alpha1.types import ArtifactWorkflow, Order, OrderStatus
 from controllers.artifactworkflow.workflow import (
     Origin,
     build_workflow,
@@ -121,6 +121,37 @@ def test_origin_reads_index_and_endpoints_from_the_order() -> None:
     )
     assert origin(artifact_workflow(), order) == Origin("o1", 1, "hub", "other")
     assert origin(artifact_workflow(), None) == Origin("o1", None, "", "")
+
+
+def test_origin_reads_the_order_controllers_annotations_until_the_order_status_lists_it() -> None:
+    """A new ArtifactWorkflow's Workflow is created at once: the Order controller annotated it at creation."""
+    aw = artifact_workflow()
+    aw.metadata.annotations = {
+        "arc.opendefense.cloud/artifact-index": "2",
+        "arc.opendefense.cloud/src-endpoint": "hub",
+        "arc.opendefense.cloud/dst-endpoint": "internal",
+    }
+    order = Order.model_validate(
+        {
+            "metadata": {"name": "o1", "namespace": "team-a"},
+            "spec": {
+                "defaults": {"srcRef": {"name": "hub"}, "dstRef": {"name": "internal"}},
+                "artifacts": [{"type": "oci", "spec": {"a": 1}}, {"type": "oci", "spec": {}}],
+            },
+        }
+    )
+    assert origin(aw, None) == Origin("o1", 2, "hub", "internal")
+    assert origin(aw, order) == Origin("o1", 2, "hub", "internal")  # no status yet
+    assert build_workflow(aw, origin(aw, order))["metadata"]["annotations"][
+        "workflows.argoproj.io/title"
+    ] == ("o1: oci #2")
+    # re-ordered since: the Order's status has the current index
+    order.status = OrderStatus.model_validate(
+        {"artifactWorkflows": {"0123456789abcdef": {"artifactIndex": 0, "name": "o1-0123456789abcdef"}}}
+    )
+    assert origin(aw, order) == Origin("o1", 0, "hub", "internal")
+    aw.metadata.annotations["arc.opendefense.cloud/artifact-index"] = "not a number"
+    assert origin(aw, None).artifact_index is None
 
 
 @pytest.mark.parametrize(

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
+from controllers.artifactworkflow import FINALIZER as AW_FINALIZER
+from controllers.artifactworkflow import setup_artifact_workflow_controller
 from controllers.kube import codec
 from controllers.kube.fake import FakeKubeClient
 from controllers.kube.resources import (
@@ -17,6 +20,7 @@ from controllers.kube.resources import (
     EVENTS,
     ORDERS,
     SECRETS,
+    WORKFLOWS,
 )
 from controllers.order import setup_order_controller
 from controllers.runtime import Manager
@@ -392,3 +396,84 @@ async def test_an_artifact_type_edit_reruns_nothing_and_applies_to_later_workflo
     aws = await env.until(lambda: len(env.aws()) == 2 and env.aws())
     scan = {n: {p["name"]: p["value"] for p in aw["spec"]["parameters"]}["scan"] for n, aw in aws.items()}
     assert scan == {**dict.fromkeys(first, "true"), **{n: "false" for n in aws if n not in first}}
+
+
+def requests(client: FakeKubeClient, since: int = 0) -> Counter[tuple[str, str]]:
+    return Counter(
+        (verb, plural) for verb, plural, _, _ in client.calls[since:] if verb not in ("list", "watch")
+    )
+
+
+async def test_the_requests_of_a_new_order(env: Env) -> None:
+    """A new Order with 3 artifacts: one finalizer PATCH, 3 creates, one status write, 3 Events — no reads
+    (everything comes from the caches) and nothing more from the reconciles its own writes trigger."""
+    since = len(env.client.calls)
+    await env.client.create(ORDERS, NS, order_body(art("a"), art("b"), art("c")))
+    await env.until(lambda: env.status().get("progress", {}).get("total") == 3)
+    await env.settle()
+    await env.manager.recorder.flush()
+    assert requests(env.client, since) == {
+        ("create", "orders"): 1,  # the test's own
+        ("patch", "orders"): 1,
+        ("create", "artifactworkflows"): 3,
+        ("update/status", "orders"): 1,
+        ("create", "events"): 3,
+    }
+    for aw in env.aws().values():
+        index = next(
+            e["artifactIndex"]
+            for e in env.status()["artifactWorkflows"].values()
+            if e["name"] == aw["metadata"]["name"]
+        )
+        annotations = aw["metadata"]["annotations"]
+        assert annotations["arc.opendefense.cloud/artifact-index"] == str(index)
+        assert annotations["arc.opendefense.cloud/src-endpoint"] == "src"
+        assert annotations["arc.opendefense.cloud/dst-endpoint"] == "dst"
+        assert "finalizers" not in aw["metadata"]  # no ArtifactWorkflow controller in this manager
+
+
+async def test_with_the_artifact_workflow_controller_its_finalizer_is_set_at_create() -> None:
+    """Both controllers in one manager: ArtifactWorkflows are created with the ArtifactWorkflow controller's
+    finalizer (no PATCH each), their Workflows at once with the artifact index in the title (no waiting for
+    the Order's status), and deleting the Order still removes everything."""
+    client = FakeKubeClient()
+    manager = Manager(client, bind_address=None)
+    setup_order_controller(manager, concurrency=2, workflow_finalizers=[AW_FINALIZER])
+    setup_artifact_workflow_controller(manager, concurrency=2)
+    await client.create(
+        CLUSTER_ARTIFACT_TYPES,
+        None,
+        {"metadata": {"name": "oci"}, "spec": {"workflowTemplateRef": {"name": "t", "clusterScope": True}}},
+    )
+    for name in ("src", "dst"):
+        await client.create(
+            ENDPOINTS,
+            NS,
+            {"metadata": {"name": name}, "spec": {"type": "oci", "remoteURL": f"{name}.example"}},
+        )
+    task = asyncio.create_task(manager.run())
+    env = Env(client, manager)
+    try:
+        await client.create(ORDERS, NS, order_body(art("a"), art("b")))
+
+        def workflows_now() -> list[dict[str, Any]]:
+            return [o for (res, _, _), o in client.objects.items() if res == WORKFLOWS]
+
+        workflows = await env.until(lambda: len(workflows_now()) == 2 and workflows_now(), within=5)
+        titles = sorted(wf["metadata"]["annotations"]["workflows.argoproj.io/title"] for wf in workflows)
+        assert titles == ["o: oci #0", "o: oci #1"]
+        descriptions = {
+            wf["metadata"]["annotations"]["workflows.argoproj.io/description"] for wf in workflows
+        }
+        assert descriptions == {"src (src.example) → dst (dst.example)"}
+        await env.until(lambda: env.status().get("progress", {}).get("total") == 2)
+        for aw in env.aws().values():
+            assert aw["metadata"]["finalizers"] == [AW_FINALIZER]
+        assert not [c for c in client.calls if c[:2] == ("patch", "artifactworkflows")]
+
+        await client.delete(ORDERS, NS, "o")
+        await env.until(lambda: env.order() is None and not env.aws(), within=30)
+        assert not workflows_now()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
