@@ -404,7 +404,7 @@ async def run_arc(work: Path, n: int, compaction_interval: float, checkpoint: Pa
         etcd.stop()
 
 
-async def run_crd(cluster: LocalCluster, n: int, batch: int) -> dict[str, Any]:
+async def run_crd(cluster: LocalCluster, n: int, batch: int, rss_limit: int) -> dict[str, Any]:
     pids: dict[str, int] = {}
     for name in ("kube-apiserver", "etcd"):
         pid = cluster.component(name).pid()
@@ -445,8 +445,8 @@ async def run_crd(cluster: LocalCluster, n: int, batch: int) -> dict[str, Any]:
             if over >= 2:
                 stopped_because = f"create p99 > 1 s in two batches in a row (last {entry['p99_ms']} ms)"
                 break
-            if rss > CRD_RSS_LIMIT:
-                stopped_because = f"kube-apiserver RSS {rss / MB:.0f} MB > 4 GB"
+            if rss > rss_limit:
+                stopped_because = f"kube-apiserver RSS {rss / MB:.0f} MB > {rss_limit / 2**30:g} GB"
                 break
         stored = progress.created
         seconds = time.perf_counter() - started
@@ -486,15 +486,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, help=f"Orders stored in ARC (default {QUICK_ORDERS:,})")
     parser.add_argument("--full", action="store_true", help=f"{FULL_ORDERS:,} Orders in ARC")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_ORDERS:,} Orders (the default)")
-    parser.add_argument("--crd-orders", type=int, default=QUICK_ORDERS, help="at most this many as CRDs")
+    parser.add_argument(
+        "--crd-orders",
+        type=int,
+        help=f"at most this many as CRDs (default: {QUICK_ORDERS:,}; --full: {FULL_ORDERS:,})",
+    )
+    parser.add_argument(
+        "--crd-rss-limit",
+        type=float,
+        default=CRD_RSS_LIMIT / 2**30,
+        help="stop the CRD creates above this RSS (GB)",
+    )
     parser.add_argument("--crd-batch", type=int, default=5000)
     parser.add_argument(
         "--compaction-interval", type=float, default=20.0, help="ARC's --etcd-compaction-interval"
     )
     parser.add_argument("--skip-crd", action="store_true", help="only the ARC part")
+    parser.add_argument("--skip-arc", action="store_true", help="only the CRD part")
     parser.add_argument("--out", type=Path, default=Path("docs/bench/scale.json"))
     args = parser.parse_args(argv)
     n = args.orders or (FULL_ORDERS if args.full else QUICK_ORDERS)
+    crd_orders = args.crd_orders or (FULL_ORDERS if args.full else QUICK_ORDERS)
     import uvloop
 
     # SIGTERM (or SIGINT, which a background job ignores) unwinds through the finally blocks that stop
@@ -511,8 +523,9 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="arc-bench-scale-"))
     try:
         checkpoint = args.out.with_suffix(".partial.json")
-        report["arc"] = uvloop.run(run_arc(work / "arc", n, args.compaction_interval, checkpoint))
-        checkpoint.unlink(missing_ok=True)
+        if not args.skip_arc:
+            report["arc"] = uvloop.run(run_arc(work / "arc", n, args.compaction_interval, checkpoint))
+            checkpoint.unlink(missing_ok=True)
         if not args.skip_crd:
             cluster = LocalCluster(work / "crd", controller_manager=False)
             try:
@@ -520,7 +533,9 @@ def main(argv: list[str] | None = None) -> int:
                 admin = cluster.admin()
                 install_crds(admin)
                 ensure_namespaces(admin, [*NAMESPACES, "watch"])
-                report["crd"] = uvloop.run(run_crd(cluster, args.crd_orders, args.crd_batch))
+                report["crd"] = uvloop.run(
+                    run_crd(cluster, crd_orders, args.crd_batch, int(args.crd_rss_limit * 2**30))
+                )
             finally:
                 cluster.down()
     finally:
