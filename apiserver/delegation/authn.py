@@ -122,7 +122,23 @@ class ExtensionAuthentication:
         )
 
 
-def peer_certificate(request: web.Request) -> x509.Certificate | None:
+@dataclass(frozen=True, slots=True)
+class PeerCertificate:
+    """A client certificate and what authentication reads from it, parsed once per certificate."""
+
+    cert: x509.Certificate
+    common_name: str
+    organizations: tuple[str, ...]
+    not_before: float
+    not_after: float
+    client_auth: bool
+    """Go's ``VerifyOptions{KeyUsages: [ExtKeyUsageClientAuth]}``: no EKU extension means any usage."""
+
+    def valid_at(self, now: float) -> bool:
+        return self.not_before <= now <= self.not_after
+
+
+def peer_certificate(request: web.Request) -> PeerCertificate | None:
     """The client's verified leaf certificate, if it presented one."""
     transport = request.transport
     if transport is None:
@@ -135,8 +151,19 @@ def peer_certificate(request: web.Request) -> x509.Certificate | None:
 
 
 @functools.lru_cache(maxsize=1024)
-def _load_certificate(der: bytes) -> x509.Certificate:
-    return x509.load_der_x509_certificate(der)
+def _load_certificate(der: bytes) -> PeerCertificate:
+    """Parsed once per certificate: every proxied request carries the same front-proxy certificate."""
+    cert = x509.load_der_x509_certificate(der)
+    return PeerCertificate(
+        cert=cert,
+        common_name=_common_name(cert),
+        organizations=tuple(
+            str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+        ),
+        not_before=cert.not_valid_before_utc.timestamp(),
+        not_after=cert.not_valid_after_utc.timestamp(),
+        client_auth=allows_client_auth(cert),
+    )
 
 
 @functools.lru_cache(maxsize=4096)
@@ -150,14 +177,10 @@ def _signed_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
     return True
 
 
-def issued_by(cert: x509.Certificate, cas: list[x509.Certificate]) -> bool:
-    for ca in cas:
-        if not _signed_by(cert, ca):
-            continue
-        now = time.time()
-        if cert.not_valid_before_utc.timestamp() <= now <= cert.not_valid_after_utc.timestamp():
-            return True
-    return False
+def issued_by(peer: PeerCertificate, cas: list[x509.Certificate]) -> bool:
+    """Whether one of ``cas`` issued ``peer`` and it is valid now (checked on every request)."""
+    now = time.time()
+    return any(_signed_by(peer.cert, ca) and peer.valid_at(now) for ca in cas)
 
 
 def allows_client_auth(cert: x509.Certificate) -> bool:
@@ -169,23 +192,23 @@ def allows_client_auth(cert: x509.Certificate) -> bool:
     return ExtendedKeyUsageOID.CLIENT_AUTH in usages or ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in usages
 
 
-def verify_client_certificate(cert: x509.Certificate, cas: list[x509.Certificate]) -> None:
-    """Raise ``AuthenticationError`` (worded like Go's x509 errors) unless one of ``cas`` issued ``cert``
-    for client authentication and it is valid now."""
-    if not issued_by(cert, cas):
+def verify_client_certificate(peer: PeerCertificate, cas: list[x509.Certificate]) -> None:
+    """Raise ``AuthenticationError`` (worded like Go's x509 errors) unless one of ``cas`` issued the
+    certificate for client authentication and it is valid now."""
+    if not issued_by(peer, cas):
         raise AuthenticationError(
-            f"verifying certificate {_describe(cert)} failed: x509: certificate signed by unknown authority"
+            f"verifying certificate {_describe(peer)} failed: x509: certificate signed by unknown authority"
         )
-    if not allows_client_auth(cert):
+    if not peer.client_auth:
         raise AuthenticationError(
-            f"verifying certificate {_describe(cert)} failed: x509: certificate specifies an incompatible "
+            f"verifying certificate {_describe(peer)} failed: x509: certificate specifies an incompatible "
             "key usage"
         )
 
 
-def _describe(cert: x509.Certificate) -> str:
+def _describe(peer: PeerCertificate) -> str:
     """Which certificate, for the log line (kube's ``certificateIdentifier`` prints SN/SKID/AKID)."""
-    return f'CN="{_common_name(cert)}", SN={cert.serial_number}'
+    return f'CN="{peer.common_name}", SN={peer.cert.serial_number}'
 
 
 def _common_name(cert: x509.Certificate) -> str:
@@ -205,28 +228,29 @@ class RequestHeaderAuthenticator:
         config = self.source.config
         if not config.requestheader_ca or not config.username_headers:
             return None
-        cert = peer_certificate(request)
-        if cert is None:
+        peer = peer_certificate(request)
+        if peer is None:
             return None
-        verify_client_certificate(cert, config.requestheader_ca)
-        if config.allowed_names and _common_name(cert) not in config.allowed_names:
-            raise AuthenticationError(
-                f"x509: subject with cn={_common_name(cert)} is not in the allowed list"
-            )
-        name = next((request.headers[h] for h in config.username_headers if request.headers.get(h)), "")
+        verify_client_certificate(peer, config.requestheader_ca)
+        if config.allowed_names and peer.common_name not in config.allowed_names:
+            raise AuthenticationError(f"x509: subject with cn={peer.common_name} is not in the allowed list")
+        headers = request.headers
+        name = next((headers[h] for h in config.username_headers if headers.get(h)), "")
         if not name:
             return None
-        uid = next((request.headers[h] for h in config.uid_headers if request.headers.get(h)), "")
+        uid = next((headers[h] for h in config.uid_headers if headers.get(h)), "")
         groups: list[str] = []
         for header in config.group_headers:
-            groups.extend(request.headers.getall(header, []))
+            groups.extend(headers.getall(header, ()))
         extra: dict[str, tuple[str, ...]] = {}
-        for prefix in config.extra_prefixes:
-            lowered = prefix.lower()
-            for header, value in request.headers.items():
-                if header.lower().startswith(lowered):
-                    key = urllib.parse.unquote(header[len(prefix) :]).lower()
-                    extra[key] = (*extra.get(key, ()), value)
+        if config.extra_prefixes:
+            lowered = [(header.lower(), header, value) for header, value in headers.items()]
+            for prefix in config.extra_prefixes:
+                wanted = prefix.lower()
+                for lowered_header, header, value in lowered:
+                    if lowered_header.startswith(wanted):
+                        key = urllib.parse.unquote(header[len(prefix) :]).lower()
+                        extra[key] = (*extra.get(key, ()), value)
         return with_authenticated(UserInfo(name, uid, tuple(groups), extra))
 
 
@@ -238,12 +262,11 @@ class ClientCertificateAuthenticator:
         self.source = source
 
     async def authenticate(self, request: web.Request) -> UserInfo | None:
-        cert = peer_certificate(request)
-        if cert is None or not self.source.config.client_ca:
+        peer = peer_certificate(request)
+        if peer is None or not self.source.config.client_ca:
             return None
-        verify_client_certificate(cert, self.source.config.client_ca)
-        groups = tuple(str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME))
-        return with_authenticated(UserInfo(_common_name(cert), "", groups))
+        verify_client_certificate(peer, self.source.config.client_ca)
+        return with_authenticated(UserInfo(peer.common_name, "", peer.organizations))
 
 
 class TokenReviewAuthenticator:
