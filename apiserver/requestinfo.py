@@ -25,6 +25,7 @@ Go's `url.ParseQuery` rules; an already parsed mapping also works: `{name: [valu
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -313,8 +314,22 @@ def new_request_info(method: str, path: str, query: str | Query = "") -> Request
 def request_info_from(method: str, path: str, query: str | Query = "") -> RequestInfo:
     """`new_request_info` for a middleware that must always get an answer: where kube would fail with 500
     `failed to create RequestInfo`, this returns what was known before the failure (a resource request
-    without a resource), which no route serves."""
+    without a resource), which no route serves.
+
+    Answers for a raw query string are cached (a `RequestInfo` is immutable and depends only on the three
+    arguments): creates and lists repeat the same collection path."""
+    if isinstance(query, str):
+        return _cached_request_info(method, path, query)
+    return _request_info_or_partial(method, path, query)
+
+
+def _request_info_or_partial(method: str, path: str, query: str | Query) -> RequestInfo:
     try:
         return new_request_info(method, path, query)
     except RequestInfoError as e:
         return e.request_info
+
+
+@functools.lru_cache(maxsize=2048)
+def _cached_request_info(method: str, path: str, query: str) -> RequestInfo:
+    return _request_info_or_partial(method, path, query)

@@ -33,17 +33,19 @@ _STRIPPED_METADATA = frozenset(
 )
 
 
-def _leaves(value: Any, prefix: Path) -> Iterator[tuple[Path, Any]]:
+def _leaves(value: Any, prefix: Path, out: dict[Path, Any]) -> None:
+    """Every leaf of ``value`` (a non-mapping or an empty mapping) under ``prefix``, into ``out``."""
     if isinstance(value, Mapping) and value:
         for key, sub in value.items():
-            yield from _leaves(sub, (*prefix, str(key)))
+            _leaves(sub, (*prefix, str(key)), out)
     else:
-        yield prefix, value
+        out[prefix] = value
 
 
-def field_values(obj: Mapping[str, Any], *, subresource: str | None, reset_status: bool) -> dict[Path, Any]:
-    """The tracked leaf fields of an object and their values, for one kind of write."""
-    out: dict[Path, Any] = {}
+def _tracked(
+    obj: Mapping[str, Any], *, subresource: str | None, reset_status: bool
+) -> Iterator[tuple[Path, Any]]:
+    """The top-level values (and metadata's) the field manager tracks for one kind of write."""
     for key, value in obj.items():
         if key in ("apiVersion", "kind"):
             continue
@@ -54,10 +56,38 @@ def field_values(obj: Mapping[str, Any], *, subresource: str | None, reset_statu
         if key == "metadata" and isinstance(value, Mapping):
             for meta_key, meta_value in value.items():
                 if meta_key not in _STRIPPED_METADATA and meta_value is not None:
-                    out.update(_leaves(meta_value, ("metadata", meta_key)))
+                    yield ("metadata", str(meta_key)), meta_value
             continue
-        out.update(_leaves(value, (key,)))
+        yield (str(key),), value
+
+
+def field_values(obj: Mapping[str, Any], *, subresource: str | None, reset_status: bool) -> dict[Path, Any]:
+    """The tracked leaf fields of an object and their values, for one kind of write."""
+    out: dict[Path, Any] = {}
+    for path, value in _tracked(obj, subresource=subresource, reset_status=reset_status):
+        _leaves(value, path, out)
     return out
+
+
+def _all_fields_v1(obj: Mapping[str, Any], *, subresource: str | None, reset_status: bool) -> dict[str, Any]:
+    """``to_fields_v1(set(field_values(obj, …)))`` built directly (every tracked field, keys sorted)."""
+    root: dict[str, Any] = {}
+    for path, value in sorted(
+        _tracked(obj, subresource=subresource, reset_status=reset_status), key=lambda item: item[0]
+    ):
+        node = root
+        for part in path:
+            node = node.setdefault(f"f:{part}", {})
+        if isinstance(value, Mapping) and value:
+            node.update(_sorted_fields(value))
+    return root
+
+
+def _sorted_fields(value: Mapping[Any, Any]) -> dict[str, Any]:
+    return {
+        f"f:{key}": _sorted_fields(sub) if isinstance(sub, Mapping) and sub else {}
+        for key, sub in sorted(((str(k), v) for k, v in value.items()), key=lambda item: item[0])
+    }
 
 
 def to_fields_v1(paths: set[Path]) -> dict[str, Any]:
@@ -98,39 +128,51 @@ def update_managed_fields(
 ) -> None:
     """Set ``obj["metadata"]["managedFields"]`` for an Update operation by ``manager``."""
     meta = obj.setdefault("metadata", {})
-    new_values = field_values(obj, subresource=subresource, reset_status=reset_status)
     if old is None:
-        entries: list[dict[str, Any]] = []
-        changed = set(new_values)
-    else:
-        entries = [dict(e) for e in ((old.get("metadata") or {}).get("managedFields") or [])]
-        old_values = field_values(old, subresource=subresource, reset_status=reset_status)
-        changed = {p for p, v in new_values.items() if old_values.get(p, _MISSING) != v}
-        removed = {p for p in old_values if p not in new_values}
-        if not changed and not removed:
-            if entries:
-                meta["managedFields"] = entries
-            else:
-                meta.pop("managedFields", None)
+        # A create: the manager owns every tracked field (the general path below, built directly).
+        fields = _all_fields_v1(obj, subresource=subresource, reset_status=reset_status)
+        if not fields:
+            meta.pop("managedFields", None)
             return
-        touched = changed | removed
-        kept: list[dict[str, Any]] = []
-        for entry in entries:
-            owned = from_fields_v1(entry.get("fieldsV1"))
-            if entry.get("subresource") == subresource or (
-                subresource is None and not entry.get("subresource")
-            ):
-                owned = {p for p in owned if p in new_values and not any(_overlaps(p, t) for t in removed)}
-            if not (
-                entry.get("manager") == manager
-                and entry.get("operation") == "Update"
-                and entry.get("subresource") == subresource
-            ):
-                owned = {p for p in owned if not any(_overlaps(p, t) for t in touched)}
-            entry["fieldsV1"] = to_fields_v1(owned)
-            if owned:
-                kept.append(entry)
-        entries = kept
+        created: dict[str, Any] = {
+            "manager": manager,
+            "operation": "Update",
+            "apiVersion": api_version,
+            "time": now,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": fields,
+        }
+        if subresource:
+            created["subresource"] = subresource
+        meta["managedFields"] = [created]
+        return
+    new_values = field_values(obj, subresource=subresource, reset_status=reset_status)
+    entries = [dict(e) for e in ((old.get("metadata") or {}).get("managedFields") or [])]
+    old_values = field_values(old, subresource=subresource, reset_status=reset_status)
+    changed = {p for p, v in new_values.items() if old_values.get(p, _MISSING) != v}
+    removed = {p for p in old_values if p not in new_values}
+    if not changed and not removed:
+        if entries:
+            meta["managedFields"] = entries
+        else:
+            meta.pop("managedFields", None)
+        return
+    touched = changed | removed
+    kept: list[dict[str, Any]] = []
+    for entry in entries:
+        owned = from_fields_v1(entry.get("fieldsV1"))
+        if entry.get("subresource") == subresource or (subresource is None and not entry.get("subresource")):
+            owned = {p for p in owned if p in new_values and not any(_overlaps(p, t) for t in removed)}
+        if not (
+            entry.get("manager") == manager
+            and entry.get("operation") == "Update"
+            and entry.get("subresource") == subresource
+        ):
+            owned = {p for p in owned if not any(_overlaps(p, t) for t in touched)}
+        entry["fieldsV1"] = to_fields_v1(owned)
+        if owned:
+            kept.append(entry)
+    entries = kept
     mine = next(
         (
             e
