@@ -45,7 +45,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--metrics-bind-address", default="127.0.0.1:0", help="host:port for /healthz /readyz /metrics"
     )
-    p.add_argument("--concurrency", type=int, default=4, help="Workers per controller.")
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=16,
+        help="Workers per controller (16: bench/controllers converged 1,000 Orders x 3 artifacts as fast as"
+        " with 32 and with less CPU per Order than 4 or 8; reconciles wait on the API, not on the CPU).",
+    )
     p.add_argument(
         "--artifact-workflow-controller",
         action=argparse.BooleanOptionalAction,
