@@ -20,7 +20,7 @@ from opentelemetry import propagate, trace
 
 from apiserver import errors
 from apiserver.auth import ANONYMOUS_USER, AuthenticationError, Authenticator, Authorizer, UserInfo
-from apiserver.observability import REQUEST_DURATION, REQUEST_TOTAL, object_ref, request_id
+from apiserver.observability import REQUEST_DURATION, REQUEST_TOTAL, object_ref, request_id, tracing_enabled
 from apiserver.requestinfo import RequestInfo, request_info_from
 
 logger = logging.getLogger(__name__)
@@ -67,11 +67,6 @@ def _metric_verb(info: RequestInfo, method: str) -> str:
 
 
 _PROPAGATION_HEADERS = ("traceparent", "tracestate", "baggage")
-
-
-def _tracing_enabled() -> bool:
-    """Whether an SDK tracer provider records spans (``setup_tracing`` installs one only on request)."""
-    return not isinstance(trace.get_tracer_provider(), (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
 
 
 _MetricChildren = tuple[Any, dict[str, Any]]
@@ -135,7 +130,7 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
     ref_token = object_ref.set(f"{info.namespace}/{info.name}" if info.name else "")
     started = time.perf_counter()
     code = 500
-    traced = _tracing_enabled() or any(h in headers for h in _PROPAGATION_HEADERS)
+    traced = tracing_enabled() or any(h in headers for h in _PROPAGATION_HEADERS)
     attach = otel_context.attach(propagate.extract(dict(headers))) if traced else None
     try:
         if traced:

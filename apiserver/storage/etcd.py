@@ -41,7 +41,7 @@ import aetcd.rpc as rpc
 from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 
-from apiserver.observability import LATENCY_BUCKETS
+from apiserver.observability import LATENCY_BUCKETS, tracing_enabled
 from apiserver.storage.engine import RangePage, StorageEngine, prefix_end
 from apiserver.storage.interface import (
     EXPIRED_WATCH_MESSAGE,
@@ -268,21 +268,26 @@ class EtcdStorage(StorageEngine):
         return observer
 
     async def _call(self, operation: str, key: str, method: Any, request: Any, revision: int = 0) -> Any:
-        """One unary etcd call: timeout, metric, span, error mapping."""
-        observe = self._observer(operation, key)
-        started = time.perf_counter()
+        """One unary etcd call: timeout, metric, span (only when spans are recorded), error mapping."""
+        if not tracing_enabled():
+            return await self._invoke(operation, key, method, request, revision)
         with _tracer.start_as_current_span(f"etcd.{operation}", kind=trace.SpanKind.CLIENT) as span:
             if span.is_recording():
                 span.set_attribute("db.system", "etcd")
                 span.set_attribute("db.operation", operation)
                 span.set_attribute("etcd.key", key)
-            try:
-                return await method(request, timeout=self._timeout)
-            except (rpc.AioRpcError, rpc.BaseError) as exc:
-                ETCD_REQUEST_ERRORS.labels(operation, self.layout.resource_label(key)).inc()
-                raise _map_error(exc, revision=revision) from exc
-            finally:
-                observe(time.perf_counter() - started)
+            return await self._invoke(operation, key, method, request, revision)
+
+    async def _invoke(self, operation: str, key: str, method: Any, request: Any, revision: int) -> Any:
+        observe = self._observer(operation, key)
+        started = time.perf_counter()
+        try:
+            return await method(request, timeout=self._timeout)
+        except (rpc.AioRpcError, rpc.BaseError) as exc:
+            ETCD_REQUEST_ERRORS.labels(operation, self.layout.resource_label(key)).inc()
+            raise _map_error(exc, revision=revision) from exc
+        finally:
+            observe(time.perf_counter() - started)
 
     # ------------------------------------------------------------------------------------ writes
 
