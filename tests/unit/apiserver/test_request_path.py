@@ -74,7 +74,9 @@ async def test_incoming_traceparent_is_the_request_context() -> None:
         response = await client.get("/healthz")
         assert response.status == 200
     assert format(seen[0].trace_id, "032x") == trace_id
-    assert not seen[1].is_valid
+    # Without the header: no span context at all, or (when an earlier test installed an SDK provider in
+    # this process) a new trace of its own — never the previous request's.
+    assert not seen[1].is_valid or format(seen[1].trace_id, "032x") != trace_id
 
 
 @pytest.mark.parametrize("offset", [-10.0, 10.0])
