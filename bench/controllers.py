@@ -47,6 +47,7 @@ from typing import Any
 import aiohttp
 
 from bench.common import cpu_seconds, rss_bytes
+from bench.compare import git_commit
 from controllers.kube import ApiKubeClient, KubeError, connect
 from controllers.kube.resources import (
     ARTIFACT_WORKFLOWS,
@@ -545,6 +546,7 @@ async def run(
             },
             "resync_no_op": resynced,
             "workqueue_adds_until_idle": int(delta(metrics_idle, "workqueue_adds_total", name="order")),
+            "events_dropped_until_idle": int(delta(metrics_idle, "arc_events_dropped_total")),
             "api_requests_until_idle": request_delta(requests_before, requests_idle, n_orders),
             "manager_rss_mb": {
                 "before": round(rss_before / 2**20, 1),
@@ -617,6 +619,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "controllers",
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "mode": "quick" if n_orders <= 200 else "full",
+        "commit": git_commit(),
         "machine": {
             "cores": os.cpu_count(),
             "python": platform.python_version(),

@@ -9,7 +9,9 @@ PATCH (client-go's aggregation key). If the old Event is gone (TTL), a new one i
 Writes go out on `writers` concurrent tasks, each with its own buffer; an event's aggregation key picks
 the writer, so repeats of one event are written in order by one task and the count never races. (With a
 single writer, 1,000 Orders being created produced Events faster than one round trip at a time could write
-them: a quarter of them were dropped.)
+them: a quarter of them were dropped. With four writers and 16 reconcile workers, 10,000 Orders on a loaded
+machine still lost ~4 % of them; 16 writers, one per default worker, keep up with what the workers
+produce.)
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ class EventRecorder:
         *,
         buffer: int = 1000,
         cache_size: int = 4096,
-        writers: int = 4,
+        writers: int = 16,
     ) -> None:
         self.client = client
         self.component = component

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from controllers.artifactworkflow import FINALIZER as AW_FINALIZER
 from controllers.artifactworkflow import setup_artifact_workflow_controller
@@ -477,3 +478,24 @@ async def test_with_the_artifact_workflow_controller_its_finalizer_is_set_at_cre
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_phase_gauges_follow_the_informers(env: Env) -> None:
+    def gauge(name: str, phase: str) -> float | None:
+        return REGISTRY.get_sample_value(name, {"phase": phase})
+
+    await env.client.create(ORDERS, NS, order_body(art("a"), art("b")))
+    aws = await env.until(lambda: len(env.aws()) == 2 and env.aws())
+    await env.settle()
+    assert gauge("arc_orders", "Pending") == 1 and gauge("arc_artifactworkflows", "Pending") == 2
+    first, second = aws
+    await env.set_aw_phase(first, "Succeeded")
+    await env.set_aw_phase(second, "Running")
+    await env.until(lambda: env.status().get("phase") == "Running")
+    await env.settle()
+    assert gauge("arc_orders", "Running") == 1 and gauge("arc_orders", "Pending") == 0
+    assert [gauge("arc_artifactworkflows", p) for p in ("Pending", "Running", "Succeeded")] == [0, 1, 1]
+    await env.client.delete(ORDERS, NS, "o")
+    await env.until(lambda: env.order() is None)
+    await env.settle()
+    assert gauge("arc_orders", "Running") == 0 and gauge("arc_artifactworkflows", "Succeeded") == 0
