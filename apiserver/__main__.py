@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import ssl
@@ -44,6 +45,12 @@ async def serve(config: Config, serving: ServingOptions) -> None:
     await runner.setup()
     site = web.TCPSite(runner, serving.bind_address, serving.secure_port, ssl_context=context, backlog=1024)
     await site.start()
+    # Everything allocated up to here (modules, schemas, the OpenAPI documents, clients) lives as long as
+    # the process: move it out of the collector's generations, so that a full collection under load
+    # walks only what requests allocated (a full collection of the started server took ~20 ms, a pause
+    # every request in flight waits for).
+    gc.collect()
+    gc.freeze()
     logger.info("serving", extra={"address": f"https://{serving.bind_address}:{serving.secure_port}"})
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
