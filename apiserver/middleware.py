@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -22,6 +21,7 @@ from apiserver import errors
 from apiserver.auth import ANONYMOUS_USER, AuthenticationError, Authenticator, Authorizer, UserInfo
 from apiserver.observability import REQUEST_DURATION, REQUEST_TOTAL, object_ref, request_id, tracing_enabled
 from apiserver.requestinfo import RequestInfo, request_info_from
+from apiserver.uid import new_uuid
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -123,7 +123,7 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
     ``traceparent`` is still attached to the request's context.
     """
     headers = request.headers
-    rid = headers.get("Audit-ID") or str(uuid.uuid4())
+    rid = headers.get("Audit-ID") or new_uuid()
     token = request_id.set(rid)
     info = request_info_from(request.method, request.path, request.rel_url.raw_query_string)
     request[INFO] = info

@@ -13,7 +13,6 @@ import asyncio
 import builtins
 import logging
 import secrets
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -49,6 +48,7 @@ from apiserver.storage.interface import (
     Watcher,
 )
 from apiserver.storage.keys import KeyLayout
+from apiserver.uid import new_uuid
 
 logger = logging.getLogger(__name__)
 
@@ -315,7 +315,7 @@ class Store:
         sent_resource_version = meta.resource_version
         self.strategy.set_defaults(obj)
         self._ensure_namespace(obj, scope)
-        meta.uid = str(uuid.uuid4())
+        meta.uid = new_uuid()
         meta.creation_timestamp = now_rfc3339()
         meta.deletion_timestamp = None
         meta.deletion_grace_period_seconds = None

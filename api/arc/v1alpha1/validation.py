@@ -17,6 +17,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, Final
 
+import orjson
 from pydantic import BaseModel
 
 from api import fields as f
@@ -164,9 +165,12 @@ def _effective_name(own: LocalObjectReference | None, default: LocalObjectRefere
     return ""
 
 
-def _artifact_identity(a: OrderArtifact, src: str, dst: str) -> str:
+def _artifact_identity(a: OrderArtifact, src: str, dst: str) -> bytes:
     spec = {} if a.spec is None else a.spec
-    return json.dumps([a.type, src, dst, spec], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return orjson.dumps([a.type, src, dst, spec], option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits, which only Python's json writes
+        return json.dumps([a.type, src, dst, spec], sort_keys=True, separators=(",", ":")).encode()
 
 
 def validate_order(obj: Order) -> list[FieldError]:
@@ -186,7 +190,7 @@ def _validate_order_spec(obj: Order) -> list[FieldError]:
     if not spec.artifacts:
         errs.append(f.required(artifacts_path, "at least one artifact is required"))
         return errs
-    seen: dict[str, int] = {}
+    seen: dict[bytes, int] = {}
     for i, a in enumerate(spec.artifacts):
         p = artifacts_path.index(i)
         if not a.type:
