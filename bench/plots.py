@@ -131,6 +131,16 @@ def cpu(compare: dict[str, Any], out: Path, concurrency: int = 64) -> None:
     plt.close(fig)
 
 
+def stored_label(data: dict[str, Any]) -> str:
+    """What the run stored: ``N Orders in ARC`` and/or ``M CRD Orders``."""
+    parts = [
+        f"{data[side]['orders']:,} {what}"
+        for side, what in (("arc", "Orders in ARC"), ("crd", "CRD Orders"))
+        if side in data
+    ]
+    return " / ".join(parts) or "nothing stored"
+
+
 def scale(data: dict[str, Any], out: Path) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(17, 4.5))
     rss_ax, db_ax, rate_ax = axes
@@ -169,9 +179,7 @@ def scale(data: dict[str, Any], out: Path) -> None:
     rate_ax.legend(fontsize=8)
     for ax in axes:
         ax.grid(True, alpha=0.3)
-    fig.suptitle(
-        f"Scale (bench/scale, {data.get('arc', {}).get('orders', '?')} Orders in ARC, {data['date']})"
-    )
+    fig.suptitle(f"Scale (bench/scale, {stored_label(data)}, {data['date']})")
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
