@@ -74,11 +74,13 @@ clean: cluster-down
 	rm -rf .arc
 
 ## bench: every table of docs/performance.md, quick mode (a few minutes); BENCH_ARGS=--full for the full run
-##        (1,000,000 Orders in bench.scale: hours on 2 cores). Raw JSON and PNG plots in docs/bench/.
+##        (1,000,000 Orders and CRDs until they degrade in bench.scale, 10,000 x 3 in bench.controllers: about an
+##        hour on 2 cores). Raw JSON and PNG plots in docs/bench/.
 BENCH_ARGS ?=
 BENCH_MODE := $(if $(filter --full,$(BENCH_ARGS)),--full,--quick)
 bench: setup
 	$(PY) -m bench.apiserver $(if $(filter --full,$(BENCH_ARGS)),,--quick)
 	$(PY) -m bench.compare $(BENCH_MODE)
-	$(PY) -m bench.scale $(BENCH_MODE)
+	$(PY) -m bench.scale $(BENCH_MODE) $(if $(filter --full,$(BENCH_ARGS)),--out docs/bench/scale-1m.json)
+	$(PY) -m bench.controllers $(if $(filter --full,$(BENCH_ARGS)),--orders 10000 --out docs/bench/controllers-10k.json)
 	$(PY) -m bench.plots
