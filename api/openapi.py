@@ -25,6 +25,7 @@ What kubectl relies on, and where it comes from:
 from __future__ import annotations
 
 import copy
+import enum
 import functools
 import hashlib
 import json
@@ -201,8 +202,8 @@ class _Builder:
             return {"type": "object"}
         annotation, _ = _unwrap_optional(annotation)
         origin = typing.get_origin(annotation)
-        if origin is Literal:
-            return {"type": "string"}
+        if origin is Literal or (isinstance(annotation, type) and issubclass(annotation, enum.Enum)):
+            return {"type": "string"}  # the values come from the field's `x_kubernetes(enum=...)`
         if origin is list:
             (item,) = typing.get_args(annotation)
             return {"type": "array", "items": self.item_schema(item)}

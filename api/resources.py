@@ -39,6 +39,8 @@ __all__ = [
     "by_kind",
     "by_plural",
     "by_short_name",
+    "format_rfc3339",
+    "format_rfc3339_micro",
     "human_duration",
     "parse_rfc3339",
     "resolve",
@@ -248,6 +250,26 @@ def parse_rfc3339(value: str) -> datetime | None:
     if ts.tzinfo is None or "T" not in value.upper():
         return None
     return ts
+
+
+def format_rfc3339(ts: datetime | None = None) -> str:
+    """A `metav1.Time` on the wire: UTC, whole seconds, `Z` (`2026-01-02T03:04:05Z`); now when `ts` is None.
+
+    The one spelling of a timestamp that the API server (creation and deletion timestamps) and the
+    controllers (conditions, Events, status times) write.
+    """
+    return _utc(ts).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def format_rfc3339_micro(ts: datetime | None = None) -> str:
+    """A `metav1.MicroTime` on the wire (Lease times): as `format_rfc3339` with six fraction digits."""
+    return _utc(ts).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _utc(ts: datetime | None) -> datetime:
+    if ts is None:
+        return datetime.now(UTC)
+    return ts.astimezone(UTC) if ts.tzinfo is not None else ts
 
 
 def human_duration(seconds: float) -> str:

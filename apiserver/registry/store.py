@@ -15,7 +15,6 @@ import logging
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import jsonpatch
@@ -24,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from api import fields as f
 from api.meta import dump
-from api.resources import ResourceInfo
+from api.resources import ResourceInfo, format_rfc3339
 from api.schema import strict_decoding_message, unknown_field_warning, unknown_fields
 from apiserver import errors
 from apiserver.registry.managedfields import update_managed_fields
@@ -61,7 +60,7 @@ RESOURCE_VERSION_SET_ON_CREATE = "resourceVersion should not be set on objects t
 
 
 def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_rfc3339()
 
 
 class _DeleteDuringUpdate(Exception):

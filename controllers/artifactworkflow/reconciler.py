@@ -27,12 +27,22 @@ from opentelemetry import trace
 
 from api.arc.v1alpha1.types import ArtifactType, ArtifactWorkflow, ClusterArtifactType, Order
 from api.meta import Condition, dump
+from api.resources import parse_rfc3339
 from controllers.artifactworkflow.workflow import (
     FINISHED,
     build_workflow,
     origin,
     parse_duration,
     workflow_state,
+)
+from controllers.controllerutil import (
+    ARTIFACT_WORKFLOW_FINALIZER,
+    READY,
+    is_controlled_by,
+    patch_finalizers,
+    stamp_transition,
+    with_finalizer,
+    without_finalizer,
 )
 from controllers.kube.client import KubeClient
 from controllers.kube.errors import AlreadyExistsError, ConflictError, NotFoundError
@@ -43,21 +53,8 @@ from controllers.runtime.written import LastWritten
 
 logger = logging.getLogger(__name__)
 
-FINALIZER: Final = "arc.opendefense.cloud/artifact-workflow"
+FINALIZER: Final = ARTIFACT_WORKFLOW_FINALIZER
 WAIT_FOR_DELETION: Final = 2.0
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 class ArtifactWorkflowReconciler:
@@ -89,8 +86,9 @@ class ArtifactWorkflowReconciler:
             return Result()
         if aw.metadata.deletion_timestamp:
             return await self._finalize(aw)
-        if FINALIZER not in (aw.metadata.finalizers or []):
-            aw = await self._patch_finalizers(aw, [*(aw.metadata.finalizers or []), FINALIZER])
+        finalizers = with_finalizer(aw.metadata, FINALIZER)
+        if finalizers is not None:
+            aw = await self._patch_finalizers(aw, finalizers)
         workflow = self.workflows.get(request.namespace, request.name)
         if workflow is not None and not self._owned_by(workflow, aw):
             logger.warning("workflow not owned by this artifact workflow", extra={"workflow": request.name})
@@ -115,8 +113,7 @@ class ArtifactWorkflowReconciler:
 
     @staticmethod
     def _owned_by(workflow: dict[str, Any], aw: ArtifactWorkflow) -> bool:
-        refs = (workflow.get("metadata") or {}).get("ownerReferences") or []
-        return any(r.get("uid") == aw.metadata.uid and r.get("controller") for r in refs)
+        return is_controlled_by((workflow.get("metadata") or {}).get("ownerReferences"), aw.metadata.uid)
 
     def _order(self, aw: ArtifactWorkflow) -> Order | None:
         for ref in aw.metadata.owner_references or []:
@@ -170,19 +167,16 @@ class ArtifactWorkflowReconciler:
         for key, value in (("startedAt", started), ("finishedAt", finished)):
             if value:
                 status[key] = value
-        ready_status = "True" if phase == "Succeeded" else "False"
-        previous = next((c for c in (old.conditions if old else None) or [] if c.type == "Ready"), None)
-        condition = Condition(
-            type="Ready",
-            status=ready_status,
-            reason=phase,
-            message=message or f"the workflow is {phase.lower()}",
-            observed_generation=aw.metadata.generation,
-            last_transition_time=(
-                previous.last_transition_time
-                if previous is not None and previous.status == ready_status and previous.last_transition_time
-                else _now()
+        previous = next((c for c in (old.conditions if old else None) or [] if c.type == READY), None)
+        condition = stamp_transition(
+            Condition(
+                type=READY,
+                status="True" if phase == "Succeeded" else "False",
+                reason=phase,
+                message=message or f"the workflow is {phase.lower()}",
+                observed_generation=aw.metadata.generation,
             ),
+            previous,
         )
         status["conditions"] = [dump(condition)]
         if status == (dump(aw).get("status") or {}):
@@ -220,7 +214,8 @@ class ArtifactWorkflowReconciler:
 
     async def _expire(self, aw: ArtifactWorkflow) -> Result:
         ttl = self._ttl(aw)
-        finished = _parse_time(aw.status.finished_at if aw.status else None)
+        finished_at = aw.status.finished_at if aw.status else None
+        finished = parse_rfc3339(finished_at) if finished_at else None
         if ttl is None or finished is None:
             return Result()
         remaining = ttl - (datetime.now(UTC) - finished).total_seconds()
@@ -236,7 +231,8 @@ class ArtifactWorkflowReconciler:
     # --- deletion --------------------------------------------------------------------------------------
 
     async def _finalize(self, aw: ArtifactWorkflow) -> Result:
-        if FINALIZER not in (aw.metadata.finalizers or []):
+        finalizers = without_finalizer(aw.metadata, FINALIZER)
+        if finalizers is None:
             return Result()
         ns, name = aw.metadata.namespace or "", aw.metadata.name or ""
         workflow = self.workflows.get(ns, name)
@@ -251,17 +247,13 @@ class ArtifactWorkflowReconciler:
         try:
             await self.client.get(WORKFLOWS, ns, name)
         except NotFoundError:
-            await self._patch_finalizers(aw, [f for f in aw.metadata.finalizers or [] if f != FINALIZER])
+            await self._patch_finalizers(aw, finalizers)
             return Result()
         return Result(requeue_after=WAIT_FOR_DELETION)
 
     async def _patch_finalizers(self, aw: ArtifactWorkflow, finalizers: list[str]) -> ArtifactWorkflow:
-        patched = await self.client.patch(
-            ARTIFACT_WORKFLOWS,
-            aw.metadata.namespace,
-            aw.metadata.name or "",
-            {"metadata": {"finalizers": finalizers or None, "resourceVersion": aw.metadata.resource_version}},
+        new = await patch_finalizers(
+            self.client, ARTIFACT_WORKFLOWS, aw, finalizers, ArtifactWorkflow.model_validate
         )
-        new = ArtifactWorkflow.model_validate(patched)
         self._written.remember(new)
         return new

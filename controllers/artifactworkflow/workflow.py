@@ -13,17 +13,18 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from api.arc.v1alpha1.types import ArtifactWorkflow, Order
+from controllers.controllerutil import (
+    ANNOTATION_ARTIFACT_INDEX,
+    ANNOTATION_DST_ENDPOINT,
+    ANNOTATION_ORDER_NAME,
+    ANNOTATION_SRC_ENDPOINT,
+    ANNOTATION_TRACE_ID,
+    LABEL_ARTIFACT_TYPE,
+    LABEL_ARTIFACT_WORKFLOW,
+    LABEL_ORDER,
+    controller_ref,
+)
 
-LABEL_ORDER: Final = "arc.opendefense.cloud/order"
-LABEL_ARTIFACT_TYPE: Final = "arc.opendefense.cloud/artifact-type"
-LABEL_ARTIFACT_WORKFLOW: Final = "arc.opendefense.cloud/artifact-workflow"
-ANNOTATION_ORDER_NAME: Final = "arc.opendefense.cloud/order-name"
-ANNOTATION_TRACE_ID: Final = "arc.opendefense.cloud/trace-id"
-ANNOTATION_ARTIFACT_INDEX: Final = "arc.opendefense.cloud/artifact-index"
-ANNOTATION_SRC_ENDPOINT: Final = "arc.opendefense.cloud/src-endpoint"
-ANNOTATION_DST_ENDPOINT: Final = "arc.opendefense.cloud/dst-endpoint"
-"""Put on an ArtifactWorkflow by the Order controller when it creates it: the artifact's index in the Order
-and its effective Endpoint names, for the Workflow's title and description in the Argo UI."""
 LABEL_WORKFLOW_TEMPLATE: Final = "workflows.argoproj.io/workflow-template"
 LABEL_CLUSTER_WORKFLOW_TEMPLATE: Final = "workflows.argoproj.io/cluster-workflow-template"
 ANNOTATION_TITLE: Final = "workflows.argoproj.io/title"
@@ -142,16 +143,7 @@ def build_workflow(aw: ArtifactWorkflow, source: Origin, *, trace_id: str | None
             "namespace": meta.namespace,
             "labels": labels,
             "annotations": annotations,
-            "ownerReferences": [
-                {
-                    "apiVersion": aw.api_version,
-                    "kind": aw.kind,
-                    "name": meta.name,
-                    "uid": meta.uid,
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "ownerReferences": [controller_ref(aw, api_version=aw.api_version, kind=aw.kind)],
         },
         "spec": workflow_spec,
     }

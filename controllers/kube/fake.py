@@ -13,12 +13,12 @@ import asyncio
 import copy
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import jsonpatch
 
 from api.meta import Status
+from api.resources import format_rfc3339
 from controllers.kube.client import JSON, PatchType
 from controllers.kube.errors import AlreadyExistsError, ConflictError, NotFoundError
 from controllers.kube.resources import Resource
@@ -128,7 +128,7 @@ class FakeKubeClient:
         if resource.namespaced:
             meta["namespace"] = namespace
         meta["uid"] = str(uuid.uuid4())
-        meta["creationTimestamp"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        meta["creationTimestamp"] = format_rfc3339()
         meta["resourceVersion"] = self._next_rv()
         if resource.group:
             meta["generation"] = 1
@@ -258,7 +258,7 @@ class FakeKubeClient:
         if old["metadata"].get("finalizers"):
             if not old["metadata"].get("deletionTimestamp"):
                 new = copy.deepcopy(old)
-                new["metadata"]["deletionTimestamp"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                new["metadata"]["deletionTimestamp"] = format_rfc3339()
                 new["metadata"]["resourceVersion"] = self._next_rv()
                 self.objects[key] = new
                 self._notify(resource, "MODIFIED", new)

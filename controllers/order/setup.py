@@ -33,7 +33,8 @@ from controllers.kube.resources import (
     SECRETS,
 )
 from controllers.order.naming import secret_hash
-from controllers.order.reconciler import OrderReconciler, SecretRecord
+from controllers.order.reconciler import OrderReconciler
+from controllers.order.resolve import SecretRecord, effective_refs
 from controllers.runtime import Controller, Informer, Manager, Request
 
 __all__ = ["decode_secret", "endpoint_names", "setup_order_controller"]
@@ -47,17 +48,7 @@ def decode_secret(raw: dict[str, Any]) -> SecretRecord:
 
 
 def endpoint_names(order: Order) -> set[str]:
-    defaults = order.spec.defaults
-    names: set[str] = set()
-    for artifact in order.spec.artifacts or []:
-        src = (artifact.src_ref.name if artifact.src_ref else "") or (
-            defaults.src_ref.name if defaults and defaults.src_ref else ""
-        )
-        dst = (artifact.dst_ref.name if artifact.dst_ref else "") or (
-            defaults.dst_ref.name if defaults and defaults.dst_ref else ""
-        )
-        names.update(n for n in (src, dst) if n)
-    return names
+    return {name for refs in effective_refs(order) for name in refs if name}
 
 
 def _owner_uid(aw: ArtifactWorkflow) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Final
 
 from api.arc.v1alpha1.types import Condition, OrderArtifactWorkflowStatus, OrderProgress
@@ -12,7 +11,6 @@ __all__ = [
     "FAILED",
     "FINISHED",
     "Summary",
-    "set_condition",
     "summarize",
 ]
 
@@ -71,22 +69,3 @@ def summarize(entries: Mapping[str, OrderArtifactWorkflowStatus], generation: in
         )
     ready.observed_generation = generation
     return Summary(progress, phase, ready)
-
-
-def set_condition(conditions: list[Condition] | None, new: Condition) -> list[Condition]:
-    """Replace the condition of `new.type`; lastTransitionTime changes only when the status flips."""
-    out = list(conditions or [])
-    for i, old in enumerate(out):
-        if old.type == new.type:
-            new.last_transition_time = (
-                old.last_transition_time if old.status == new.status and old.last_transition_time else _now()
-            )
-            out[i] = new
-            return out
-    new.last_transition_time = _now()
-    out.append(new)
-    return out
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -22,12 +22,12 @@ import time
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from prometheus_client import Counter
 from pydantic import BaseModel
 
+from api.resources import format_rfc3339
 from controllers.kube import KubeClient, KubeError, NotFoundError
 from controllers.kube.resources import EVENTS
 
@@ -82,10 +82,6 @@ class _Pending:
     type: EventType
     reason: str
     message: str
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class EventRecorder:
@@ -144,7 +140,7 @@ class EventRecorder:
 
     async def write(self, ref: ObjectReference, type: EventType, reason: str, message: str) -> None:
         key = self._key(ref, type, reason, message)
-        now = _now()
+        now = format_rfc3339()
         seen = self._seen.get(key)
         if seen is not None:
             name, count = seen

@@ -17,9 +17,9 @@ import logging
 import random
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from api.resources import format_rfc3339_micro
 from controllers.kube import AlreadyExistsError, ConflictError, KubeClient, KubeError, NotFoundError
 from controllers.kube.resources import LEASES
 
@@ -41,10 +41,6 @@ class LeaderElectionConfig:
     renew_deadline: float = 10.0
     retry_period: float = 2.0
     release_on_cancel: bool = True
-
-
-def _micro_time(ts: datetime | None = None) -> str:
-    return (ts or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class LeaderElector:
@@ -106,7 +102,7 @@ class LeaderElector:
 
     async def _try_acquire_or_renew(self) -> bool:
         cfg = self.config
-        now = _micro_time()
+        now = format_rfc3339_micro()
         desired_spec = {
             "holderIdentity": cfg.identity,
             "leaseDurationSeconds": int(cfg.lease_duration),
@@ -172,7 +168,7 @@ class LeaderElector:
         spec = dict(lease.get("spec") or {})
         if spec.get("holderIdentity") != cfg.identity:
             return
-        now = _micro_time()
+        now = format_rfc3339_micro()
         spec.update({"holderIdentity": "", "leaseDurationSeconds": 1, "renewTime": now, "acquireTime": now})
         lease["spec"] = spec
         try:

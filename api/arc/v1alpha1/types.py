@@ -10,6 +10,7 @@ shape and types only, and `validation.py` reports a missing value together with 
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Final, Literal
 
 from pydantic import Field
@@ -49,6 +50,7 @@ __all__ = [
     "OrderSpec",
     "OrderStatus",
     "Parameter",
+    "StartFailureReason",
     "WorkflowTemplateRef",
 ]
 
@@ -363,6 +365,20 @@ class OrderSpec(K8sModel):
     )
 
 
+class StartFailureReason(StrEnum):
+    """Why an artifact of an Order could not start (SPEC §4.1), in its status entry's `reason`.
+
+    Such an artifact counts as Failed, and — unlike one whose ArtifactWorkflow failed — it starts by itself
+    once the cause is fixed. The controller decides that from this reason, never from the message's words.
+    """
+
+    ENDPOINT_NOT_FOUND = "EndpointNotFound"
+    SECRET_NOT_FOUND = "SecretNotFound"
+    ARTIFACT_TYPE_NOT_FOUND = "ArtifactTypeNotFound"
+    ENDPOINT_USAGE_NOT_ALLOWED = "EndpointUsageNotAllowed"
+    ENDPOINT_TYPE_NOT_ALLOWED = "EndpointTypeNotAllowed"
+
+
 class OrderArtifactWorkflowStatus(K8sModel):
     """State of one artifact of an Order (keyed by its artifact hash in status.artifactWorkflows)."""
 
@@ -382,6 +398,15 @@ class OrderArtifactWorkflowStatus(K8sModel):
         json_schema_extra=x_kubernetes(required=True),
     )
     message: str | None = Field(default=None, description="Human-readable details, e.g. why it failed.")
+    reason: StartFailureReason | None = Field(
+        default=None,
+        description=(
+            "Why the artifact could not start (missing Endpoint, Secret or artifact type, or an Endpoint's"
+            " usage or type not allowed); set only then. Such an artifact starts by itself once the cause is"
+            " fixed."
+        ),
+        json_schema_extra=x_kubernetes(enum=tuple(StartFailureReason)),
+    )
 
 
 class OrderProgress(K8sModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import types
 import typing
 from typing import Any, Literal, Union
@@ -51,6 +52,8 @@ def for_annotation(annotation: Any) -> st.SearchStrategy[Any]:
         return st.booleans()
     if annotation is int:
         return st.integers(-(2**63), 2**63 - 1)
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return st.sampled_from(list(annotation))
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return for_model(annotation)
     raise TypeError(f"no strategy for {annotation!r}")

@@ -9,7 +9,7 @@ from api.arc.v1alpha1.types import OrderArtifactWorkflowStatus
 from controllers.kube import codec
 from controllers.order.naming import artifact_hash, canonical_json, label_value, secret_hash, workflow_name
 from controllers.order.parameters import build_parameters, flatten_spec
-from controllers.order.reconciler import parse_annotation_time
+from controllers.order.resolve import parse_annotation_time
 from controllers.order.status import summarize
 
 
