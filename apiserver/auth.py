@@ -17,6 +17,8 @@ from typing import Protocol
 
 from aiohttp import web
 
+from apiserver.requestinfo import RequestInfo
+
 ANONYMOUS = "system:anonymous"
 UNAUTHENTICATED = "system:unauthenticated"
 AUTHENTICATED = "system:authenticated"
@@ -55,8 +57,17 @@ class Authenticator(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class AuthorizationAttributes:
+    """What an authorizer decides on (kube's ``authorizer.Attributes``): who asks, and the RequestInfo of what
+    they ask — not the HTTP request, so authorizers live below the HTTP layer."""
+
+    user: UserInfo
+    request: RequestInfo
+
+
 class Authorizer(Protocol):
-    async def authorize(self, user: UserInfo, request: web.Request) -> tuple[bool, str]:
+    async def authorize(self, attributes: AuthorizationAttributes) -> tuple[bool, str]:
         """(allowed, reason). ``reason`` is appended to kube's 403 message when denied."""
         ...
 
@@ -121,7 +132,7 @@ class UnionAuthenticator:
 class AuthenticatedAllowedAuthorizer:
     """Standalone mode: every authenticated user may do everything; anonymous only the public paths."""
 
-    async def authorize(self, user: UserInfo, request: web.Request) -> tuple[bool, str]:
-        if not user.is_anonymous or request.path in PUBLIC_PATHS:
+    async def authorize(self, attributes: AuthorizationAttributes) -> tuple[bool, str]:
+        if not attributes.user.is_anonymous or attributes.request.path in PUBLIC_PATHS:
             return True, ""
         return False, ""

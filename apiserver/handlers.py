@@ -8,13 +8,12 @@ negotiation. Errors are raised as ``StatusError`` and written by the middleware.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 from aiohttp import web
 
-from api.resources import ResourceInfo
 from apiserver import errors
+from apiserver.admission.attributes import AdmissionAttributes, AdmissionPlugin
 from apiserver.negotiation import (
     IncludeObject,
     MediaType,
@@ -30,25 +29,6 @@ from apiserver.registry.store import RequestScope, Store
 from apiserver.watch import serve_watch
 
 MAX_BODY_BYTES = 3 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class AdmissionAttributes:
-    """What an admission plugin sees (``admission.Attributes``)."""
-
-    operation: str  # CREATE, UPDATE, DELETE
-    info: ResourceInfo
-    namespace: str | None
-    name: str
-    subresource: str | None
-    obj: Mapping[str, Any] | None
-    dry_run: bool
-
-
-class AdmissionPlugin(Protocol):
-    """Validating admission: raise a StatusError to reject. Runs before the object is written."""
-
-    async def admit(self, attributes: AdmissionAttributes) -> None: ...
 
 
 def warning_headers(warnings: list[str]) -> list[tuple[str, str]]:

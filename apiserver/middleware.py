@@ -18,7 +18,14 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
 from apiserver import errors
-from apiserver.auth import ANONYMOUS_USER, AuthenticationError, Authenticator, Authorizer, UserInfo
+from apiserver.auth import (
+    ANONYMOUS_USER,
+    AuthenticationError,
+    Authenticator,
+    AuthorizationAttributes,
+    Authorizer,
+    UserInfo,
+)
 from apiserver.observability import REQUEST_DURATION, REQUEST_TOTAL, object_ref, request_id, tracing_enabled
 from apiserver.requestinfo import RequestInfo, request_info_from
 from apiserver.uid import new_uuid
@@ -180,7 +187,7 @@ def auth_middleware(
             logger.warning("unable to authenticate the request", extra={"error": str(err)})
             raise errors.unauthorized("Unauthorized") from None
         request[USER] = user
-        allowed, reason = await authorizer.authorize(user, request)
+        allowed, reason = await authorizer.authorize(AuthorizationAttributes(user, request[INFO]))
         if not allowed:
             if user.is_anonymous and not anonymous:
                 raise errors.unauthorized("Unauthorized")

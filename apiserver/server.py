@@ -17,6 +17,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from api.resources import GROUP, RESOURCES, VERSION
+from apiserver.admission.attributes import AdmissionPlugin
 from apiserver.admission.namespace_lifecycle import NamespaceLifecycle
 from apiserver.auth import (
     AuthenticatedAllowedAuthorizer,
@@ -32,10 +33,10 @@ from apiserver.delegation.authn import (
     TokenReviewAuthenticator,
 )
 from apiserver.delegation.authz import SubjectAccessReviewAuthorizer
-from apiserver.delegation.informer import Informer
-from apiserver.delegation.kubeclient import KubeClient, load_kubeconfig
+from apiserver.delegation.cache import ListWatchCache
+from apiserver.delegation.client import DelegationClient, load_kubeconfig
 from apiserver.discovery import Documents, discovery_routes
-from apiserver.handlers import MAX_BODY_BYTES, AdmissionPlugin, ResourceHandlers, resource_routes
+from apiserver.handlers import MAX_BODY_BYTES, ResourceHandlers, resource_routes
 from apiserver.middleware import auth_middleware, context_middleware
 from apiserver.registry.store import Store
 from apiserver.storage.etcd import EtcdConfig, EtcdStorage
@@ -67,7 +68,7 @@ class Config:
     """An already built storage (tests inject the in-memory one); else etcd from ``etcd_servers``."""
 
 
-KUBE: web.AppKey[KubeClient] = web.AppKey("kube", KubeClient)
+KUBE: web.AppKey[DelegationClient] = web.AppKey("kube", DelegationClient)
 STORAGE: web.AppKey[Storage] = web.AppKey("storage", Storage)
 STORES: web.AppKey[dict[str, Store]] = web.AppKey("stores", dict)
 
@@ -82,7 +83,7 @@ def create_app(config: Config) -> web.Application:
     admission = list(config.admission)
     delegation_ctx = None
     if config.delegated:
-        kube = KubeClient(load_kubeconfig(config.kubeconfig))
+        kube = DelegationClient(load_kubeconfig(config.kubeconfig))
         trust = config.ssl_context.load_verify_locations if config.ssl_context is not None else None
         extension_auth = ExtensionAuthentication(
             kube, trust=lambda pems: trust(cadata=pems) if trust else None
@@ -93,7 +94,7 @@ def create_app(config: Config) -> web.Application:
             TokenReviewAuthenticator(kube),
         ]
         authorizer = SubjectAccessReviewAuthorizer(kube)
-        namespaces = Informer(kube, "/api/v1/namespaces")
+        namespaces = ListWatchCache(kube, "/api/v1/namespaces")
         admission.insert(0, NamespaceLifecycle(kube, namespaces))
 
         async def delegation(app: web.Application) -> AsyncIterator[None]:

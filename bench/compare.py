@@ -62,7 +62,7 @@ from bench.apiserver import watch_latency_raw as raw_watch_latency
 from bench.common import Run, cpu_seconds, drive, percentile, rss_bytes
 from hack.arcapiserver import ArcApiServer
 from hack.cluster import LocalCluster
-from hack.kube import KubeError, KubeHTTP
+from hack.kube import KubeHTTP, KubeHTTPError
 
 ARC_GROUP = "arc.opendefense.cloud"
 CRD_GROUP = "crd.arc.opendefense.cloud"
@@ -210,7 +210,7 @@ def install_crds(admin: KubeHTTP, group: str = CRD_GROUP, *, timeout: float = 60
             admin.request(
                 "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", body=orjson.dumps(crd)
             )
-        except KubeError as err:
+        except KubeHTTPError as err:
             if err.status != 409:
                 raise
     deadline = time.monotonic() + timeout
@@ -224,7 +224,7 @@ def install_crds(admin: KubeHTTP, group: str = CRD_GROUP, *, timeout: float = 60
         if ready == len(names):
             try:
                 served = {r["name"] for r in admin.get(f"/apis/{group}/{VERSION}")["resources"]}
-            except KubeError:
+            except KubeHTTPError:
                 served = set()
             if {r.plural for r in RESOURCES} <= served:
                 return
@@ -240,7 +240,7 @@ def ensure_namespaces(admin: KubeHTTP, names: list[str]) -> None:
                 "/api/v1/namespaces",
                 body=orjson.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
             )
-        except KubeError as err:
+        except KubeHTTPError as err:
             if err.status != 409:
                 raise
 

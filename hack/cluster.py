@@ -35,7 +35,7 @@ import yaml
 from hack import argo, kueue, pki
 from hack.binaries import REPO_ROOT, binary_path
 from hack.etcd import EtcdServer
-from hack.kube import KubeError, KubeHTTP, write_kubeconfig
+from hack.kube import KubeHTTP, KubeHTTPError, write_kubeconfig
 from hack.manifests import documents
 from hack.process import Component, free_port
 
@@ -419,7 +419,7 @@ class LocalCluster:
         path = client.object_path(obj)
         try:
             client.request("POST", path.rsplit("/", 1)[0], body=json.dumps(obj).encode())
-        except KubeError as err:
+        except KubeHTTPError as err:
             if err.status != 409:
                 raise
             client.request(
@@ -499,7 +499,7 @@ class LocalCluster:
             try:
                 if check():
                     return
-            except (KubeError, OSError):
+            except (KubeHTTPError, OSError):
                 pass
             time.sleep(0.25)
         raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")

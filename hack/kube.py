@@ -18,8 +18,11 @@ from urllib.parse import quote
 import yaml
 
 
-class KubeError(Exception):
-    """A non-2xx answer; carries the HTTP status and the server's Status body."""
+class KubeHTTPError(Exception):
+    """A non-2xx answer of `KubeHTTP`; carries the HTTP status and the server's Status body.
+
+    Not `KubeError` (the controllers' async client's family, `controllers.kube.errors`) nor `DelegationError`
+    (the API server's delegation client): this one belongs to the synchronous bootstrap client only."""
 
     def __init__(self, status: int, body: str) -> None:
         super().__init__(f"HTTP {status}: {body[:500]}")
@@ -56,7 +59,7 @@ class KubeHTTP:
             with urllib.request.urlopen(req, context=self._context(), timeout=timeout) as resp:
                 data = resp.read()
         except urllib.error.HTTPError as err:
-            raise KubeError(err.code, err.read().decode(errors="replace")) from None
+            raise KubeHTTPError(err.code, err.read().decode(errors="replace")) from None
         if not data:
             return None
         try:

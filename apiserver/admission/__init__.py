@@ -1,1 +1,1 @@
-"""Admission plugins: cross-object policy run before a write is stored (``AdmissionPlugin`` in handlers)."""
+"""Admission plugins: cross-object policy run before a write is stored (``attributes.AdmissionPlugin``)."""

@@ -11,15 +11,15 @@ from typing import Any
 
 from api.resources import GroupResource
 from apiserver import errors
-from apiserver.delegation.informer import Informer
-from apiserver.delegation.kubeclient import KubeApiError, KubeClient
-from apiserver.handlers import AdmissionAttributes
+from apiserver.admission.attributes import AdmissionAttributes
+from apiserver.delegation.cache import ListWatchCache
+from apiserver.delegation.client import DelegationClient, DelegationError
 
 NAMESPACES = GroupResource("", "namespaces")
 
 
 class NamespaceLifecycle:
-    def __init__(self, client: KubeClient, informer: Informer) -> None:
+    def __init__(self, client: DelegationClient, informer: ListWatchCache) -> None:
         self.client = client
         self.informer = informer
 
@@ -29,7 +29,7 @@ class NamespaceLifecycle:
             return cached
         try:
             found: dict[str, Any] = await self.client.get(f"/api/v1/namespaces/{name}")
-        except KubeApiError as err:
+        except DelegationError as err:
             if err.status == 404:
                 return None
             raise errors.internal_error("the namespace could not be looked up") from None

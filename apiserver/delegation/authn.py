@@ -33,8 +33,8 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from apiserver.auth import AUTHENTICATED, AuthenticationError, UserInfo
-from apiserver.delegation.informer import Informer
-from apiserver.delegation.kubeclient import KubeApiError, KubeClient
+from apiserver.delegation.cache import ListWatchCache
+from apiserver.delegation.client import DelegationClient, DelegationError
 
 logger = logging.getLogger(__name__)
 
@@ -91,11 +91,11 @@ class AuthenticationConfig:
 class ExtensionAuthentication:
     """The live ``extension-apiserver-authentication`` ConfigMap; ``trust`` adds CAs to the TLS server."""
 
-    def __init__(self, client: KubeClient, *, trust: Callable[[str], None] | None = None) -> None:
+    def __init__(self, client: DelegationClient, *, trust: Callable[[str], None] | None = None) -> None:
         self.config = AuthenticationConfig()
         self._trust = trust
         self._trusted: set[str] = set()
-        self.informer = Informer(
+        self.informer = ListWatchCache(
             client,
             f"/api/v1/namespaces/{CONFIGMAP_NAMESPACE}/configmaps",
             params={"fieldSelector": f"metadata.name={CONFIGMAP_NAME}"},
@@ -276,7 +276,7 @@ class TokenReviewAuthenticator:
     authenticator: "invalid bearer token"); only answers of the review are cached.
     """
 
-    def __init__(self, client: KubeClient, *, ttl: float = 10.0) -> None:
+    def __init__(self, client: DelegationClient, *, ttl: float = 10.0) -> None:
         self.client = client
         self.ttl = ttl
         self._cache: dict[str, tuple[float, UserInfo | None]] = {}
@@ -299,7 +299,7 @@ class TokenReviewAuthenticator:
             result: dict[str, Any] = await self.client.create(
                 "/apis/authentication.k8s.io/v1/tokenreviews", review
             )
-        except KubeApiError as err:
+        except DelegationError as err:
             logger.warning("token review failed", extra={"error": str(err)})
             raise AuthenticationError(f"token review failed: {err}") from None
         status = result.get("status") or {}

@@ -12,12 +12,10 @@ import time
 from typing import Any
 
 import orjson
-from aiohttp import web
 
 from apiserver import errors
-from apiserver.auth import UserInfo
-from apiserver.delegation.kubeclient import KubeApiError, KubeClient
-from apiserver.middleware import INFO
+from apiserver.auth import AuthorizationAttributes
+from apiserver.delegation.client import DelegationClient, DelegationError
 
 logger = logging.getLogger(__name__)
 
@@ -26,14 +24,14 @@ ALWAYS_ALLOW_PATHS = frozenset({"/healthz", "/readyz", "/livez"})
 
 
 class SubjectAccessReviewAuthorizer:
-    def __init__(self, client: KubeClient, *, allow_ttl: float = 10.0, deny_ttl: float = 10.0) -> None:
+    def __init__(self, client: DelegationClient, *, allow_ttl: float = 10.0, deny_ttl: float = 10.0) -> None:
         self.client = client
         self.allow_ttl = allow_ttl
         self.deny_ttl = deny_ttl
         self._cache: dict[bytes, tuple[float, bool, str]] = {}
 
-    def review(self, user: UserInfo, request: web.Request) -> dict[str, Any]:
-        info = request[INFO]
+    def review(self, attributes: AuthorizationAttributes) -> dict[str, Any]:
+        user, info = attributes.user, attributes.request
         spec: dict[str, Any] = {"user": user.name, "groups": list(user.groups)}
         if user.uid:
             spec["uid"] = user.uid
@@ -53,10 +51,13 @@ class SubjectAccessReviewAuthorizer:
             spec["nonResourceAttributes"] = {"path": info.path, "verb": info.verb}
         return {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec}
 
-    async def authorize(self, user: UserInfo, request: web.Request) -> tuple[bool, str]:
-        if ALWAYS_ALLOW_GROUPS.intersection(user.groups) or request.path in ALWAYS_ALLOW_PATHS:
+    async def authorize(self, attributes: AuthorizationAttributes) -> tuple[bool, str]:
+        if (
+            ALWAYS_ALLOW_GROUPS.intersection(attributes.user.groups)
+            or attributes.request.path in ALWAYS_ALLOW_PATHS
+        ):
             return True, ""
-        review = self.review(user, request)
+        review = self.review(attributes)
         key = orjson.dumps(review["spec"], option=orjson.OPT_SORT_KEYS)
         cached = self._cache.get(key)
         now = time.monotonic()
@@ -64,7 +65,7 @@ class SubjectAccessReviewAuthorizer:
             return cached[1], cached[2]
         try:
             result = await self.client.create("/apis/authorization.k8s.io/v1/subjectaccessreviews", review)
-        except KubeApiError as err:
+        except DelegationError as err:
             logger.warning("subject access review failed", extra={"error": str(err)})
             raise errors.internal_error("the authorization check could not be completed") from None
         status = result.get("status") or {}

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from hack.cluster import ARC_APISERVICE, LocalCluster
-from hack.kube import KubeError
+from hack.kube import KubeHTTPError
 from tests.e2e.conftest import Kubectl
 from tests.e2e.support import GROUP, eventually, kubectl_proc, manifest, order
 
@@ -58,7 +58,7 @@ def test_stopping_arc_makes_the_apiservice_unavailable_and_starting_it_recovers(
             "(ServiceUnavailable)" in proc.stderr
             or 'the server doesn\'t have a resource type "orders"' in proc.stderr
         ), proc.stderr
-        with pytest.raises(KubeError) as raised:
+        with pytest.raises(KubeHTTPError) as raised:
             local_cluster.admin().get(f"/apis/{GROUP}/v1alpha1/namespaces/{namespace}/orders")
         assert raised.value.status == 503
         assert raised.value.body.strip() == "service unavailable"  # kube-aggregator's proxyError

@@ -14,7 +14,13 @@ from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from apiserver.auth import AuthenticationError, TokenFileAuthenticator, UnionAuthenticator, UserInfo
+from apiserver.auth import (
+    AuthenticationError,
+    AuthorizationAttributes,
+    TokenFileAuthenticator,
+    UnionAuthenticator,
+    UserInfo,
+)
 from apiserver.delegation.authn import (
     AuthenticationConfig,
     ClientCertificateAuthenticator,
@@ -147,7 +153,7 @@ class _Nobody:
 
 
 class _AllowAll:
-    async def authorize(self, user: UserInfo, request: web.Request) -> tuple[bool, str]:
+    async def authorize(self, attributes: AuthorizationAttributes) -> tuple[bool, str]:
         return True, ""
 
 

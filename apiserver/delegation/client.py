@@ -1,7 +1,11 @@
-"""A minimal asynchronous client for kube-apiserver: the only place in apiserver/ that speaks HTTP to it.
+"""`DelegationClient`: how the API server asks its delegating kube-apiserver (reviews, namespaces, the
+authentication ConfigMap) — a minimal asynchronous client, the only place in apiserver/ speaking HTTP to it.
+
+Named after what it does, not `KubeClient`: that is the controllers' client (`controllers.kube`), a different
+thing with a different error family.
 
 Credentials come from a kubeconfig (client certificate or bearer token, CA) or from the in-cluster service
-account. Errors are mapped once to :class:`KubeApiError` carrying the status code and the server's Status.
+account. Errors are mapped once to :class:`DelegationError` carrying the status code and the server's Status.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import yaml
 IN_CLUSTER_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
-class KubeApiError(Exception):
+class DelegationError(Exception):
     def __init__(self, status: int, body: Any) -> None:
         message = body.get("message") if isinstance(body, dict) else str(body)[:300]
         super().__init__(f"kube-apiserver answered {status}: {message}")
@@ -75,7 +79,7 @@ def load_kubeconfig(path: Path | None) -> KubeConfig:
     return KubeConfig(str(cluster["server"]).rstrip("/"), ctx, user.get("token"))
 
 
-class KubeClient:
+class DelegationClient:
     """JSON over HTTPS to kube-apiserver with explicit timeouts."""
 
     def __init__(self, config: KubeConfig, *, timeout: float = 10.0) -> None:
@@ -101,7 +105,7 @@ class KubeClient:
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            raise RuntimeError("KubeClient is not started")
+            raise RuntimeError("DelegationClient is not started")
         return self._session
 
     async def request(
@@ -117,10 +121,10 @@ class KubeClient:
                 raw = await resp.read()
                 payload: Any = orjson.loads(raw) if raw else None
                 if resp.status >= 400:
-                    raise KubeApiError(resp.status, payload)
+                    raise DelegationError(resp.status, payload)
                 return payload
         except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as exc:
-            raise KubeApiError(0, f"{type(exc).__name__}: {exc}") from None
+            raise DelegationError(0, f"{type(exc).__name__}: {exc}") from None
 
     async def get(self, path: str, *, params: Mapping[str, str] | None = None) -> Any:
         return await self.request("GET", path, params=params)
@@ -146,9 +150,9 @@ class KubeClient:
             ) as resp:
                 if resp.status >= 400:
                     raw = await resp.read()
-                    raise KubeApiError(resp.status, orjson.loads(raw) if raw else None)
+                    raise DelegationError(resp.status, orjson.loads(raw) if raw else None)
                 async for line in resp.content:
                     if line.strip():
                         yield orjson.loads(line)
         except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as exc:
-            raise KubeApiError(0, f"{type(exc).__name__}: {exc}") from None
+            raise DelegationError(0, f"{type(exc).__name__}: {exc}") from None

@@ -1,4 +1,5 @@
-"""A list+watch cache of one kind of kube-apiserver object (what client-go's informer does, minimally).
+"""`ListWatchCache`: a list+watch cache of one kind of kube-apiserver object (client-go's informer, minimally;
+not named `Informer`, which is the controllers' typed, indexed one in `controllers.runtime`).
 
 Used for ``kube-system/extension-apiserver-authentication`` (front-proxy CA and header names, reloaded when
 it changes) and for namespaces (NamespaceLifecycle admission). It relists after an error or a 410 and
@@ -12,15 +13,15 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from apiserver.delegation.kubeclient import KubeApiError, KubeClient
+from apiserver.delegation.client import DelegationClient, DelegationError
 
 logger = logging.getLogger(__name__)
 
 
-class Informer:
+class ListWatchCache:
     def __init__(
         self,
-        client: KubeClient,
+        client: DelegationClient,
         path: str,
         *,
         params: Mapping[str, str] | None = None,
@@ -76,7 +77,7 @@ class Informer:
                     ):
                         kind, obj = event.get("type"), event.get("object") or {}
                         if kind == "ERROR":
-                            raise KubeApiError(int(obj.get("code") or 500), obj)
+                            raise DelegationError(int(obj.get("code") or 500), obj)
                         resource_version = (obj.get("metadata") or {}).get(
                             "resourceVersion", resource_version
                         )
@@ -89,7 +90,7 @@ class Informer:
                         self._changed()
             except asyncio.CancelledError:
                 raise
-            except (KubeApiError, KeyError, TypeError) as err:
+            except (DelegationError, KeyError, TypeError) as err:
                 logger.warning("informer relisting", extra={"path": self.path, "error": str(err)})
                 await asyncio.sleep(self.relist_backoff)
 
