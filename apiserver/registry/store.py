@@ -92,7 +92,7 @@ class RequestScope:
 
 @dataclass(frozen=True)
 class ListOptions:
-    """``metav1.ListOptions`` after validation (``apiserver.options`` parses the query)."""
+    """``metav1.ListOptions`` after validation (``apiserver.query`` parses the query)."""
 
     label_selector: Callable[[Mapping[str, str]], bool] | None = None
     label_prefilter: Callable[[bytes], bool] | None = None

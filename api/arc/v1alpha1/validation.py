@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 import orjson
@@ -263,19 +263,40 @@ def _immutable_spec(new: BaseModel, old: BaseModel) -> list[FieldError]:
 # --- dispatch -------------------------------------------------------------------------------------------
 
 
+def _spec_update(check: Callable[[Any], list[FieldError]]) -> Callable[[Any, Any], list[FieldError]]:
+    """Update validation of a kind whose spec may change: metadata update rules, then the spec's rules."""
+
+    def validate_kind_update(new: Any, old: Any) -> list[FieldError]:
+        return [*validate_object_meta_update(_metadata(new), _metadata(old)), *check(new)]
+
+    return validate_kind_update
+
+
+_CREATE: Final[Mapping[type[BaseModel], Callable[[Any], list[FieldError]]]] = {
+    Order: validate_order,
+    Endpoint: validate_endpoint,
+    ArtifactType: validate_artifact_type,
+    ClusterArtifactType: validate_cluster_artifact_type,
+    ArtifactWorkflow: validate_artifact_workflow,
+}
+"""Create-time validation per kind."""
+
+_UPDATE: Final[Mapping[type[BaseModel], Callable[[Any, Any], list[FieldError]]]] = {
+    Order: _spec_update(_validate_order_spec),
+    Endpoint: _spec_update(_validate_endpoint_spec),
+    ArtifactType: _spec_update(lambda obj: _validate_type_spec(obj.spec, cluster=False)),
+    ClusterArtifactType: _spec_update(lambda obj: _validate_type_spec(obj.spec, cluster=True)),
+    ArtifactWorkflow: validate_artifact_workflow_update,  # spec immutable
+}
+"""Update-time validation per kind (main resource)."""
+
+
 def validate(obj: BaseModel) -> list[FieldError]:
     """Create-time validation of any ARC object (after `set_defaults`)."""
-    if isinstance(obj, Order):
-        return validate_order(obj)
-    if isinstance(obj, Endpoint):
-        return validate_endpoint(obj)
-    if isinstance(obj, ArtifactType):
-        return validate_artifact_type(obj)
-    if isinstance(obj, ClusterArtifactType):
-        return validate_cluster_artifact_type(obj)
-    if isinstance(obj, ArtifactWorkflow):
-        return validate_artifact_workflow(obj)
-    raise TypeError(f"not an ARC object: {type(obj).__name__}")
+    check = _CREATE.get(type(obj))
+    if check is None:
+        raise TypeError(f"not an ARC object: {type(obj).__name__}")
+    return check(obj)
 
 
 def validate_update(new: BaseModel, old: BaseModel) -> list[FieldError]:
@@ -285,20 +306,10 @@ def validate_update(new: BaseModel, old: BaseModel) -> list[FieldError]:
     unconditional PUT (no resourceVersion sent) the server copies the stored one in first, as kube's
     generic store does.
     """
-    if isinstance(new, ArtifactWorkflow) and isinstance(old, ArtifactWorkflow):
-        return validate_artifact_workflow_update(new, old)
-    errs = validate_object_meta_update(_metadata(new), _metadata(old))
-    if isinstance(new, Order):
-        errs.extend(_validate_order_spec(new))
-    elif isinstance(new, Endpoint):
-        errs.extend(_validate_endpoint_spec(new))
-    elif isinstance(new, ArtifactType):
-        errs.extend(_validate_type_spec(new.spec, cluster=False))
-    elif isinstance(new, ClusterArtifactType):
-        errs.extend(_validate_type_spec(new.spec, cluster=True))
-    else:
+    check = _UPDATE.get(type(new))
+    if check is None:
         raise TypeError(f"not an ARC object: {type(new).__name__}")
-    return errs
+    return check(new, old)
 
 
 def validate_status_update(new: BaseModel, old: BaseModel) -> list[FieldError]:
