@@ -78,6 +78,27 @@ class Ports:
         return cls(**{name: known.get(name) or free_port() for name in cls.__dataclass_fields__})
 
 
+@dataclass(frozen=True)
+class ComponentSpec:
+    """One component of the stack, described once (as hack/binaries.txt has one line per build).
+
+    ``up`` walks ``COMPONENTS`` in order: ``before`` (install what it needs: RBAC, CRDs, registrations),
+    start ``argv`` (with ``env``) unless it already runs, wait until ``ready`` (at most ``ready_timeout``
+    seconds), then ``after`` (what needs it running: webhooks, nodes). ``down`` walks it in reverse.
+    """
+
+    name: str
+    argv: Callable[[LocalCluster], list[str]]
+    ready: Callable[[LocalCluster], bool] | None = None
+    ready_timeout: float = 60.0
+    ready_what: str = "ready"
+    before: Callable[[LocalCluster], None] | None = None
+    after: Callable[[LocalCluster], None] | None = None
+    env: Mapping[str, str] | None = None
+    controller_manager: bool = False
+    """ARC's controller manager: left out with ``LocalCluster(controller_manager=False)``."""
+
+
 class LocalCluster:
     """The local control plane in one work directory."""
 
@@ -103,20 +124,14 @@ class LocalCluster:
         return Component(name, self.work_dir)
 
     @property
+    def components(self) -> list[ComponentSpec]:
+        """Start order."""
+        return [c for c in COMPONENTS if self.with_controller_manager or not c.controller_manager]
+
+    @property
     def component_names(self) -> list[str]:
         """Start order."""
-        return [
-            "etcd",
-            "etcd-arc",
-            "kube-apiserver",
-            "kube-controller-manager",
-            "kube-scheduler",
-            "kwok",
-            "arc-apiserver",
-            "kueue",
-            "argo-workflow-controller",
-            *(["arc-controller-manager"] if self.with_controller_manager else []),
-        ]
+        return [c.name for c in self.components]
 
     def admin(self) -> KubeHTTP:
         return KubeHTTP(
@@ -286,7 +301,7 @@ class LocalCluster:
             f"--tls-private-key-file={p / 'arc-apiserver.key'}",
         ]
 
-    def _arc_apiserver_ready(self) -> bool:
+    def arc_apiserver_ready(self) -> bool:
         context = ssl.create_default_context(cafile=str(self.pki_dir / "ca.crt"))
         url = f"https://127.0.0.1:{self.ports.arc_apiserver}/readyz"
         with urllib.request.urlopen(url, context=context, timeout=2) as resp:
@@ -320,8 +335,9 @@ class LocalCluster:
         return bool(conditions.get("Available", {}).get("status") == "True")
 
     def start_arc_apiserver(self) -> None:
-        self._start("arc-apiserver", self.arc_apiserver_argv)
-        self.component("arc-apiserver").wait_until(self._arc_apiserver_ready, timeout=60, what="ready")
+        self.start_component(COMPONENTS_BY_NAME["arc-apiserver"])
+
+    def wait_for_apiservice(self) -> None:
         self._poll(
             self.apiservice_available,
             timeout=90,
@@ -341,18 +357,14 @@ class LocalCluster:
             f"--metrics-bind-address=127.0.0.1:{self.ports.arc_controller_manager}",
         ]
 
-    def _arc_controller_manager_ready(self) -> bool:
+    def arc_controller_manager_ready(self) -> bool:
         url = f"http://127.0.0.1:{self.ports.arc_controller_manager}/readyz"
         with urllib.request.urlopen(url, timeout=2) as resp:
             return bool(resp.status == 200)
 
-    def start_arc_controller_manager(self) -> None:
-        """The controller manager, as its service account (deploy/controllers/rbac.yaml)."""
+    def install_controller_manager_rbac(self) -> None:
+        """The controller manager runs as its service account (deploy/controllers/rbac.yaml)."""
         self.admin().apply_manifest(DEPLOY_DIR / "controllers" / "rbac.yaml")
-        self._start("arc-controller-manager", self.arc_controller_manager_argv)
-        self.component("arc-controller-manager").wait_until(
-            self._arc_controller_manager_ready, timeout=60, what="ready"
-        )
 
     # ---- Kueue and Argo ---------------------------------------------------------------------------
     @property
@@ -365,36 +377,30 @@ class LocalCluster:
             metrics_port=self.ports.kueue_metrics,
         )
 
-    def start_kueue(self) -> None:
-        """CRDs and RBAC, then the process; the webhooks are registered once it serves them (failurePolicy
-        Fail: registered earlier, they would reject every pod of a managed namespace)."""
+    def install_kueue(self) -> None:
+        """CRDs and RBAC before the process; the webhooks only once it serves them (`register_kueue_webhooks`:
+        failurePolicy Fail — registered earlier, they would reject every pod of a managed namespace)."""
         q = self.kueue_server
         q.prepare(pki.KeyPair(self.pki_dir / "ca.crt", self.pki_dir / "ca.key"))
-        client = self.admin()
-        q.install(client)
-        self._start("kueue", q.argv)
-        self.component("kueue").wait_until(q.ready, timeout=90, what="ready")
-        q.register_webhooks(client, (self.pki_dir / "ca.crt").read_bytes())
+        q.install(self.admin())
+
+    def register_kueue_webhooks(self) -> None:
+        q = self.kueue_server
+        q.register_webhooks(self.admin(), (self.pki_dir / "ca.crt").read_bytes())
         log(f"kueue: ready, webhooks at https://127.0.0.1:{q.webhook_port}")
 
     @property
     def workflow_controller(self) -> argo.WorkflowController:
         return argo.WorkflowController(kubeconfig=Path(self._kubeconfig_of("argo-workflow-controller")))
 
-    def start_argo(self) -> None:
-        controller = self.workflow_controller
-        controller.install(self.admin())
-        component = self.component("argo-workflow-controller")
-        offset = component.log_file.stat().st_size if component.log_file.exists() else 0
+    def install_argo(self) -> None:
+        self.workflow_controller.install(self.admin())
 
-        def started() -> bool:
-            with component.log_file.open("rb") as f:
-                f.seek(offset)
-                return argo.STARTED_LOG_LINE.encode() in f.read()
-
-        if self._start("argo-workflow-controller", controller.argv, env=argo.ENV):
-            component.wait_until(started, timeout=60, what="started")
-        log("argo-workflow-controller: running")
+    def argo_started(self) -> bool:
+        """Argo logged its start line since the process was last started (hack.process marks each start)."""
+        log_file = self.component("argo-workflow-controller").log_file
+        data = log_file.read_bytes() if log_file.exists() else b""
+        return argo.STARTED_LOG_LINE.encode() in data[data.rfind(b" starting: ") :]
 
     def install_demo(self) -> None:
         """deploy/demo/ (Kueue quota, the ClusterArtifactType "oci") and every ClusterWorkflowTemplate in
@@ -426,46 +432,32 @@ class LocalCluster:
                 "PATCH", path, body=json.dumps(obj).encode(), content_type="application/merge-patch+json"
             )
 
-    def _start(
-        self, name: str, argv: Callable[[], list[str]], *, env: Mapping[str, str] | None = None
-    ) -> bool:
-        """Start ``name`` unless it already runs; returns whether it was started now."""
-        component = self.component(name)
+    def start_component(self, spec: ComponentSpec) -> None:
+        """``spec``'s before, start (unless it already runs), ready and after steps."""
+        if spec.before is not None:
+            spec.before(self)
+        component = self.component(spec.name)
         if component.is_running():
-            log(f"{name}: already running (pid {component.pid()})")
-            return False
-        component.start(argv(), env=env)
-        log(f"{name}: started (pid {component.pid()}, log {component.log_file})")
-        return True
+            log(f"{spec.name}: already running (pid {component.pid()})")
+        else:
+            component.start(spec.argv(self), env=spec.env)
+            log(f"{spec.name}: started (pid {component.pid()}, log {component.log_file})")
+        if spec.ready is not None:
+            ready = spec.ready
+            component.wait_until(lambda: ready(self), timeout=spec.ready_timeout, what=spec.ready_what)
+            log(f"{spec.name}: {spec.ready_what}")
+        if spec.after is not None:
+            spec.after(self)
 
-    def _kube_apiserver_ready(self) -> bool:
+    def kube_apiserver_ready(self) -> bool:
         return bool(self.admin().request("GET", "/readyz", timeout=3) == "ok")
 
     def up(self) -> None:
         """Start every component that is not running and wait until the cluster is usable."""
         started = time.monotonic()
         self.ensure_pki()
-        for etcd in (self.etcd, self.etcd_arc):
-            if etcd.component.is_running():
-                log(f"{etcd.name}: already running (pid {etcd.component.pid()})")
-            else:
-                etcd.start()
-                log(f"{etcd.name}: healthy at {etcd.client_url}")
-        self._start("kube-apiserver", self.kube_apiserver_argv)
-        self.component("kube-apiserver").wait_until(self._kube_apiserver_ready, timeout=120, what="ready")
-        log(f"kube-apiserver: ready at {self.server}")
-        self._start("kube-controller-manager", self.kube_controller_manager_argv)
-        self._start("kube-scheduler", self.kube_scheduler_argv)
-        self._start("kwok", self.kwok_argv)
-        self.ensure_fake_nodes()
-        self.wait_for_nodes_ready(timeout=120)
-        self.wait_for_default_service_account(timeout=120)
-        self.register_arc_apiserver()
-        self.start_arc_apiserver()
-        self.start_kueue()
-        self.start_argo()
-        if self.with_controller_manager:
-            self.start_arc_controller_manager()
+        for spec in self.components:
+            self.start_component(spec)
         self.install_demo()
         log(f"control plane up in {time.monotonic() - started:.1f}s")
 
@@ -517,6 +509,12 @@ class LocalCluster:
                 return False
         return True
 
+    def prepare_nodes(self) -> None:
+        """The fake nodes, Ready (kwok and the node lifecycle controller), and the default ServiceAccount."""
+        self.ensure_fake_nodes()
+        self.wait_for_nodes_ready(timeout=120)
+        self.wait_for_default_service_account(timeout=120)
+
     def wait_for_nodes_ready(self, *, timeout: float) -> None:
         self._poll(
             self.nodes_ready,
@@ -548,6 +546,68 @@ class LocalCluster:
             name: {"running": self.component(name).is_running(), "pid": self.component(name).pid()}
             for name in self.component_names
         }
+
+
+COMPONENTS: tuple[ComponentSpec, ...] = (
+    ComponentSpec(
+        "etcd",
+        lambda c: c.etcd.argv(),
+        before=lambda c: c.etcd.data_dir.mkdir(parents=True, exist_ok=True),
+        ready=lambda c: c.etcd.healthy(),
+        ready_timeout=30,
+        ready_what="healthy",
+    ),
+    ComponentSpec(
+        "etcd-arc",
+        lambda c: c.etcd_arc.argv(),
+        before=lambda c: c.etcd_arc.data_dir.mkdir(parents=True, exist_ok=True),
+        ready=lambda c: c.etcd_arc.healthy(),
+        ready_timeout=30,
+        ready_what="healthy",
+    ),
+    ComponentSpec(
+        "kube-apiserver",
+        LocalCluster.kube_apiserver_argv,
+        ready=LocalCluster.kube_apiserver_ready,
+        ready_timeout=120,
+    ),
+    ComponentSpec("kube-controller-manager", LocalCluster.kube_controller_manager_argv),
+    ComponentSpec("kube-scheduler", LocalCluster.kube_scheduler_argv),
+    ComponentSpec("kwok", LocalCluster.kwok_argv, after=LocalCluster.prepare_nodes),
+    ComponentSpec(
+        "arc-apiserver",
+        LocalCluster.arc_apiserver_argv,
+        before=LocalCluster.register_arc_apiserver,
+        ready=LocalCluster.arc_apiserver_ready,
+        after=LocalCluster.wait_for_apiservice,
+    ),
+    ComponentSpec(
+        "kueue",
+        lambda c: c.kueue_server.argv(),
+        before=LocalCluster.install_kueue,
+        ready=lambda c: c.kueue_server.ready(),
+        ready_timeout=90,
+        after=LocalCluster.register_kueue_webhooks,
+    ),
+    ComponentSpec(
+        "argo-workflow-controller",
+        lambda c: c.workflow_controller.argv(),
+        env=argo.ENV,
+        before=LocalCluster.install_argo,
+        ready=LocalCluster.argo_started,
+        ready_what="started",
+    ),
+    ComponentSpec(
+        "arc-controller-manager",
+        LocalCluster.arc_controller_manager_argv,
+        before=LocalCluster.install_controller_manager_rbac,
+        ready=LocalCluster.arc_controller_manager_ready,
+        controller_manager=True,
+    ),
+)
+"""The stack, in start order."""
+
+COMPONENTS_BY_NAME: dict[str, ComponentSpec] = {c.name: c for c in COMPONENTS}
 
 
 def _banner(cluster: LocalCluster) -> str:
