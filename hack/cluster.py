@@ -548,23 +548,20 @@ class LocalCluster:
         }
 
 
+def _etcd(name: str, server: Callable[[LocalCluster], EtcdServer]) -> ComponentSpec:
+    return ComponentSpec(
+        name,
+        lambda c: server(c).argv(),
+        before=lambda c: server(c).data_dir.mkdir(parents=True, exist_ok=True),
+        ready=lambda c: server(c).healthy(),
+        ready_timeout=30,
+        ready_what="healthy",
+    )
+
+
 COMPONENTS: tuple[ComponentSpec, ...] = (
-    ComponentSpec(
-        "etcd",
-        lambda c: c.etcd.argv(),
-        before=lambda c: c.etcd.data_dir.mkdir(parents=True, exist_ok=True),
-        ready=lambda c: c.etcd.healthy(),
-        ready_timeout=30,
-        ready_what="healthy",
-    ),
-    ComponentSpec(
-        "etcd-arc",
-        lambda c: c.etcd_arc.argv(),
-        before=lambda c: c.etcd_arc.data_dir.mkdir(parents=True, exist_ok=True),
-        ready=lambda c: c.etcd_arc.healthy(),
-        ready_timeout=30,
-        ready_what="healthy",
-    ),
+    _etcd("etcd", lambda c: c.etcd),
+    _etcd("etcd-arc", lambda c: c.etcd_arc),
     ComponentSpec(
         "kube-apiserver",
         LocalCluster.kube_apiserver_argv,
