@@ -87,6 +87,8 @@ def x_kubernetes(
     list_type: Literal["atomic", "set", "map"] | None = None,
     list_map_keys: tuple[str, ...] = (),
     map_type: Literal["atomic", "granular"] | None = None,
+    patch_strategy: str | None = None,
+    patch_merge_key: str | None = None,
     preserve_unknown_fields: bool = False,
     enum: tuple[str, ...] = (),
     format: str | None = None,
@@ -95,6 +97,8 @@ def x_kubernetes(
 
     `required` marks a field the schema lists as required (Go: no `omitempty`, no `+optional`);
     the Python model still accepts it missing so that validation can report every error at once.
+    `patch_strategy`/`patch_merge_key` are Go's `patchStrategy`/`patchMergeKey` tags: the strategic merge
+    patch metadata kubectl reads from the OpenAPI (`x-kubernetes-patch-strategy`/`-merge-key`).
     """
     out: dict[str, Any] = {}
     if required:
@@ -105,6 +109,10 @@ def x_kubernetes(
         out["x-kubernetes-list-map-keys"] = list(list_map_keys)
     if map_type is not None:
         out["x-kubernetes-map-type"] = map_type
+    if patch_strategy is not None:
+        out["x-kubernetes-patch-strategy"] = patch_strategy
+    if patch_merge_key is not None:
+        out["x-kubernetes-patch-merge-key"] = patch_merge_key
     if preserve_unknown_fields:
         out["x-kubernetes-preserve-unknown-fields"] = True
     if enum:
@@ -165,6 +173,9 @@ class ListMeta(K8sModel):
 
 class LocalObjectReference(K8sModel):
     """A reference to an object in the referring object's own namespace."""
+
+    # kube's corev1.LocalObjectReference is `+structType=atomic`: server-side apply owns it as one value.
+    model_config = ConfigDict(**K8sModel.model_config, json_schema_extra={"x-kubernetes-map-type": "atomic"})
 
     name: str = Field(
         default="",
