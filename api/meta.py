@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 from pydantic.alias_generators import to_camel
 
 __all__ = [
@@ -162,6 +162,20 @@ class ObjectMeta(K8sModel):
     owner_references: list[OwnerReference] | None = None
     finalizers: list[str] | None = None
     managed_fields: list[ManagedFieldsEntry] | None = None
+
+    @model_validator(mode="after")
+    def _omit_empty(self) -> ObjectMeta:
+        """Go's ``omitempty``: empty labels, annotations, ownerReferences and finalizers are not kept
+        (``managedFields: []`` is a request to reset them, so it stays)."""
+        if self.labels is not None and not self.labels:
+            self.labels = None
+        if self.annotations is not None and not self.annotations:
+            self.annotations = None
+        if self.owner_references is not None and not self.owner_references:
+            self.owner_references = None
+        if self.finalizers is not None and not self.finalizers:
+            self.finalizers = None
+        return self
 
 
 class ListMeta(K8sModel):
