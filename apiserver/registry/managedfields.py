@@ -206,6 +206,21 @@ def encode(managed: Managed) -> list[dict[str, Any]] | None:
     return out
 
 
+def settle_request(entries: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """What of a request's managedFields the field manager will use, before the object is validated (kube
+    validates the managedFields the field manager computed): a reset stays a reset (``[]``), entries that
+    do not decode are dropped (the stored ones are kept instead), others stay."""
+    if entries is None:
+        return None
+    if _is_reset(entries):
+        return []
+    try:
+        decode(entries)
+    except ManagedFieldsError:
+        return None
+    return entries
+
+
 def _is_reset(entries: Any) -> bool:
     """``isResetManagedFields``: ``[]`` or ``[{}]``."""
     if isinstance(entries, list):

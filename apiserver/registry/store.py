@@ -26,7 +26,7 @@ from api.meta import dump
 from api.resources import ResourceInfo
 from api.schema import strict_decoding_message, unknown_field_warning, unknown_fields
 from apiserver import errors
-from apiserver.registry.managedfields import FieldManager
+from apiserver.registry.managedfields import FieldManager, settle_request
 from apiserver.registry.patch import apply_patch
 from apiserver.registry.strategy import ResourceStrategy, StatusStrategy, Strategy, metadata_of
 from apiserver.storage.interface import (
@@ -327,6 +327,7 @@ class Store:
         if generate:
             meta.name = self._generated_name(meta.generate_name or "")
         self.strategy.prepare_for_create(obj)
+        _settle_managed_fields(obj)
         errs = self.strategy.validate(obj)
         if _nonzero_resource_version(sent_resource_version) and not scope.dry_run:
             # kube's etcd3 store rejects this with a plain error that reaches clients as a reasonless 500.
@@ -411,6 +412,7 @@ class Store:
             meta.deletion_timestamp = old_meta.deletion_timestamp
         if old_meta.deletion_grace_period_seconds is not None and meta.deletion_grace_period_seconds is None:
             meta.deletion_grace_period_seconds = old_meta.deletion_grace_period_seconds
+        _settle_managed_fields(new)
         errs = strategy.validate_update(new, old)
         wire = self._valid_wire(new, errs, old_wire, scope=scope, subresource=subresource, now=now_rfc3339())
         if meta.deletion_timestamp and not meta.finalizers:
@@ -661,6 +663,18 @@ class Store:
 
         results = await asyncio.gather(*(delete_one(obj) for obj in page.items))
         return [obj for obj in results if obj is not None]
+
+
+def _settle_managed_fields(obj: BaseModel) -> None:
+    """The request's managedFields as the field manager will read them (see ``settle_request``)."""
+    meta = metadata_of(obj)
+    if meta.managed_fields is None:
+        return
+    settled = settle_request([dump(e) for e in meta.managed_fields])
+    if settled is None:
+        meta.managed_fields = None
+    elif not settled:
+        meta.managed_fields = []
 
 
 def _nonzero_resource_version(resource_version: str | None) -> bool:

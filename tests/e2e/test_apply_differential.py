@@ -122,6 +122,10 @@ def run_step(admin: KubeHTTP, group: str, kind: str, name: str, step: Step) -> t
         query["force"] = "true"
     path = object_path(group, kind, name, step.get("subresource", "")) + "?" + urllib.parse.urlencode(query)
     body = with_group(step["body"], group)
+    if step["op"] == "create":
+        body.setdefault("metadata", {})["name"] = name
+        collection = object_path(group, kind, name).rsplit("/", 1)[0]
+        return call(admin, "POST", f"{collection}?fieldManager={step['manager']}", body)
     if step["op"] == "apply":
         body.setdefault("metadata", {})["name"] = name
         return call(admin, "PATCH", path, body, APPLY)
@@ -183,6 +187,14 @@ def apply(manager: str, body: dict[str, Any], *, force: bool = False, subresourc
 
 def merge(manager: str, body: dict[str, Any]) -> Step:
     return {"op": "merge", "manager": manager, "body": body}
+
+
+def create(manager: str, body: dict[str, Any]) -> Step:
+    return {"op": "create", "manager": manager, "body": body}
+
+
+RESET = {"metadata": {"managedFields": [{}]}}
+"""A merge patch that resets managedFields (kube's ``[{}]``)."""
 
 
 CONDITION = {
@@ -250,6 +262,26 @@ CLASSICS: dict[str, tuple[str, list[Step]]] = {
             apply("gitops", type_config([{"name": "b", "value": "2"}], rules={"dstTypes": ["oci"]})),
         ],
     ),
+    "created by POST, then applied": (
+        "Order",
+        [
+            create("kubectl-create", order_config(labels={"app": "a"}, queueName="q")),
+            apply("gitops", order_config(labels={"app": "a"})),
+            apply("gitops", order_config(labels={"app": "b"})),
+            apply("gitops", order_config(labels={"app": "b"}), force=True),
+        ],
+    ),
+    "reset managedFields, then before-first-apply": (
+        "ArtifactType",
+        [
+            create("kubectl-create", type_config([{"name": "a", "value": "1"}], queueName="q")),
+            merge("tidy", RESET),
+            merge("editor", {"spec": {"queueName": "r"}}),
+            apply("gitops", type_config([{"name": "a", "value": "2"}])),
+            apply("gitops", type_config([{"name": "a", "value": "2"}]), force=True),
+            apply("gitops", type_config()),
+        ],
+    ),
     "atomic lists and refs": (
         "Order",
         [
@@ -308,8 +340,11 @@ def order_steps(draw: st.DrawFn) -> Step:
 @st.composite
 def type_steps(draw: st.DrawFn) -> Step:
     manager = draw(managers)
-    if draw(st.integers(0, 4)) == 0:
+    roll = draw(st.integers(0, 6))
+    if roll == 0:
         return merge(manager, {"spec": {"queueName": draw(st.sampled_from(["q1", "q2", None]))}})
+    if roll == 1:
+        return merge(manager, RESET)
     spec: dict[str, Any] = {}
     if draw(st.booleans()):
         spec["queueName"] = draw(st.sampled_from(["q1", "q2"]))
