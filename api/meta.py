@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 from pydantic.alias_generators import to_camel
 
 __all__ = [
@@ -87,6 +87,8 @@ def x_kubernetes(
     list_type: Literal["atomic", "set", "map"] | None = None,
     list_map_keys: tuple[str, ...] = (),
     map_type: Literal["atomic", "granular"] | None = None,
+    patch_strategy: str | None = None,
+    patch_merge_key: str | None = None,
     preserve_unknown_fields: bool = False,
     enum: tuple[str, ...] = (),
     format: str | None = None,
@@ -95,6 +97,8 @@ def x_kubernetes(
 
     `required` marks a field the schema lists as required (Go: no `omitempty`, no `+optional`);
     the Python model still accepts it missing so that validation can report every error at once.
+    `patch_strategy`/`patch_merge_key` are Go's `patchStrategy`/`patchMergeKey` tags: the strategic merge
+    patch metadata kubectl reads from the OpenAPI (`x-kubernetes-patch-strategy`/`-merge-key`).
     """
     out: dict[str, Any] = {}
     if required:
@@ -105,6 +109,10 @@ def x_kubernetes(
         out["x-kubernetes-list-map-keys"] = list(list_map_keys)
     if map_type is not None:
         out["x-kubernetes-map-type"] = map_type
+    if patch_strategy is not None:
+        out["x-kubernetes-patch-strategy"] = patch_strategy
+    if patch_merge_key is not None:
+        out["x-kubernetes-patch-merge-key"] = patch_merge_key
     if preserve_unknown_fields:
         out["x-kubernetes-preserve-unknown-fields"] = True
     if enum:
@@ -155,6 +163,20 @@ class ObjectMeta(K8sModel):
     finalizers: list[str] | None = None
     managed_fields: list[ManagedFieldsEntry] | None = None
 
+    @model_validator(mode="after")
+    def _omit_empty(self) -> ObjectMeta:
+        """Go's ``omitempty``: empty labels, annotations, ownerReferences and finalizers are not kept
+        (``managedFields: []`` is a request to reset them, so it stays)."""
+        if self.labels is not None and not self.labels:
+            self.labels = None
+        if self.annotations is not None and not self.annotations:
+            self.annotations = None
+        if self.owner_references is not None and not self.owner_references:
+            self.owner_references = None
+        if self.finalizers is not None and not self.finalizers:
+            self.finalizers = None
+        return self
+
 
 class ListMeta(K8sModel):
     self_link: str | None = None
@@ -165,6 +187,9 @@ class ListMeta(K8sModel):
 
 class LocalObjectReference(K8sModel):
     """A reference to an object in the referring object's own namespace."""
+
+    # kube's corev1.LocalObjectReference is `+structType=atomic`: server-side apply owns it as one value.
+    model_config = ConfigDict(**K8sModel.model_config, json_schema_extra={"x-kubernetes-map-type": "atomic"})
 
     name: str = Field(
         default="",

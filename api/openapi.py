@@ -16,8 +16,9 @@ What kubectl relies on, and where it comes from:
 - `x-kubernetes-group-version-kind`: a list on schemas, a single object on operations (`kubectl explain`).
 - Descriptions on every field (`kubectl explain`).
 - `x-kubernetes-list-type` / `x-kubernetes-list-map-keys` (server-side apply merges lists by them).
-- PATCH consumes json-patch, merge-patch and apply-patch only: never strategic-merge, or `kubectl apply`
-  would send strategic merge patches (which the server refuses with 415).
+- PATCH consumes exactly what is served: json-patch, merge-patch, strategic-merge-patch (from the
+  `x-kubernetes-patch-strategy`/`-merge-key` metadata, which kubectl's client-side apply reads to build
+  its patches) and apply-patch (server-side apply).
 - `fieldValidation`, `dryRun`, `fieldManager`, `force` on the write operations (otherwise kubectl falls
   back to client-side validation).
 """
@@ -100,6 +101,7 @@ PATCH_CONTENT_TYPES: Final = (
     "application/apply-patch+yaml",
     "application/json-patch+json",
     "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
 )
 _JSON: Final = "application/json"
 _PRODUCES: Final = [_JSON, "application/yaml"]
@@ -164,6 +166,9 @@ class _Builder:
                 required.append(wire)
         if required:
             schema["required"] = sorted(required)
+        model_extra = model.model_config.get("json_schema_extra")
+        if isinstance(model_extra, dict):
+            schema.update({k: v for k, v in model_extra.items() if k.startswith("x-kubernetes-")})
         self.definitions[name] = schema
         return name
 

@@ -93,6 +93,15 @@ def conflict(resource: GroupResource, name: str, message: str = OBJECT_MODIFIED)
     )
 
 
+def apply_conflict(causes: Sequence[tuple[str, str]], message: str) -> StatusError:
+    """409 Conflict of a server-side apply (``NewApplyConflict``): one ``FieldManagerConflict`` cause per
+    (field, message), details without name or kind."""
+    details = StatusDetails(
+        causes=[StatusCause(reason="FieldManagerConflict", message=text, field=path) for path, text in causes]
+    )
+    return _failure(409, "Conflict", message, details)
+
+
 def invalid(kind: GroupKind, name: str, errs: Sequence[FieldError]) -> StatusError:
     """422 Invalid with one cause per field error (``NewInvalid``)."""
     details = StatusDetails(

@@ -24,7 +24,9 @@ from apiserver.negotiation import (
     transform_list,
     transform_object,
 )
-from apiserver.query import delete_options, list_options, write_options
+from apiserver.query import delete_options, list_options, patch_options, write_options
+from apiserver.registry.apply import apply
+from apiserver.registry.patch import APPLY_PATCH
 from apiserver.registry.store import RequestScope, Store
 from apiserver.watch import serve_watch
 
@@ -207,6 +209,9 @@ class ResourceHandlers:
         scope = self._scope(request, "PatchOptions")
         name = request.match_info["name"]
         patch_type, patch = decode_patch(await self._body(request), request.headers.get("Content-Type"))
+        force = patch_options(request.query, patch_type, scope.field_manager)
+        if patch_type == APPLY_PATCH:
+            return await self._apply(request, media, scope, name, patch, subresource=subresource, force=force)
         await self._admit(
             AdmissionAttributes("UPDATE", self.info, scope.namespace, name, subresource, None, scope.dry_run)
         )
@@ -214,6 +219,37 @@ class ResourceHandlers:
         return respond(
             transform_object(self.info, media, obj, include_object_of(request)),
             media,
+            warnings=scope.warnings,
+        )
+
+    async def _apply(
+        self,
+        request: web.Request,
+        media: MediaType,
+        scope: RequestScope,
+        name: str,
+        config: Any,
+        *,
+        subresource: str | None,
+        force: bool,
+    ) -> web.StreamResponse:
+        """Server-side apply; an apply that creates the object is admitted as a CREATE and answers 201."""
+
+        async def admit_create(obj: Mapping[str, Any]) -> None:
+            await self._admit(
+                AdmissionAttributes("CREATE", self.info, scope.namespace, name, None, obj, scope.dry_run)
+            )
+
+        await self._admit(
+            AdmissionAttributes("UPDATE", self.info, scope.namespace, name, subresource, None, scope.dry_run)
+        )
+        obj, created = await apply(
+            self.store, scope, name, config, subresource=subresource, force=force, on_create=admit_create
+        )
+        return respond(
+            transform_object(self.info, media, obj, include_object_of(request)),
+            media,
+            status=201 if created else 200,
             warnings=scope.warnings,
         )
 

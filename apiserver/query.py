@@ -204,6 +204,20 @@ def write_options(query: Mapping[str, str], dry_run_values: list[str], kind: Ope
     return WriteOptions(dry_run=bool(dry_run_values), field_manager=manager, field_validation=validation)
 
 
+def patch_options(query: Mapping[str, str], patch_type: str, field_manager: str | None) -> bool:
+    """``force`` of PatchOptions, validated as ``ValidatePatchOptions`` does; returns it."""
+    errs: list[f.FieldError] = []
+    force = _bool(query, "force")
+    if patch_type == "application/apply-patch+yaml":
+        if not field_manager:
+            errs.append(f.required("fieldManager", "is required for apply patch"))
+    elif force is not None:
+        errs.append(f.forbidden("force", "may not be specified for non-apply patch"))
+    if errs:
+        raise errors.invalid(GroupKind(META_GROUP, "PatchOptions"), "", errs)
+    return bool(force)
+
+
 def delete_options(query: Mapping[str, str], body: Any, dry_run_values: list[str]) -> dict[str, Any]:
     """DeleteOptions from the body (if any) and the query (query wins, as kube's decoder does)."""
     options: dict[str, Any] = {}

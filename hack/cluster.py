@@ -461,6 +461,18 @@ class LocalCluster:
         self.install_demo()
         log(f"control plane up in {time.monotonic() - started:.1f}s")
 
+    def up_api_only(self) -> None:
+        """Only what serves the APIs: both etcds, kube-apiserver and ARC's API server behind the aggregator
+        (tests of API semantics that need no controllers, nodes, Argo or Kueue; ``down()`` stops them)."""
+        self.ensure_pki()
+        for etcd in (self.etcd, self.etcd_arc):
+            if not etcd.component.is_running():
+                etcd.start()
+        self._start("kube-apiserver", self.kube_apiserver_argv)
+        self.component("kube-apiserver").wait_until(self._kube_apiserver_ready, timeout=120, what="ready")
+        self.register_arc_apiserver()
+        self.start_arc_apiserver()
+
     def ensure_fake_nodes(self) -> None:
         client = self.admin()
         for name in FAKE_NODES:

@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import jsonpatch
 import orjson
 from pydantic import BaseModel, ValidationError
 
@@ -26,7 +25,8 @@ from api.meta import dump
 from api.resources import ResourceInfo, format_rfc3339
 from api.schema import strict_decoding_message, unknown_field_warning, unknown_fields
 from apiserver import errors
-from apiserver.registry.managedfields import update_managed_fields
+from apiserver.registry.managedfields import FieldManager, settle_request
+from apiserver.registry.patch import apply_patch
 from apiserver.registry.strategy import ResourceStrategy, StatusStrategy, Strategy, metadata_of
 from apiserver.storage.interface import (
     INCONSISTENT_CONTINUE_MESSAGE,
@@ -81,6 +81,8 @@ class RequestScope:
     field_validation: str = "Warn"
     user_agent: str = ""
     warnings: list[str] = field(default_factory=list)
+    applied_managed_fields: list[dict[str, Any]] | None = None
+    """Set by server-side apply: the managedFields its write stores (instead of an Update's)."""
 
     @property
     def manager(self) -> str:
@@ -174,6 +176,7 @@ class Store:
         self.keys = keys
         self.strategy: Strategy = ResourceStrategy(info)
         self.status_strategy: Strategy = StatusStrategy(info)
+        self.field_manager = FieldManager(info.kind, info.api_version, has_status=info.has_status)
 
     # ---- keys -------------------------------------------------------------------------------------
     def key(self, namespace: str | None, name: str) -> str:
@@ -323,6 +326,7 @@ class Store:
         if generate:
             meta.name = self._generated_name(meta.generate_name or "")
         self.strategy.prepare_for_create(obj)
+        _settle_managed_fields(obj)
         errs = self.strategy.validate(obj)
         if _nonzero_resource_version(sent_resource_version) and not scope.dry_run:
             # kube's etcd3 store rejects this with a plain error that reaches clients as a reasonless 500.
@@ -362,14 +366,16 @@ class Store:
         if errs:
             raise errors.invalid(self.info.group_kind, metadata_of(obj).name or "", errs)
         wire = dump(obj)
-        update_managed_fields(
-            wire,
-            old_wire,
-            manager=scope.manager,
-            api_version=self.info.api_version,
-            subresource=subresource,
-            now=now or now_rfc3339(),
-            reset_status=self.info.has_status,
+        if scope.applied_managed_fields is not None:
+            # Server-side apply computed the managedFields already (apiserver.registry.apply).
+            entries = scope.applied_managed_fields
+            if entries:
+                wire["metadata"]["managedFields"] = entries
+            else:
+                wire["metadata"].pop("managedFields", None)
+            return wire
+        self.field_manager.update(
+            wire, old_wire, manager=scope.manager, subresource=subresource, now=now or now_rfc3339()
         )
         return wire
 
@@ -405,6 +411,7 @@ class Store:
             meta.deletion_timestamp = old_meta.deletion_timestamp
         if old_meta.deletion_grace_period_seconds is not None and meta.deletion_grace_period_seconds is None:
             meta.deletion_grace_period_seconds = old_meta.deletion_grace_period_seconds
+        _settle_managed_fields(new)
         errs = strategy.validate_update(new, old)
         wire = self._valid_wire(new, errs, old_wire, scope=scope, subresource=subresource, now=now_rfc3339())
         if meta.deletion_timestamp and not meta.finalizers:
@@ -519,7 +526,7 @@ class Store:
         """JSON patch or JSON merge patch applied to the current object, then the update path."""
 
         def compute(old_wire: dict[str, Any]) -> dict[str, Any]:
-            patched = apply_patch(patch_type, old_wire, patch)
+            patched = apply_patch(patch_type, old_wire, patch, kind=self.info.kind)
             if not isinstance(patched, dict):
                 raise errors.bad_request("the patched object is not a JSON object")
             new = self.parse(patched, scope, name=name)
@@ -657,6 +664,18 @@ class Store:
         return [obj for obj in results if obj is not None]
 
 
+def _settle_managed_fields(obj: BaseModel) -> None:
+    """The request's managedFields as the field manager will read them (see ``settle_request``)."""
+    meta = metadata_of(obj)
+    if meta.managed_fields is None:
+        return
+    settled = settle_request([dump(e) for e in meta.managed_fields])
+    if settled is None:
+        meta.managed_fields = None
+    elif not settled:
+        meta.managed_fields = []
+
+
 def _nonzero_resource_version(resource_version: str | None) -> bool:
     """kube's ``versioner.ObjectResourceVersion(obj)`` succeeding with a non-zero version."""
     try:
@@ -669,40 +688,3 @@ def name_mismatch(body_name: str | None, url_name: str) -> errors.StatusError:
     return errors.bad_request(
         f"the name of the object ({body_name or ''}) does not match the name on the URL ({url_name})"
     )
-
-
-def apply_patch(patch_type: str, current: dict[str, Any], patch: Any) -> Any:
-    """Apply a JSON patch (RFC 6902) or JSON merge patch (RFC 7386) to the current wire object."""
-    if patch_type == "application/merge-patch+json":
-        if not isinstance(patch, dict):
-            # A non-object merge patch replaces the whole document.
-            return patch
-        return merge_patch(current, patch)
-    try:
-        ops = jsonpatch.JsonPatch(patch)
-        return ops.apply(current, in_place=False)
-    except jsonpatch.JsonPatchTestFailed as exc:
-        raise _invalid_patch(str(exc)) from None
-    except (jsonpatch.JsonPatchConflict, jsonpatch.JsonPointerException) as exc:
-        raise _invalid_patch(str(exc)) from None
-    except (jsonpatch.InvalidJsonPatch, TypeError, KeyError, AttributeError) as exc:
-        raise errors.bad_request(f"invalid JSON patch: {exc}") from None
-
-
-def _invalid_patch(message: str) -> errors.StatusError:
-    """JSON patch application errors are 422 (``NewGenericServerResponse(422, …)``) without the message."""
-    logger.debug("json patch does not apply", extra={"error": message})
-    return errors.invalid_generic()
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386."""
-    if not isinstance(patch, dict):
-        return patch
-    out = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = merge_patch(out.get(key), value)
-    return out

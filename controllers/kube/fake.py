@@ -17,6 +17,7 @@ from typing import Any
 
 import jsonpatch
 
+from api.mergepatch import merge_patch
 from api.meta import Status
 from api.resources import format_rfc3339
 from controllers.kube.client import JSON, PatchType
@@ -30,19 +31,6 @@ _STATUS_KINDS = {"Order", "ArtifactWorkflow", "Endpoint"}
 
 def _status(code: int, reason: str, message: str) -> Status:
     return Status(status="Failure", code=code, reason=reason, message=message)
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    out = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = merge_patch(out.get(key), value)
-    return out
 
 
 class FakeKubeClient:

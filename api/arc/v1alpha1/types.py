@@ -93,7 +93,9 @@ def _conditions_field() -> list[Condition] | None:
     return Field(
         default=None,
         description=_CONDITIONS_DOC,
-        json_schema_extra=x_kubernetes(list_type="map", list_map_keys=("type",)),
+        json_schema_extra=x_kubernetes(
+            list_type="map", list_map_keys=("type",), patch_strategy="merge", patch_merge_key="type"
+        ),
     )
 
 
@@ -236,7 +238,9 @@ class ArtifactTypeSpec(K8sModel):
     parameters: list[Parameter] | None = Field(
         default=None,
         description="Default workflow arguments; names are non-empty and unique. They win over derived ones.",
-        json_schema_extra=x_kubernetes(list_type="map", list_map_keys=("name",)),
+        json_schema_extra=x_kubernetes(
+            list_type="map", list_map_keys=("name",), patch_strategy="merge", patch_merge_key="name"
+        ),
     )
     workflow_template_ref: WorkflowTemplateRef | None = Field(
         default=None,
@@ -487,7 +491,9 @@ class ArtifactWorkflowSpec(K8sModel):
     parameters: list[Parameter] | None = Field(
         default=None,
         description="Workflow arguments; names are unique.",
-        json_schema_extra=x_kubernetes(list_type="map", list_map_keys=("name",)),
+        json_schema_extra=x_kubernetes(
+            list_type="map", list_map_keys=("name",), patch_strategy="merge", patch_merge_key="name"
+        ),
     )
     src_secret_ref: LocalObjectReference | None = Field(
         default=None, description="Secret with source credentials; an empty name means none."

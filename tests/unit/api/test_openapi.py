@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -114,15 +113,35 @@ def test_operations_carry_a_single_gvk() -> None:
             assert isinstance(gvk, dict) and gvk["kind"] in kinds and gvk["group"] == "arc.opendefense.cloud"
 
 
-def test_patch_content_types_never_strategic_merge() -> None:
-    expected = {"application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"}
-    assert "strategic-merge" not in json.dumps(V2) + json.dumps(V3)
+def test_patch_content_types_are_exactly_the_served_ones() -> None:
+    """What PATCH accepts (apiserver.negotiation) is what the OpenAPI advertises: kubectl builds its
+    client-side apply patches as strategic merge patches when the operation consumes that type."""
+    expected = {
+        "application/json-patch+json",
+        "application/merge-patch+json",
+        "application/strategic-merge-patch+json",
+        "application/apply-patch+yaml",
+    }
     for path, method, op in _ops(V3):
         if method == "patch":
             assert set(op["requestBody"]["content"]) == expected, path
     for path, method, op in _ops(V2):
         if method == "patch":
             assert set(op["consumes"]) == expected, path
+
+
+def test_keyed_lists_carry_their_patch_metadata() -> None:
+    schemas = V3["components"]["schemas"]
+    params = schemas["cloud.opendefense.arc.v1alpha1.ArtifactTypeSpec"]["properties"]["parameters"]
+    assert params["x-kubernetes-list-map-keys"] == ["name"]
+    assert params["x-kubernetes-patch-merge-key"] == "name"
+    assert params["x-kubernetes-patch-strategy"] == "merge"
+    conditions = schemas["cloud.opendefense.arc.v1alpha1.OrderStatus"]["properties"]["conditions"]
+    assert conditions["x-kubernetes-patch-merge-key"] == "type"
+    artifacts = schemas["cloud.opendefense.arc.v1alpha1.OrderSpec"]["properties"]["artifacts"]
+    assert artifacts["x-kubernetes-list-type"] == "atomic" and "x-kubernetes-patch-merge-key" not in artifacts
+    ref = schemas["cloud.opendefense.arc.v1alpha1.LocalObjectReference"]
+    assert ref["x-kubernetes-map-type"] == "atomic"
 
 
 def test_write_operations_declare_query_parameters() -> None:

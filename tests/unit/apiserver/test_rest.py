@@ -252,15 +252,16 @@ async def test_merge_patch_with_stale_resource_version_conflicts(api: Api) -> No
     assert status == 409 and err["reason"] == "Conflict"
 
 
-async def test_strategic_merge_patch_is_415_with_kubes_message(api: Api) -> None:
+async def test_unknown_patch_type_is_415_listing_what_is_served(api: Api) -> None:
     await api.call("POST", ORDERS, json=order())
     status, err, _ = await api.call(
-        "PATCH", f"{ORDERS}/o1", data=b"{}", content_type="application/strategic-merge-patch+json"
+        "PATCH", f"{ORDERS}/o1", data=b"{}", content_type="application/apply-patch+cbor"
     )
     assert status == 415 and err["reason"] == "UnsupportedMediaType"
     assert err["message"] == (
         "the body of the request was in an unknown format - accepted media types include: "
-        "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
+        "application/json-patch+json, application/merge-patch+json, "
+        "application/strategic-merge-patch+json, application/apply-patch+yaml"
     )
 
 
