@@ -16,8 +16,9 @@ from typing import Literal
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from api.resources import GROUP, RESOURCES, VERSION
+from api.resources import ENDPOINT, GROUP, RESOURCES, VERSION
 from apiserver.admission.namespace_lifecycle import NamespaceLifecycle
+from apiserver.admission.secret_reference import SecretReference
 from apiserver.auth import (
     AuthenticatedAllowedAuthorizer,
     Authenticator,
@@ -81,6 +82,7 @@ def create_app(config: Config) -> web.Application:
     authorizer = config.authorizer or AuthenticatedAllowedAuthorizer()
     admission = list(config.admission)
     delegation_ctx = None
+    sar_authorizer: SubjectAccessReviewAuthorizer | None = None
     if config.delegated:
         kube = KubeClient(load_kubeconfig(config.kubeconfig))
         trust = config.ssl_context.load_verify_locations if config.ssl_context is not None else None
@@ -92,7 +94,7 @@ def create_app(config: Config) -> web.Application:
             ClientCertificateAuthenticator(extension_auth),
             TokenReviewAuthenticator(kube),
         ]
-        authorizer = SubjectAccessReviewAuthorizer(kube)
+        authorizer = sar_authorizer = SubjectAccessReviewAuthorizer(kube)
         namespaces = Informer(kube, "/api/v1/namespaces")
         admission.insert(0, NamespaceLifecycle(kube, namespaces))
 
@@ -131,6 +133,8 @@ def create_app(config: Config) -> web.Application:
         )
     )
     app[STORAGE] = storage
+    if sar_authorizer is not None:
+        admission.append(SecretReference(sar_authorizer, Store(ENDPOINT, storage, layout)))
 
     async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
         start = getattr(storage, "start", None)
