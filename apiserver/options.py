@@ -29,7 +29,14 @@ class ServingOptions:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="arc-apiserver", description="ARC's Kubernetes extension API server.")
-    p.add_argument("--etcd-servers", default="http://127.0.0.1:2379", help="etcd endpoint (ARC's own etcd)")
+    p.add_argument(
+        "--etcd-servers",
+        default="http://127.0.0.1:2379",
+        help="comma-separated etcd endpoints (ARC's own etcd; every member, for failover)",
+    )
+    p.add_argument("--etcd-cafile", type=Path, help="SSL Certificate Authority file to verify etcd with")
+    p.add_argument("--etcd-certfile", type=Path, help="SSL certification file for etcd (client certificate)")
+    p.add_argument("--etcd-keyfile", type=Path, help="SSL key file for etcd (client certificate)")
     p.add_argument("--etcd-prefix", default="/registry", help="key prefix of ARC's objects in etcd")
     p.add_argument("--etcd-request-timeout", type=float, default=10.0, help="seconds per etcd call")
     p.add_argument(
@@ -86,6 +93,8 @@ def complete(args: argparse.Namespace) -> tuple[Config, ServingOptions]:
         raise SystemExit("arc-apiserver: --standalone needs --token-auth-file")
     if (args.tls_cert_file is None) != (args.tls_private_key_file is None):
         raise SystemExit("arc-apiserver: --tls-cert-file and --tls-private-key-file go together")
+    if (args.etcd_certfile is None) != (args.etcd_keyfile is None):
+        raise SystemExit("arc-apiserver: --etcd-certfile and --etcd-keyfile go together")
     suites = tuple(name.strip() for name in args.tls_cipher_suites.split(",") if name.strip())
     try:
         min_version(args.tls_min_version)
@@ -100,6 +109,9 @@ def complete(args: argparse.Namespace) -> tuple[Config, ServingOptions]:
         cert, key = args.tls_cert_file, args.tls_private_key_file
     config = Config(
         etcd_servers=args.etcd_servers,
+        etcd_cafile=args.etcd_cafile,
+        etcd_certfile=args.etcd_certfile,
+        etcd_keyfile=args.etcd_keyfile,
         etcd_prefix=args.etcd_prefix,
         etcd_request_timeout=args.etcd_request_timeout,
         compaction_interval=args.etcd_compaction_interval,

@@ -49,6 +49,10 @@ class Config:
     """Everything the server needs, after options were validated and completed."""
 
     etcd_servers: str = "http://127.0.0.1:2379"
+    """Comma-separated endpoints of ARC's etcd (all of them are used, with failover)."""
+    etcd_cafile: Path | None = None
+    etcd_certfile: Path | None = None
+    etcd_keyfile: Path | None = None
     etcd_prefix: str = "/registry"
     etcd_request_timeout: float = 10.0
     compaction_interval: float = 300.0
@@ -125,7 +129,10 @@ def create_app(config: Config) -> web.Application:
     layout = KeyLayout(prefix=config.etcd_prefix)
     storage: Storage = config.storage or EtcdStorage(
         EtcdConfig(
-            endpoint=config.etcd_servers.split(",")[0],
+            endpoint=config.etcd_servers,
+            ca_file=config.etcd_cafile,
+            cert_file=config.etcd_certfile,
+            key_file=config.etcd_keyfile,
             request_timeout=config.etcd_request_timeout,
             compaction_interval=config.compaction_interval,
             layout=layout,
