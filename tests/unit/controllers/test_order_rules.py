@@ -135,6 +135,37 @@ def test_parameters_are_fixed_then_spec_then_type_and_later_wins_in_place() -> N
     assert len({p["name"] for p in params}) == len(params)
 
 
+def _scan_params(spec: dict[str, object], type_parameters: list[tuple[str, str]]) -> dict[str, str]:
+    params = build_parameters(
+        src_type="oci",
+        src_remote_url="src.example",
+        dst_type="oci",
+        dst_remote_url="dst.example",
+        src_secret=False,
+        dst_secret=False,
+        spec=spec,
+        type_parameters=type_parameters,
+    )
+    return {p["name"]: p["value"] for p in params}
+
+
+def test_tenants_cannot_steer_the_scan_gate_unless_the_type_allows() -> None:
+    """An Order cannot weaken a gate its type forces (issue 14): its scan severity and trivy database are
+    dropped; the type's values (or the template's defaults) apply. A type may allow them."""
+    spec = {"image": "a", "scan": {"severity": "UNKNOWN", "dbRepository": "evil.example/db"}}
+    forced = [("specScan", "true")]
+    params = _scan_params(spec, forced)
+    assert params["specScan"] == "true"
+    assert "specScanSeverity" not in params and "specScanDbRepository" not in params
+    pinned = _scan_params(spec, [*forced, ("specScanSeverity", "MEDIUM,HIGH,CRITICAL")])
+    assert pinned["specScanSeverity"] == "MEDIUM,HIGH,CRITICAL"  # the type's pin wins
+    assert "specScanDbRepository" not in pinned
+    allowed = _scan_params(spec, [*forced, ("allowTenantScanSettings", "true")])
+    assert allowed["specScanSeverity"] == "UNKNOWN" and allowed["specScanDbRepository"] == "evil.example/db"
+    both = _scan_params(spec, [("allowTenantScanSettings", "true"), ("specScanSeverity", "CRITICAL")])
+    assert both["specScanSeverity"] == "CRITICAL"  # allowed, but a pin still wins
+
+
 def entry(i: int, phase: str, message: str | None = None) -> OrderArtifactWorkflowStatus:
     return OrderArtifactWorkflowStatus(artifact_index=i, name=f"o-{i}", phase=phase, message=message)
 
