@@ -105,8 +105,8 @@ class SecretReference:
         )
         if not allowed:
             message = (
-                f'{SECRET_FIELD}: user "{user.name}" cannot get resource "secrets" in API group "" '
-                f'in the namespace "{namespace}": the Endpoint would send Secret "{secret}" to its remoteURL'
+                f'{SECRET_FIELD}: User "{user.name}" cannot get resource "secrets" in API group "" '
+                f'in the namespace "{namespace}" (the Endpoint would send Secret "{secret}" to its remoteURL)'
             )
             if reason:
                 message += f": {reason}"
