@@ -38,6 +38,8 @@ class UserInfo:
 
 
 ANONYMOUS_USER = UserInfo(ANONYMOUS, groups=(UNAUTHENTICATED,))
+USER: web.RequestKey[UserInfo] = web.RequestKey("user", UserInfo)
+"""The authenticated user of a request (set by the authentication middleware)."""
 
 
 class AuthenticationError(Exception):

@@ -20,6 +20,7 @@ from opentelemetry import propagate, trace
 from apiserver import errors
 from apiserver.auth import (
     ANONYMOUS_USER,
+    USER,
     AuthenticationError,
     Authenticator,
     AuthorizationAttributes,
@@ -34,7 +35,6 @@ logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-USER: web.RequestKey[UserInfo] = web.RequestKey("user", UserInfo)
 INFO: web.RequestKey[RequestInfo] = web.RequestKey("request_info", RequestInfo)
 
 

@@ -17,6 +17,8 @@ from urllib.parse import quote
 
 import yaml
 
+from hack.pki import write_private_file
+
 
 class KubeHTTPError(Exception):
     """A non-2xx answer of `KubeHTTP`; carries the HTTP status and the server's Status body.
@@ -119,5 +121,4 @@ def write_kubeconfig(
         "preferences": {},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    path.chmod(0o600)
+    write_private_file(path, yaml.safe_dump(config, sort_keys=False).encode())

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from api.resources import ResourceInfo
+from apiserver.auth import UserInfo
+
+if TYPE_CHECKING:
+    from apiserver.registry.store import RequestScope
 
 __all__ = ["AdmissionAttributes", "AdmissionPlugin"]
 
@@ -26,6 +30,12 @@ class AdmissionAttributes:
     subresource: str | None
     obj: Mapping[str, Any] | None
     dry_run: bool
+    user: UserInfo | None = None
+    """Who writes (``admission.Attributes.GetUserInfo``): plugins that authorize more than the request."""
+    scope: RequestScope | None = None
+    """The write's scope: a plugin may add ``final_checks`` on the object as it will be stored."""
+    patch: tuple[str, Any] | None = None
+    """(media type, document) of a PATCH, whose result the plugin does not see (``obj`` is None)."""
 
 
 class AdmissionPlugin(Protocol):

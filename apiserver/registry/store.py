@@ -23,7 +23,12 @@ from pydantic import BaseModel, ValidationError
 from api import fields as f
 from api.meta import dump
 from api.resources import ResourceInfo, format_rfc3339
-from api.schema import strict_decoding_message, unknown_field_warning, unknown_fields
+from api.schema import (
+    duplicate_field_warning,
+    strict_decoding_message,
+    unknown_field_warning,
+    unknown_fields,
+)
 from apiserver import errors
 from apiserver.registry.managedfields import FieldManager, settle_request
 from apiserver.registry.patch import apply_patch
@@ -83,6 +88,11 @@ class RequestScope:
     warnings: list[str] = field(default_factory=list)
     applied_managed_fields: list[dict[str, Any]] | None = None
     """Set by server-side apply: the managedFields its write stores (instead of an Update's)."""
+    duplicate_fields: list[str] = field(default_factory=list)
+    """Keys the JSON body held twice (``apiserver.strictjson``): strict errors like unknown fields."""
+    final_checks: list[Callable[[Mapping[str, Any], Mapping[str, Any]], None]] = field(default_factory=list)
+    """Admission's checks of an update's final object against the stored one (new wire, old wire), run
+    inside the read-modify-write: what admission authorized before the write is what gets stored."""
 
     @property
     def manager(self) -> str:
@@ -209,8 +219,10 @@ class Store:
             body = {**body, "apiVersion": api_version, "kind": kind}
         if scope.field_validation != "Ignore":
             unknown = unknown_fields(self.info.model, body)
-            if unknown and scope.field_validation == "Strict":
-                raise errors.bad_request(strict_decoding_message(unknown))
+            duplicates = scope.duplicate_fields
+            if (unknown or duplicates) and scope.field_validation == "Strict":
+                raise errors.bad_request(strict_decoding_message(unknown, duplicates))
+            scope.warnings.extend(duplicate_field_warning(p) for p in duplicates)
             scope.warnings.extend(unknown_field_warning(p) for p in unknown)
         try:
             return self.info.model.model_validate(body)
@@ -414,6 +426,8 @@ class Store:
         _settle_managed_fields(new)
         errs = strategy.validate_update(new, old)
         wire = self._valid_wire(new, errs, old_wire, scope=scope, subresource=subresource, now=now_rfc3339())
+        for check in scope.final_checks:
+            check(wire, old_wire)
         if meta.deletion_timestamp and not meta.finalizers:
             raise _DeleteDuringUpdate(wire)
         return wire

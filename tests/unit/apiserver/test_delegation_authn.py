@@ -15,6 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from apiserver.auth import (
+    USER,
     AuthenticationError,
     AuthorizationAttributes,
     TokenFileAuthenticator,
@@ -27,7 +28,7 @@ from apiserver.delegation.authn import (
     ExtensionAuthentication,
     RequestHeaderAuthenticator,
 )
-from apiserver.middleware import USER, auth_middleware, context_middleware
+from apiserver.middleware import auth_middleware, context_middleware
 from hack import pki
 
 FORGED = {"X-Remote-User": "admin", "X-Remote-Group": "system:masters"}
