@@ -109,4 +109,6 @@ def test_kubeconfigs_and_tokens_are_private(tmp_path: Path, opens: list[tuple[st
     server.ensure_credentials()
     _assert_private(server.token_file, opens)
     _assert_private(server.kubeconfig, opens)
-    assert delegation_client.write_private_file is certs.write_private_file  # the delegation client's temp key
+    assert (
+        delegation_client.write_private_file is certs.write_private_file
+    )  # the delegation client's temp key
