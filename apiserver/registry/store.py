@@ -452,7 +452,13 @@ class Store:
             result.clear()
             result.update(new_wire)
             encoded = encode_for_storage(new_wire)
-            return None if encoded == current.value else encoded
+            if encoded == current.value:
+                return None
+            if _only_managed_field_times_differ(new_wire, old_wire):
+                result.clear()
+                result.update(old_wire)
+                return None
+            return encoded
 
         try:
             if scope.dry_run:
@@ -676,6 +682,23 @@ class Store:
 
         results = await asyncio.gather(*(delete_one(obj) for obj in page.items))
         return [obj for obj in results if obj is not None]
+
+
+def _only_managed_field_times_differ(new: Mapping[str, Any], old: Mapping[str, Any]) -> bool:
+    """kube's ``IgnoreManagedFieldsTimestampsTransformer``: a write that would change nothing but the times
+    of managedFields entries is no write (no new resourceVersion, no watch event)."""
+    new_meta, old_meta = new.get("metadata") or {}, old.get("metadata") or {}
+    new_entries, old_entries = new_meta.get("managedFields"), old_meta.get("managedFields")
+    if not new_entries or not old_entries or len(new_entries) != len(old_entries):
+        return False
+    if any(new.get(k) != old.get(k) for k in {*new, *old} if k != "metadata"):
+        return False
+    if any(new_meta.get(k) != old_meta.get(k) for k in {*new_meta, *old_meta} if k != "managedFields"):
+        return False
+    return all(
+        {k: v for k, v in a.items() if k != "time"} == {k: v for k, v in b.items() if k != "time"}
+        for a, b in zip(new_entries, old_entries, strict=True)
+    )
 
 
 def _settle_managed_fields(obj: BaseModel) -> None:

@@ -144,10 +144,6 @@ def test_apply_twice_is_unchanged(kubectl: Kubectl, namespace: str) -> None:
     assert "kubectl.kubernetes.io/last-applied-configuration" in obj["metadata"]["annotations"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server-side apply is not implemented yet: ARC answers application/apply-patch+yaml with 415",
-)
 def test_server_side_apply_twice_is_unchanged(kubectl: Kubectl, namespace: str) -> None:
     doc = manifest(order("server-applied", namespace))
     kubectl.run("apply", "--server-side", "-f", "-", stdin=doc)
@@ -174,7 +170,7 @@ def test_edit_with_a_scripted_editor(kubectl: Kubectl, namespace: str, tmp_path:
     assert "kubectl-edit" in managers
 
 
-def test_patch_merge_and_json_and_strategic_is_refused(kubectl: Kubectl, namespace: str) -> None:
+def test_patch_merge_json_and_strategic(kubectl: Kubectl, namespace: str) -> None:
     kubectl.run("create", "-f", "-", stdin=manifest(order("patched", namespace)))
     out = kubectl.run(
         "patch",
@@ -204,17 +200,10 @@ def test_patch_merge_and_json_and_strategic_is_refused(kubectl: Kubectl, namespa
     assert obj["metadata"]["labels"] == {"a": "1", "b": "2"}
     assert obj["spec"]["artifacts"][0]["type"] == "helm"
 
-    proc = kubectl_proc(
-        kubectl, "patch", ORDERS, "patched", "-n", namespace, "-p", '{"metadata":{"labels":{"c":"3"}}}'
-    )
-    assert proc.returncode != 0
-    assert (
-        "application/strategic-merge-patch+json is not supported by "
-        "arc.opendefense.cloud/v1alpha1, Kind=Order: "
-        "the body of the request was in an unknown format - accepted media types include: "
-        "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
-    ) in proc.stderr
-    assert "c" not in kubectl.json("get", ORDERS, "-n", namespace, "patched")["metadata"]["labels"]
+    # Without --type kubectl sends a strategic merge patch.
+    out = kubectl.run("patch", ORDERS, "patched", "-n", namespace, "-p", '{"metadata":{"labels":{"c":"3"}}}')
+    assert out.strip() == f"order.{GROUP}/patched patched"
+    assert kubectl.json("get", ORDERS, "-n", namespace, "patched")["metadata"]["labels"]["c"] == "3"
 
     # A failed JSON-patch test is 422 Invalid, as kube-apiserver answers it.
     failed = kubectl_proc(

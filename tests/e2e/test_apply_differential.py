@@ -134,6 +134,7 @@ def run_step(admin: KubeHTTP, group: str, kind: str, name: str, step: Step) -> t
 
 def check_sequence(admin: KubeHTTP, kind: str, steps: list[Step]) -> None:
     name = f"{kind.lower()}-{next(_names)}"
+    versions: dict[str, str | None] = dict.fromkeys(GROUPS)
     for i, step in enumerate(steps):
         results = {group: run_step(admin, group, kind, name, step) for group in GROUPS}
         (arc_code, arc_body), (crd_code, crd_body) = results[ARC], results[CRD]
@@ -144,6 +145,13 @@ def check_sequence(admin: KubeHTTP, kind: str, steps: list[Step]) -> None:
                 assert normalize_error(arc_body, ARC) == normalize_error(crd_body, CRD), where
             continue
         assert normalize(arc_body, ARC) == normalize(crd_body, CRD), where
+        # The same steps write (a new resourceVersion) or write nothing in both.
+        wrote = {}
+        for group, (_, body) in results.items():
+            rv = body["metadata"]["resourceVersion"]
+            wrote[group] = rv != versions[group]
+            versions[group] = rv
+        assert wrote[ARC] == wrote[CRD], f"{where}: wrote {wrote}"
     finals = {group: call(admin, "GET", object_path(group, kind, name)) for group in GROUPS}
     assert finals[ARC][0] == finals[CRD][0]
     if finals[ARC][0] == 200:

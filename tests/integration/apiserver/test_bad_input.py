@@ -783,16 +783,17 @@ CASES = [
     ),
     # ---- media types ---------------------------------------------------------------------------------------
     Case(
-        "strategic-merge-patch",
+        "cbor-apply-patch",
         "PATCH",
         ORDER,
         415,
         "UnsupportedMediaType",
         body=lambda s: {"spec": {"queueName": "q"}},
-        content_type="application/strategic-merge-patch+json",
+        content_type="application/apply-patch+cbor",
         message=(
             "the body of the request was in an unknown format - accepted media types include: "
-            "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
+            "application/json-patch+json, application/merge-patch+json, "
+            "application/strategic-merge-patch+json, application/apply-patch+yaml"
         ),
     ),
     Case(

@@ -249,20 +249,11 @@ def test_patch_merge_and_json(kubectl: Kubectl, namespace: str) -> None:
     assert kubectl.get_json("order", "patched", "-n", namespace) == obj
 
 
-def test_patch_with_default_strategic_type_fails(kubectl: Kubectl, namespace: str) -> None:
+def test_patch_without_type_is_a_strategic_merge_patch(kubectl: Kubectl, namespace: str) -> None:
     kubectl.apply(order("strategic", namespace))
-    before = kubectl.get_json("order", "strategic", "-n", namespace)
-    result = kubectl.run(
-        "patch", "ord", "strategic", "-n", namespace, "-p", '{"spec":{"queueName":"q"}}', check=False
-    )
-    assert result.returncode == 1
-    assert result.stderr.strip() == (
-        "error: application/strategic-merge-patch+json is not supported by "
-        "arc.opendefense.cloud/v1alpha1, Kind=Order: the body of the request was in an unknown format - "
-        "accepted media types include: application/json-patch+json, application/merge-patch+json, "
-        "application/apply-patch+yaml"
-    )
-    assert kubectl.get_json("order", "strategic", "-n", namespace) == before
+    result = kubectl.run("patch", "ord", "strategic", "-n", namespace, "-p", '{"spec":{"queueName":"q"}}')
+    assert result.stdout.strip() == "order.arc.opendefense.cloud/strategic patched"
+    assert kubectl.get_json("order", "strategic", "-n", namespace)["spec"]["queueName"] == "q"
 
 
 def test_delete_waits_until_gone(kubectl: Kubectl, namespace: str, tmp_path: Path) -> None:
