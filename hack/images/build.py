@@ -51,7 +51,11 @@ REPOSITORY_PREFIX = "ghcr.io/opendefensecloud"
 SOURCE_URL = "https://github.com/opendefensecloud/arc"
 
 ARC_BASE = BaseSpec("arc", ("python3", "ca-certificates", "tzdata", "libstdc++6"))
-TOOLS_BASE = BaseSpec("arc-tools", ("ca-certificates", "curl", "skopeo", "tzdata"))
+#: skopeo's package depends on a container network stack (containernetworking-plugins, 46 MB); skopeo never
+#: runs it, so its files are left out.
+TOOLS_BASE = BaseSpec(
+    "arc-tools", ("ca-certificates", "curl", "skopeo", "tzdata"), excludes=("/usr/lib/cni/*",)
+)
 TOOLS_PROGRAMS = ("helm", "oras", "trivy")
 #: The tools image's tag: names its base (the digest pins the content).
 TOOLS_TAG = "bookworm"
@@ -80,7 +84,15 @@ def source_date_epoch() -> int:
 def revision() -> str:
     """HEAD's commit, with ``-dirty`` when the files that go into the image differ from it."""
     commit = _git("rev-parse", "HEAD")
-    paths = ["api", "apiserver", "controllers", "workflowtemplates", "pyproject.toml", "hack/constraints.txt"]
+    paths = [
+        "api",
+        "apiserver",
+        "controllers",
+        "workflowtemplates",
+        "pyproject.toml",
+        "README.md",
+        "hack/constraints.txt",
+    ]
     dirty = _git("status", "--porcelain", "--untracked-files=no", "--", *paths)
     return commit + ("-dirty" if dirty else "")
 

@@ -41,7 +41,8 @@ NONROOT_UID = 65532
 NONROOT_NAME = "nonroot"
 MMDEBSTRAP = "/usr/bin/mmdebstrap"
 
-#: dpkg path excludes: documentation, manuals and translations are never read in a container.
+#: dpkg path excludes (and no Recommends, see ``mmdebstrap_args``): documentation, manuals and translations
+#: are never read in a container.
 PATH_EXCLUDES = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/locale/*", "/usr/share/info/*")
 
 #: Runs inside mmdebstrap's customize phase (``$1`` is the root directory): the non-root user, hash-checked
@@ -68,6 +69,8 @@ class BaseSpec:
 
     name: str
     packages: tuple[str, ...]
+    #: more dpkg path excludes for this base (files of hard dependencies the image never runs)
+    excludes: tuple[str, ...] = ()
     suite: str = "bookworm"
     mirrors: tuple[str, ...] = (
         "deb http://deb.debian.org/debian {suite} main",
@@ -77,7 +80,8 @@ class BaseSpec:
 
     def mmdebstrap_args(self) -> list[str]:
         args = [MMDEBSTRAP, "--variant=essential", "--include=" + ",".join(self.packages), "--format=tar"]
-        args += [f"--dpkgopt=path-exclude={p}" for p in PATH_EXCLUDES]
+        args.append('--aptopt=APT::Install-Recommends "false"')
+        args += [f"--dpkgopt=path-exclude={p}" for p in (*PATH_EXCLUDES, *self.excludes)]
         args += [f"--customize-hook={hook}" for hook in CUSTOMIZE]
         return args
 
