@@ -15,10 +15,11 @@ from aiohttp import web
 
 from api.resources import ResourceInfo
 from apiserver import errors
+from apiserver.limits import MAX_REQUEST_BODY_BYTES
 from apiserver.negotiation import (
     IncludeObject,
     MediaType,
-    decode_body,
+    decode_body_async,
     decode_patch,
     encode,
     negotiate,
@@ -29,7 +30,7 @@ from apiserver.query import delete_options, list_options, write_options
 from apiserver.registry.store import RequestScope, Store
 from apiserver.watch import serve_watch
 
-MAX_BODY_BYTES = 3 * 1024 * 1024
+MAX_BODY_BYTES = MAX_REQUEST_BODY_BYTES
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,7 @@ class ResourceHandlers:
     async def create(self, request: web.Request) -> web.StreamResponse:
         media = negotiate(request.headers.get("Accept"), "object")
         scope = self._scope(request, "CreateOptions")
-        body = decode_body(await self._body(request), request.headers.get("Content-Type"))
+        body = await decode_body_async(await self._body(request), request.headers.get("Content-Type"))
         if not isinstance(body, dict):
             raise errors.bad_request("the request body must be a JSON object")
         raw_meta = body.get("metadata")
@@ -203,7 +204,7 @@ class ResourceHandlers:
         media = negotiate(request.headers.get("Accept"), "object")
         scope = self._scope(request, "UpdateOptions")
         name = request.match_info["name"]
-        body = decode_body(await self._body(request), request.headers.get("Content-Type"))
+        body = await decode_body_async(await self._body(request), request.headers.get("Content-Type"))
         if not isinstance(body, dict):
             raise errors.bad_request("the request body must be a JSON object")
         await self._admit(
@@ -240,7 +241,7 @@ class ResourceHandlers:
     async def _delete_request(self, request: web.Request) -> tuple[dict[str, Any], RequestScope]:
         """DeleteOptions from the optional body and the query, and the request's scope."""
         raw = await self._body(request)
-        body = decode_body(raw, request.headers.get("Content-Type")) if raw.strip() else None
+        body = await decode_body_async(raw, request.headers.get("Content-Type")) if raw.strip() else None
         options = delete_options(request.query, body, request.query.getall("dryRun", []))
         scope = RequestScope(
             namespace=self._namespace(request),

@@ -160,7 +160,16 @@ def create_app(config: Config) -> web.Application:
             await storage.current_revision()
         except StorageError as err:
             return [("ping", None), ("etcd", str(err) or type(err).__name__)]
-        return [("ping", None), ("etcd", None)]
+        checks: list[tuple[str, str | None]] = [("ping", None), ("etcd", None)]
+        alarms = getattr(storage, "alarms", None)
+        if alarms is not None:
+            # etcd answers reads with a NOSPACE alarm raised, but refuses every write: not ready.
+            try:
+                active = await alarms()
+            except StorageError as err:
+                active = [str(err) or type(err).__name__]
+            checks.append(("etcd-alarms", f"etcd alarms: {', '.join(active)}" if active else None))
+        return checks
 
     async def metrics(request: web.Request) -> web.StreamResponse:
         response = web.Response(body=generate_latest(REGISTRY), content_type=None)

@@ -30,7 +30,7 @@ from aiohttp import web
 
 from api.resources import ResourceInfo
 from apiserver import errors
-from apiserver.negotiation import IncludeObject, MediaType, partial_object_metadata, table
+from apiserver.negotiation import IncludeObject, MediaType, encode_json, partial_object_metadata, table
 from apiserver.registry.store import ListOptions, Store, decode_stored
 from apiserver.storage.interface import EventType, ExpiredError, Revision, StorageError
 from apiserver.storage.interface import WatchEvent as StorageEvent
@@ -65,7 +65,7 @@ class WatchEncoder:
                 self._columns_sent = True
             elif self.media.transform == "PartialObjectMetadata":
                 obj = partial_object_metadata(obj, self.media.version)
-        return orjson.dumps({"type": event_type, "object": obj}) + b"\n"
+        return encode_json({"type": event_type, "object": obj}) + b"\n"
 
     def bookmark(self, revision: Revision | str, *, initial_events_end: bool = False) -> bytes:
         meta: dict[str, Any] = {"resourceVersion": str(revision)}
@@ -149,7 +149,13 @@ async def serve_watch(
             field_selector=options.field_selector,
             resource_version=resource_version if resource_version not in (None, "0") else None,
         )
-        page = await store.list(namespace, listing)
+        try:
+            page = await store.list(namespace, listing)
+        except errors.StatusError as err:
+            if not err.is_resource_version_too_large:
+                raise
+            # kube's cacher: the watch is established and carries the 504 as its one ERROR event.
+            return await _error_stream(request, media, err)
         while True:
             initial.extend(page.items)
             if not page.continue_token:

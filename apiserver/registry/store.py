@@ -26,17 +26,19 @@ from api import fields as f
 from api.meta import dump
 from api.resources import ResourceInfo
 from api.schema import strict_decoding_message, unknown_field_warning, unknown_fields
-from apiserver import errors
+from apiserver import errors, limits
 from apiserver.registry.managedfields import update_managed_fields
 from apiserver.registry.strategy import ResourceStrategy, StatusStrategy, Strategy, metadata_of
 from apiserver.storage.interface import (
     INCONSISTENT_CONTINUE_MESSAGE,
     CompactedError,
     ExpiredError,
+    InsufficientStorageError,
     InvalidContinueError,
     KeyExistsError,
     KeyNotFoundError,
     ListResult,
+    RequestTooLargeError,
     ResourceVersionMatch,
     Revision,
     RevisionConflictError,
@@ -57,6 +59,13 @@ FINALIZER_FOREGROUND = "foregroundDeletion"
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # k8s.io/apiserver/pkg/storage/names
 _MAX_GENERATED_BASE = 63 - 5
 _GENERATE_NAME_ATTEMPTS = 8
+FRESHNESS_TIMEOUT = 3.0
+"""How long a read from a revision not seen yet waits for it (kube's watch cache ``blockTimeout``)."""
+FRESHNESS_POLL = 0.05
+NOSPACE_HINT = (
+    "ARC's etcd is out of space; writes fail until an administrator frees space "
+    "(delete objects, compact, defragment, disarm the NOSPACE alarm: see docs/security.md)"
+)
 RESOURCE_VERSION_SET_ON_CREATE = "resourceVersion should not be set on objects to be created"
 
 
@@ -157,6 +166,12 @@ def storage_error(err: StorageError, info: ResourceInfo, name: str, *, operation
         )
     if isinstance(err, InvalidContinueError):
         return errors.bad_request(f"continue key is not valid: {err}")
+    if isinstance(err, RequestTooLargeError):
+        logger.info("object too large for storage", extra={"operation": operation, "error": str(err)})
+        return errors.request_entity_too_large(f"the object is too large to be stored: {err}")
+    if isinstance(err, InsufficientStorageError):
+        logger.error("storage is out of space", extra={"operation": operation, "error": str(err)})
+        return errors.internal_error(f"{err}: {NOSPACE_HINT}")
     if isinstance(err, StorageUnavailableError):
         logger.warning("storage unavailable", extra={"operation": operation, "error": str(err)})
         if err.timeout:
@@ -178,10 +193,17 @@ class Store:
 
     # ---- keys -------------------------------------------------------------------------------------
     def key(self, namespace: str | None, name: str) -> str:
+        """The object's storage key; a name that cannot be a path segment is a 400 (``NamespaceKeyFunc``)."""
+        problems = limits.path_segment_problems(name)
+        if problems:
+            raise errors.bad_request(f"Name parameter invalid: {f.go_quote(name)}: {';'.join(problems)}")
+        if self.info.namespaced and namespace:
+            _check_namespace(namespace)
         return self.keys.object_key(self.info.plural, name, namespace if self.info.namespaced else None)
 
     def prefix(self, namespace: str | None) -> str:
         if self.info.namespaced and namespace:
+            _check_namespace(namespace)
             return self.keys.namespace_prefix(self.info.plural, namespace)
         return self.keys.resource_prefix(self.info.plural)
 
@@ -205,6 +227,11 @@ class Store:
             )
         if "apiVersion" not in body or "kind" not in body:
             body = {**body, "apiVersion": api_version, "kind": kind}
+        too_deep = limits.too_deep_field(body)
+        if too_deep is not None:
+            meta = body.get("metadata")
+            obj_name = (meta.get("name") if isinstance(meta, Mapping) else None) or name
+            raise errors.invalid(self.info.group_kind, str(obj_name or ""), [too_deep])
         if scope.field_validation != "Ignore":
             unknown = unknown_fields(self.info.model, body)
             if unknown and scope.field_validation == "Strict":
@@ -278,21 +305,33 @@ class Store:
             revision = Revision(int(rv))
             if options.resource_version_match == "Exact":
                 match = ResourceVersionMatch.EXACT
-        try:
-            result: ListResult = await self.storage.list(
-                self.prefix(namespace),
-                limit=options.limit or None,
-                continue_token=options.continue_token,
-                revision=revision,
-                match=match,
-                predicate=predicate,
-            )
-        except CompactedError as err:
-            if err.continue_token:
-                raise errors.expired(INCONSISTENT_CONTINUE_MESSAGE, err.continue_token) from None
-            raise self._error(err, "", "list") from None
-        except StorageError as err:
-            raise self._error(err, "", "list") from None
+        prefix = self.prefix(namespace)
+        waited_until: float | None = None
+        while True:
+            try:
+                result: ListResult = await self.storage.list(
+                    prefix,
+                    limit=options.limit or None,
+                    continue_token=options.continue_token,
+                    revision=revision,
+                    match=match,
+                    predicate=predicate,
+                )
+                break
+            except TooLargeRevisionError as err:
+                # kube's watch cache waits up to 3 s for a revision it has not seen yet, then 504s.
+                now = asyncio.get_running_loop().time()
+                waited_until = waited_until or now + FRESHNESS_TIMEOUT
+                if now >= waited_until:
+                    raise self._error(err, "", "list") from None
+                selected.clear()
+                await asyncio.sleep(FRESHNESS_POLL)
+            except CompactedError as err:
+                if err.continue_token:
+                    raise errors.expired(INCONSISTENT_CONTINUE_MESSAGE, err.continue_token) from None
+                raise self._error(err, "", "list") from None
+            except StorageError as err:
+                raise self._error(err, "", "list") from None
         return ListPage(
             items=selected if predicate is not None else [decode_stored(value) for value in result.items],
             resource_version=str(result.revision),
@@ -658,6 +697,14 @@ class Store:
         return [obj for obj in results if obj is not None]
 
 
+def _check_namespace(namespace: str) -> None:
+    problems = limits.path_segment_problems(namespace)
+    if problems:
+        raise errors.bad_request(
+            f"Namespace parameter invalid: {f.go_quote(namespace)}: {';'.join(problems)}"
+        )
+
+
 def _nonzero_resource_version(resource_version: str | None) -> bool:
     """kube's ``versioner.ObjectResourceVersion(obj)`` succeeding with a non-zero version."""
     try:
@@ -675,13 +722,18 @@ def name_mismatch(body_name: str | None, url_name: str) -> errors.StatusError:
 def apply_patch(patch_type: str, current: dict[str, Any], patch: Any) -> Any:
     """Apply a JSON patch (RFC 6902) or JSON merge patch (RFC 7386) to the current wire object."""
     if patch_type == "application/merge-patch+json":
+        if limits.nesting_depth(patch) > limits.MAX_DECODE_DEPTH:
+            raise errors.bad_request(f"error decoding patch: exceeded max depth of {limits.MAX_DECODE_DEPTH}")
         if not isinstance(patch, dict):
             # A non-object merge patch replaces the whole document.
             return patch
         return merge_patch(current, patch)
     try:
-        ops = jsonpatch.JsonPatch(patch)
-        return ops.apply(current, in_place=False)
+        return limits.apply_json_patch(current, patch)
+    except limits.PatchTooLargeError as exc:
+        raise errors.request_entity_too_large(str(exc)) from None
+    except limits.PatchCopyLimitError as exc:
+        raise _invalid_patch(str(exc)) from None
     except jsonpatch.JsonPatchTestFailed as exc:
         raise _invalid_patch(str(exc)) from None
     except (jsonpatch.JsonPatchConflict, jsonpatch.JsonPointerException) as exc:
