@@ -19,6 +19,7 @@ from opentelemetry import propagate, trace
 
 from apiserver import errors
 from apiserver.auth import ANONYMOUS_USER, AuthenticationError, Authenticator, Authorizer, UserInfo
+from apiserver.connections import request_started
 from apiserver.observability import REQUEST_DURATION, REQUEST_TOTAL, object_ref, request_id, tracing_enabled
 from apiserver.requestinfo import RequestInfo, request_info_from
 from apiserver.uid import new_uuid
@@ -122,6 +123,7 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
     of an empty context: it is then not created at all (measurably cheaper per request); an incoming
     ``traceparent`` is still attached to the request's context.
     """
+    request_started(request)
     headers = request.headers
     rid = headers.get("Audit-ID") or new_uuid()
     token = request_id.set(rid)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, cast
 
+from apiserver.connections import IDLE_TIMEOUT, MAX_CONNECTIONS, READ_HEADER_TIMEOUT
 from apiserver.server import Config
 
 
@@ -16,6 +17,9 @@ class ServingOptions:
     secure_port: int
     tls_cert_file: Path
     tls_private_key_file: Path
+    read_header_timeout: float = READ_HEADER_TIMEOUT
+    idle_timeout: float = IDLE_TIMEOUT
+    max_connections: int = MAX_CONNECTIONS
 
 
 def parser() -> argparse.ArgumentParser:
@@ -28,6 +32,24 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         default=300.0,
         help="seconds between compactions of old revisions (0 disables)",
+    )
+    p.add_argument(
+        "--read-header-timeout",
+        type=float,
+        default=READ_HEADER_TIMEOUT,
+        help="seconds a new connection has for its TLS handshake and first request head (kube: 32)",
+    )
+    p.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=IDLE_TIMEOUT,
+        help="seconds an idle keep-alive connection is kept open (kube: 90)",
+    )
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        default=MAX_CONNECTIONS,
+        help="open client connections at most; more are answered 429 and closed",
     )
     p.add_argument("--bind-address", default="127.0.0.1")
     p.add_argument("--secure-port", type=int, default=8443)
@@ -83,4 +105,16 @@ def complete(args: argparse.Namespace) -> tuple[Config, ServingOptions]:
         delegated=not args.standalone,
         log_format=cast(Literal["json", "text"], args.log_format),
     )
-    return config, ServingOptions(args.bind_address, args.secure_port, cert, key)
+    if args.read_header_timeout <= 0 or args.idle_timeout <= 0 or args.max_connections < 1:
+        raise SystemExit(
+            "arc-apiserver: --read-header-timeout and --idle-timeout must be positive, --max-connections >= 1"
+        )
+    return config, ServingOptions(
+        args.bind_address,
+        args.secure_port,
+        cert,
+        key,
+        read_header_timeout=args.read_header_timeout,
+        idle_timeout=args.idle_timeout,
+        max_connections=args.max_connections,
+    )
