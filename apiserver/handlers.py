@@ -8,6 +8,7 @@ negotiation. Errors are raised as ``StatusError`` and written by the middleware.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
@@ -15,6 +16,7 @@ from aiohttp import web
 
 from api.resources import ResourceInfo
 from apiserver import errors
+from apiserver.admission.resource_quota import ResourceQuotaGate
 from apiserver.limits import MAX_REQUEST_BODY_BYTES
 from apiserver.negotiation import (
     IncludeObject,
@@ -89,11 +91,13 @@ class ResourceHandlers:
         *,
         admission: list[AdmissionPlugin],
         bookmark_interval: float,
+        quota: ResourceQuotaGate | None = None,
     ) -> None:
         self.store = store
         self.info = store.info
         self.admission = admission
         self.bookmark_interval = bookmark_interval
+        self.quota = quota
 
     # ---- helpers ----------------------------------------------------------------------------------
     def _namespace(self, request: web.Request) -> str | None:
@@ -181,12 +185,13 @@ class ResourceHandlers:
             raise errors.bad_request("the request body must be a JSON object")
         raw_meta = body.get("metadata")
         meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
-        await self._admit(
-            AdmissionAttributes(
-                "CREATE", self.info, scope.namespace, str(meta.get("name") or ""), None, body, scope.dry_run
+        name = str(meta.get("name") or "")
+        quota = self.quota.create(self.info, scope.namespace, name) if self.quota else nullcontext()
+        async with quota:
+            await self._admit(
+                AdmissionAttributes("CREATE", self.info, scope.namespace, name, None, body, scope.dry_run)
             )
-        )
-        obj = await self.store.create(scope, body)
+            obj = await self.store.create(scope, body)
         return respond(
             transform_object(self.info, media, obj, include_object_of(request)),
             media,

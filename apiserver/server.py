@@ -8,16 +8,17 @@ from the discovery module.
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from api.resources import GROUP, RESOURCES, VERSION
+from api.resources import GROUP, RESOURCES, VERSION, ResourceInfo
 from apiserver.admission.namespace_lifecycle import NamespaceLifecycle
+from apiserver.admission.resource_quota import ResourceQuotaGate
 from apiserver.auth import (
     AuthenticatedAllowedAuthorizer,
     Authenticator,
@@ -65,6 +66,9 @@ class Config:
     """The serving TLS context: delegated mode adds the ConfigMap's CAs to verify client certificates."""
     storage: Storage | None = None
     """An already built storage (tests inject the in-memory one); else etcd from ``etcd_servers``."""
+    resource_quotas: Callable[[], Iterable[Mapping[str, Any]]] | None = None
+    """The cluster's ResourceQuotas for ARC's quota admission (delegated mode reads them from
+    kube-apiserver; tests may inject some)."""
 
 
 KUBE: web.AppKey[KubeClient] = web.AppKey("kube", KubeClient)
@@ -80,6 +84,7 @@ def create_app(config: Config) -> web.Application:
         authenticators.append(TokenFileAuthenticator(config.token_auth_file))
     authorizer = config.authorizer or AuthenticatedAllowedAuthorizer()
     admission = list(config.admission)
+    resource_quotas = config.resource_quotas
     delegation_ctx = None
     if config.delegated:
         kube = KubeClient(load_kubeconfig(config.kubeconfig))
@@ -95,19 +100,24 @@ def create_app(config: Config) -> web.Application:
         authorizer = SubjectAccessReviewAuthorizer(kube)
         namespaces = Informer(kube, "/api/v1/namespaces")
         admission.insert(0, NamespaceLifecycle(kube, namespaces))
+        quotas = Informer(kube, "/api/v1/resourcequotas")
+        resource_quotas = resource_quotas or (lambda: quotas.items.values())
 
         async def delegation(app: web.Application) -> AsyncIterator[None]:
             await kube.start()
             extension_auth.informer.start()
             namespaces.start()
+            quotas.start()
             try:
                 if not await extension_auth.informer.wait_synced(30):
                     raise RuntimeError("could not read kube-system/extension-apiserver-authentication in 30s")
                 await namespaces.wait_synced(30)
+                await quotas.wait_synced(30)
                 yield
             finally:
                 await extension_auth.informer.stop()
                 await namespaces.stop()
+                await quotas.stop()
                 await kube.close()
 
         delegation_ctx = delegation
@@ -148,10 +158,19 @@ def create_app(config: Config) -> web.Application:
     stores: dict[str, Store] = {}
     group_version_path = f"/apis/{GROUP}/{VERSION}"
     routes: list[web.RouteDef] = []
+    quota: ResourceQuotaGate | None = None
+    if resource_quotas is not None:
+
+        async def count(info: ResourceInfo, namespace: str) -> int:
+            return await stores[info.plural].count(namespace)
+
+        quota = ResourceQuotaGate(resource_quotas, count)
     for info in RESOURCES:
         store = Store(info, storage, layout)
         stores[info.plural] = store
-        handlers = ResourceHandlers(store, admission=admission, bookmark_interval=config.bookmark_interval)
+        handlers = ResourceHandlers(
+            store, admission=admission, bookmark_interval=config.bookmark_interval, quota=quota
+        )
         routes.extend(resource_routes(handlers, group_version_path))
     app[STORES] = stores
 

@@ -339,6 +339,14 @@ class Store:
             remaining_item_count=result.remaining_item_count,
         )
 
+    async def count(self, namespace: str | None) -> int:
+        """How many objects the namespace (or the cluster) holds now: one etcd range with ``limit=1``."""
+        try:
+            result = await self.storage.list(self.prefix(namespace), limit=1)
+        except StorageError as err:
+            raise self._error(err, "", "list") from None
+        return len(result.items) + (result.remaining_item_count or 0)
+
     async def watch(self, namespace: str | None, *, from_revision: Revision | None) -> Watcher:
         try:
             return await self.storage.watch(
