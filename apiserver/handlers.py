@@ -18,6 +18,7 @@ from api.resources import ResourceInfo
 from apiserver import errors
 from apiserver.admission.resource_quota import ResourceQuotaGate
 from apiserver.limits import MAX_REQUEST_BODY_BYTES
+from apiserver.listing import ListGate, write_body
 from apiserver.negotiation import (
     IncludeObject,
     MediaType,
@@ -92,12 +93,14 @@ class ResourceHandlers:
         admission: list[AdmissionPlugin],
         bookmark_interval: float,
         quota: ResourceQuotaGate | None = None,
+        lists: ListGate | None = None,
     ) -> None:
         self.store = store
         self.info = store.info
         self.admission = admission
         self.bookmark_interval = bookmark_interval
         self.quota = quota
+        self.lists = lists or ListGate()
 
     # ---- helpers ----------------------------------------------------------------------------------
     def _namespace(self, request: web.Request) -> str | None:
@@ -166,15 +169,21 @@ class ResourceHandlers:
                 media=media,
                 include_object=include_object,
                 bookmark_interval=self.bookmark_interval,
+                lists=self.lists,
             )
         media = negotiate(request.headers.get("Accept"), "list")
-        page = await self.store.list(namespace, options)
-        list_meta: dict[str, Any] = {"resourceVersion": page.resource_version}
-        if page.continue_token:
-            list_meta["continue"] = page.continue_token
-        if page.remaining_item_count is not None:
-            list_meta["remainingItemCount"] = page.remaining_item_count
-        return respond(transform_list(self.info, media, page.items, list_meta, include_object), media)
+
+        async def read() -> bytes:
+            page = await self.store.list(namespace, options)
+            list_meta: dict[str, Any] = {"resourceVersion": page.resource_version}
+            if page.continue_token:
+                list_meta["continue"] = page.continue_token
+            if page.remaining_item_count is not None:
+                list_meta["remainingItemCount"] = page.remaining_item_count
+            return encode(media, transform_list(self.info, media, page.items, list_meta, include_object))
+
+        key = ("list", self.info.plural, namespace, tuple(sorted(query.items())), media, include_object)
+        return await write_body(request, await self.lists.read(key, read), media.content_type)
 
     # ---- writes -----------------------------------------------------------------------------------
     async def create(self, request: web.Request) -> web.StreamResponse:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal, cast
 
 from apiserver.connections import IDLE_TIMEOUT, MAX_CONNECTIONS, READ_HEADER_TIMEOUT
+from apiserver.listing import MAX_IN_FLIGHT, MAX_QUEUED
 from apiserver.server import Config
 
 
@@ -50,6 +51,18 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         default=MAX_CONNECTIONS,
         help="open client connections at most; more are answered 429 and closed",
+    )
+    p.add_argument(
+        "--max-inflight-lists",
+        type=int,
+        default=MAX_IN_FLIGHT,
+        help="whole-collection reads (LISTs, initial events of watches) served at once",
+    )
+    p.add_argument(
+        "--max-queued-lists",
+        type=int,
+        default=MAX_QUEUED,
+        help="distinct whole-collection reads waiting for a slot; more are answered 429",
     )
     p.add_argument("--bind-address", default="127.0.0.1")
     p.add_argument("--secure-port", type=int, default=8443)
@@ -104,7 +117,11 @@ def complete(args: argparse.Namespace) -> tuple[Config, ServingOptions]:
         kubeconfig=args.kubeconfig,
         delegated=not args.standalone,
         log_format=cast(Literal["json", "text"], args.log_format),
+        max_inflight_lists=args.max_inflight_lists,
+        max_queued_lists=args.max_queued_lists,
     )
+    if args.max_inflight_lists < 1 or args.max_queued_lists < 1:
+        raise SystemExit("arc-apiserver: --max-inflight-lists must be >= 1, --max-queued-lists >= 1")
     if args.read_header_timeout <= 0 or args.idle_timeout <= 0 or args.max_connections < 1:
         raise SystemExit(
             "arc-apiserver: --read-header-timeout and --idle-timeout must be positive, --max-connections >= 1"

@@ -37,6 +37,7 @@ from apiserver.delegation.informer import Informer
 from apiserver.delegation.kubeclient import KubeClient, load_kubeconfig
 from apiserver.discovery import Documents, discovery_routes
 from apiserver.handlers import MAX_BODY_BYTES, AdmissionPlugin, ResourceHandlers, resource_routes
+from apiserver.listing import MAX_IN_FLIGHT, MAX_QUEUED, ListGate
 from apiserver.middleware import auth_middleware, context_middleware
 from apiserver.registry.store import Store
 from apiserver.storage.etcd import EtcdConfig, EtcdStorage
@@ -66,6 +67,10 @@ class Config:
     """The serving TLS context: delegated mode adds the ConfigMap's CAs to verify client certificates."""
     storage: Storage | None = None
     """An already built storage (tests inject the in-memory one); else etcd from ``etcd_servers``."""
+    max_inflight_lists: int = MAX_IN_FLIGHT
+    """Whole-collection reads (LISTs, watches' initial events) served at once (``listing.py``)."""
+    max_queued_lists: int = MAX_QUEUED
+    """Distinct whole-collection reads waiting for a slot; more are answered 429."""
     resource_quotas: Callable[[], Iterable[Mapping[str, Any]]] | None = None
     """The cluster's ResourceQuotas for ARC's quota admission (delegated mode reads them from
     kube-apiserver; tests may inject some)."""
@@ -74,6 +79,7 @@ class Config:
 KUBE: web.AppKey[KubeClient] = web.AppKey("kube", KubeClient)
 STORAGE: web.AppKey[Storage] = web.AppKey("storage", Storage)
 STORES: web.AppKey[dict[str, Store]] = web.AppKey("stores", dict)
+LISTS: web.AppKey[ListGate] = web.AppKey("lists", ListGate)
 
 
 def create_app(config: Config) -> web.Application:
@@ -165,11 +171,17 @@ def create_app(config: Config) -> web.Application:
             return await stores[info.plural].count(namespace)
 
         quota = ResourceQuotaGate(resource_quotas, count)
+    lists = ListGate(max_in_flight=config.max_inflight_lists, max_queued=config.max_queued_lists)
+    app[LISTS] = lists
     for info in RESOURCES:
         store = Store(info, storage, layout)
         stores[info.plural] = store
         handlers = ResourceHandlers(
-            store, admission=admission, bookmark_interval=config.bookmark_interval, quota=quota
+            store,
+            admission=admission,
+            bookmark_interval=config.bookmark_interval,
+            quota=quota,
+            lists=lists,
         )
         routes.extend(resource_routes(handlers, group_version_path))
     app[STORES] = stores
