@@ -12,6 +12,7 @@ import sys
 import uvloop
 from aiohttp import web
 
+from apiserver.connections import GovernedSite
 from apiserver.observability import setup_logging, setup_tracing
 from apiserver.options import ServingOptions, complete, parser
 from apiserver.server import Config, create_app
@@ -45,9 +46,23 @@ async def serve(config: Config, serving: ServingOptions) -> None:
         context.verify_mode = ssl.CERT_OPTIONAL
         config.ssl_context = context
     app = create_app(config)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5)
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=5,
+        keepalive_timeout=serving.idle_timeout,
+    )
     await runner.setup()
-    site = web.TCPSite(runner, serving.bind_address, serving.secure_port, ssl_context=context, backlog=1024)
+    site = GovernedSite(
+        runner,
+        serving.bind_address,
+        serving.secure_port,
+        ssl_context=context,
+        backlog=1024,
+        read_header_timeout=serving.read_header_timeout,
+        max_connections=serving.max_connections,
+    )
     await site.start()
     # Everything allocated up to here (modules, schemas, the OpenAPI documents, clients) lives as long as
     # the process: move it out of the collector's generations, so that a full collection under load

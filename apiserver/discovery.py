@@ -226,12 +226,16 @@ def discovery_routes(
         return web.Response(text="ok", content_type="text/plain")
 
     async def readyz(request: web.Request) -> web.StreamResponse:
-        checks = await readiness()
+        # ``exclude=<check>`` skips a check, as kube's healthz handler does (e.g. ``etcd-alarms`` while an
+        # administrator recovers a full etcd but still wants the server in its Service).
+        excluded = set(request.query.getall("exclude", []))
+        checks = [(name, err) for name, err in await readiness() if name not in excluded]
         failed = [name for name, err in checks if err is not None]
         if request.query.get("verbose") is not None or failed:
             lines = [
                 f"[{'-' if err else '+'}]{name} {'failed: ' + err if err else 'ok'}" for name, err in checks
             ]
+            lines += [f"[+]{name} excluded: ok" for name in sorted(excluded)]
             lines.append(f"readyz check {'failed' if failed else 'passed'}")
             return web.Response(
                 text="\n".join(lines) + "\n", status=500 if failed else 200, content_type="text/plain"

@@ -30,6 +30,14 @@ class StatusError(Exception):
     def reason(self) -> str:
         return self.status.reason or ""
 
+    @property
+    def is_resource_version_too_large(self) -> bool:
+        """``storage.IsTooLargeResourceVersion``: a 504 with cause ``ResourceVersionTooLarge``."""
+        details = self.status.details
+        return self.code == 504 and any(
+            c.reason == "ResourceVersionTooLarge" for c in (details.causes or [] if details else [])
+        )
+
 
 def _failure(code: int, reason: str, message: str, details: StatusDetails | None = None) -> StatusError:
     return StatusError(Status(status="Failure", message=message, reason=reason, details=details, code=code))

@@ -8,18 +8,22 @@ negotiation. Errors are raised as ``StatusError`` and written by the middleware.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any, cast
 
 from aiohttp import web
 
 from apiserver import errors
 from apiserver.admission.attributes import AdmissionAttributes, AdmissionPlugin
+from apiserver.admission.resource_quota import ResourceQuotaGate
 from apiserver.auth import USER
+from apiserver.limits import MAX_REQUEST_BODY_BYTES
+from apiserver.listing import ListGate, write_body
 from apiserver.negotiation import (
     IncludeObject,
     MediaType,
-    decode_body,
-    decode_patch,
+    decode_body_async,
+    decode_patch_async,
     encode,
     negotiate,
     transform_list,
@@ -32,7 +36,7 @@ from apiserver.registry.store import RequestScope, Store
 from apiserver.strictjson import duplicate_fields
 from apiserver.watch import serve_watch
 
-MAX_BODY_BYTES = 3 * 1024 * 1024
+MAX_BODY_BYTES = MAX_REQUEST_BODY_BYTES
 
 
 def warning_headers(warnings: list[str]) -> list[tuple[str, str]]:
@@ -72,11 +76,15 @@ class ResourceHandlers:
         *,
         admission: list[AdmissionPlugin],
         bookmark_interval: float,
+        quota: ResourceQuotaGate | None = None,
+        lists: ListGate | None = None,
     ) -> None:
         self.store = store
         self.info = store.info
         self.admission = admission
         self.bookmark_interval = bookmark_interval
+        self.quota = quota
+        self.lists = lists or ListGate()
 
     # ---- helpers ----------------------------------------------------------------------------------
     def _namespace(self, request: web.Request) -> str | None:
@@ -145,42 +153,51 @@ class ResourceHandlers:
                 media=media,
                 include_object=include_object,
                 bookmark_interval=self.bookmark_interval,
+                lists=self.lists,
             )
         media = negotiate(request.headers.get("Accept"), "list")
-        page = await self.store.list(namespace, options)
-        list_meta: dict[str, Any] = {"resourceVersion": page.resource_version}
-        if page.continue_token:
-            list_meta["continue"] = page.continue_token
-        if page.remaining_item_count is not None:
-            list_meta["remainingItemCount"] = page.remaining_item_count
-        return respond(transform_list(self.info, media, page.items, list_meta, include_object), media)
+
+        async def read() -> bytes:
+            page = await self.store.list(namespace, options)
+            list_meta: dict[str, Any] = {"resourceVersion": page.resource_version}
+            if page.continue_token:
+                list_meta["continue"] = page.continue_token
+            if page.remaining_item_count is not None:
+                list_meta["remainingItemCount"] = page.remaining_item_count
+            return encode(media, transform_list(self.info, media, page.items, list_meta, include_object))
+
+        key = ("list", self.info.plural, namespace, tuple(sorted(query.items())), media, include_object)
+        return await write_body(request, await self.lists.read(key, read), media.content_type)
 
     # ---- writes -----------------------------------------------------------------------------------
     async def create(self, request: web.Request) -> web.StreamResponse:
         media = negotiate(request.headers.get("Accept"), "object")
         scope = self._scope(request, "CreateOptions")
         raw = await self._body(request)
-        body = decode_body(raw, request.headers.get("Content-Type"))
+        body = await decode_body_async(raw, request.headers.get("Content-Type"))
         if scope.field_validation != "Ignore":
             scope.duplicate_fields = duplicate_fields(raw, request.headers.get("Content-Type"))
         if not isinstance(body, dict):
             raise errors.bad_request("the request body must be a JSON object")
         raw_meta = body.get("metadata")
         meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
-        await self._admit(
-            AdmissionAttributes(
-                "CREATE",
-                self.info,
-                scope.namespace,
-                str(meta.get("name") or ""),
-                None,
-                body,
-                scope.dry_run,
-                user=request.get(USER),
-                scope=scope,
+        name = str(meta.get("name") or "")
+        quota = self.quota.create(self.info, scope.namespace, name) if self.quota else nullcontext()
+        async with quota:
+            await self._admit(
+                AdmissionAttributes(
+                    "CREATE",
+                    self.info,
+                    scope.namespace,
+                    name,
+                    None,
+                    body,
+                    scope.dry_run,
+                    user=request.get(USER),
+                    scope=scope,
+                )
             )
-        )
-        obj = await self.store.create(scope, body)
+            obj = await self.store.create(scope, body)
         return respond(
             transform_object(self.info, media, obj, include_object_of(request)),
             media,
@@ -199,7 +216,7 @@ class ResourceHandlers:
         scope = self._scope(request, "UpdateOptions")
         name = request.match_info["name"]
         raw = await self._body(request)
-        body = decode_body(raw, request.headers.get("Content-Type"))
+        body = await decode_body_async(raw, request.headers.get("Content-Type"))
         if scope.field_validation != "Ignore":
             scope.duplicate_fields = duplicate_fields(raw, request.headers.get("Content-Type"))
         if not isinstance(body, dict):
@@ -234,7 +251,9 @@ class ResourceHandlers:
         media = negotiate(request.headers.get("Accept"), "object")
         scope = self._scope(request, "PatchOptions")
         name = request.match_info["name"]
-        patch_type, patch = decode_patch(await self._body(request), request.headers.get("Content-Type"))
+        patch_type, patch = await decode_patch_async(
+            await self._body(request), request.headers.get("Content-Type")
+        )
         force = patch_options(request.query, patch_type, scope.field_manager)
         if patch_type == APPLY_PATCH:
             return await self._apply(request, media, scope, name, patch, subresource=subresource, force=force)
@@ -270,19 +289,49 @@ class ResourceHandlers:
         subresource: str | None,
         force: bool,
     ) -> web.StreamResponse:
-        """Server-side apply; an apply that creates the object is admitted as a CREATE and answers 201."""
+        """Server-side apply; an apply that creates the object is admitted as a CREATE (and counted against
+        ResourceQuota) and answers 201."""
+        user = request.get(USER)
 
         async def admit_create(obj: Mapping[str, Any]) -> None:
             await self._admit(
-                AdmissionAttributes("CREATE", self.info, scope.namespace, name, None, obj, scope.dry_run)
+                AdmissionAttributes(
+                    "CREATE",
+                    self.info,
+                    scope.namespace,
+                    name,
+                    None,
+                    obj,
+                    scope.dry_run,
+                    user=user,
+                    scope=scope,
+                )
             )
 
         await self._admit(
-            AdmissionAttributes("UPDATE", self.info, scope.namespace, name, subresource, None, scope.dry_run)
+            AdmissionAttributes(
+                "UPDATE",
+                self.info,
+                scope.namespace,
+                name,
+                subresource,
+                None,
+                scope.dry_run,
+                user=user,
+                scope=scope,
+                patch=(APPLY_PATCH, config),
+            )
         )
-        obj, created = await apply(
-            self.store, scope, name, config, subresource=subresource, force=force, on_create=admit_create
-        )
+        quota: AbstractAsyncContextManager[None] = nullcontext()
+        if self.quota is not None and subresource is None and not await self._exists(scope.namespace, name):
+            # An apply that creates takes a quota slot; one that updates does not. (Created by someone else
+            # in between, it updates under the check; deleted in between, it creates unchecked: as rare as
+            # kube's own quota-versus-create races.)
+            quota = self.quota.create(self.info, scope.namespace, name)
+        async with quota:
+            obj, created = await apply(
+                self.store, scope, name, config, subresource=subresource, force=force, on_create=admit_create
+            )
         return respond(
             transform_object(self.info, media, obj, include_object_of(request)),
             media,
@@ -290,10 +339,19 @@ class ResourceHandlers:
             warnings=scope.warnings,
         )
 
+    async def _exists(self, namespace: str | None, name: str) -> bool:
+        try:
+            await self.store.get(namespace, name)
+        except errors.StatusError as err:
+            if err.code == 404:
+                return False
+            raise
+        return True
+
     async def _delete_request(self, request: web.Request) -> tuple[dict[str, Any], RequestScope]:
         """DeleteOptions from the optional body and the query, and the request's scope."""
         raw = await self._body(request)
-        body = decode_body(raw, request.headers.get("Content-Type")) if raw.strip() else None
+        body = await decode_body_async(raw, request.headers.get("Content-Type")) if raw.strip() else None
         options = delete_options(request.query, body, request.query.getall("dryRun", []))
         scope = RequestScope(
             namespace=self._namespace(request),

@@ -27,6 +27,7 @@ from apiserver.auth import (
     Authorizer,
     UserInfo,
 )
+from apiserver.connections import request_started
 from apiserver.observability import REQUEST_DURATION, REQUEST_TOTAL, object_ref, request_id, tracing_enabled
 from apiserver.requestinfo import RequestInfo, request_info_from
 from apiserver.uid import new_uuid
@@ -129,6 +130,7 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
     of an empty context: it is then not created at all (measurably cheaper per request); an incoming
     ``traceparent`` is still attached to the request's context.
     """
+    request_started(request)
     headers = request.headers
     rid = headers.get("Audit-ID") or new_uuid()
     token = request_id.set(rid)

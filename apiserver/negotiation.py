@@ -8,6 +8,7 @@ Protobuf is not served; clients that offer it also offer JSON.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ import orjson
 import yaml
 
 from api.resources import ResourceInfo
-from apiserver import errors
+from apiserver import errors, yamldecode
 
 JSON = "application/json"
 YAML = "application/yaml"
@@ -91,7 +92,19 @@ def negotiate(accept: str | None, target: Target) -> MediaType:
 def encode(media: MediaType, body: Any) -> bytes:
     if media.subtype == "yaml":
         return yaml.safe_dump(body, sort_keys=False, allow_unicode=True).encode()
-    return orjson.dumps(body)
+    return encode_json(body)
+
+
+def encode_json(body: Any) -> bytes:
+    """JSON bytes; deeper than orjson nests (254 levels) the standard library's encoder takes over.
+
+    Writes bound objects to ``limits.MAX_OBJECT_DEPTH``, but objects stored before that limit existed may
+    nest deeper: a list (or watch event) holding one of them must still be served, not a 500.
+    """
+    try:
+        return orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 # ---- request bodies -------------------------------------------------------------------------------------
@@ -112,57 +125,100 @@ def media_type_of(content_type: str | None) -> str:
 
 
 def decode_body(raw: bytes, content_type: str | None) -> Any:
-    """Decode a JSON or YAML request body (400 on malformed input, 415 on other media types)."""
+    """Decode a JSON or YAML request body (400 on malformed input, 415 on other media types).
+
+    YAML is decoded here on the calling thread; request handlers use :func:`decode_body_async`, which
+    decodes it off the event loop.
+    """
     media = media_type_of(content_type)
+    if media in YAML_MEDIA_TYPES:
+        return _yaml_result(raw, None)
+    return _decode_json(raw, media)
+
+
+async def decode_body_async(raw: bytes, content_type: str | None) -> Any:
+    """:func:`decode_body`, with YAML decoded in ``yamldecode``'s threads (go-yaml's limits apply)."""
+    media = media_type_of(content_type)
+    if media in YAML_MEDIA_TYPES:
+        try:
+            return await yamldecode.load_off_loop(raw)
+        except (yaml.YAMLError, ValueError) as exc:
+            return _yaml_result(raw, exc)
+    return _decode_json(raw, media)
+
+
+YAML_MEDIA_TYPES = (YAML, "application/x-yaml", "text/yaml")
+
+
+def _decode_json(raw: bytes, media: str) -> Any:
     if media in ("", JSON):
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise errors.bad_request(f"error decoding JSON: {exc}") from None
-    if media in (YAML, "application/x-yaml", "text/yaml"):
-        try:
-            docs = list(yaml.safe_load_all(raw))
-        except yaml.YAMLError as exc:
-            raise errors.bad_request(f"error decoding YAML: {exc}") from None
-        if len(docs) != 1:
-            raise errors.bad_request("error decoding YAML: expected exactly one document")
-        return _json_compatible(docs[0])
     raise errors.unsupported_media_type(media, BODY_MEDIA_TYPES)
 
 
-def _json_compatible(value: Any) -> Any:
-    """YAML scalars JSON has no type for (timestamps, dates) become strings, as kube's YAML→JSON does."""
-    if isinstance(value, dict):
-        return {str(k): _json_compatible(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_compatible(v) for v in value]
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value.tzinfo else value.isoformat()
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
+def _yaml_result(raw: bytes, failure: BaseException | None) -> Any:
+    """Decode ``raw`` (unless it already failed with ``failure``) or raise its 400."""
+    if failure is None:
+        try:
+            return yamldecode.load(raw)
+        except (yaml.YAMLError, ValueError) as exc:
+            failure = exc
+    raise errors.bad_request(f"error decoding YAML: {failure}") from None
 
 
 def decode_patch(raw: bytes, content_type: str | None) -> tuple[str, Any]:
-    """The patch type and the decoded patch document (an apply configuration is YAML, or JSON)."""
+    """The patch type and the decoded patch document (an apply configuration is YAML, or JSON).
+
+    An apply configuration is decoded here on the calling thread; request handlers use
+    :func:`decode_patch_async`, which decodes it off the event loop.
+    """
+    media = _patch_media_type(content_type)
+    if media == APPLY_PATCH:
+        try:
+            doc = yamldecode.load(raw)
+        except (yaml.YAMLError, ValueError) as exc:
+            raise errors.bad_request(f"error decoding YAML: {exc}") from None
+        return media, _apply_configuration(doc)
+    return media, _json_patch_document(raw, media)
+
+
+async def decode_patch_async(raw: bytes, content_type: str | None) -> tuple[str, Any]:
+    """:func:`decode_patch`, with an apply configuration decoded in ``yamldecode``'s threads (go-yaml's
+    limits apply: an alias bomb is refused, a large body does not hold the event loop)."""
+    media = _patch_media_type(content_type)
+    if media == APPLY_PATCH:
+        try:
+            doc = await yamldecode.load_off_loop(raw)
+        except (yaml.YAMLError, ValueError) as exc:
+            raise errors.bad_request(f"error decoding YAML: {exc}") from None
+        return media, _apply_configuration(doc)
+    return media, _json_patch_document(raw, media)
+
+
+def _patch_media_type(content_type: str | None) -> str:
     media = media_type_of(content_type)
     if media not in PATCH_MEDIA_TYPES:
         raise errors.unsupported_media_type(media, PATCH_MEDIA_TYPES)
-    if media == APPLY_PATCH:
-        try:
-            docs = list(yaml.safe_load_all(raw))
-        except yaml.YAMLError as exc:
-            raise errors.bad_request(f"error decoding YAML: {exc}") from None
-        if len(docs) != 1 or not isinstance(docs[0], dict):
-            raise errors.bad_request("error decoding YAML: the apply configuration must be one object")
-        return media, _json_compatible(docs[0])
+    return media
+
+
+def _apply_configuration(doc: Any) -> dict[str, Any]:
+    if not isinstance(doc, dict):
+        raise errors.bad_request("error decoding YAML: the apply configuration must be one object")
+    return doc
+
+
+def _json_patch_document(raw: bytes, media: str) -> Any:
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise errors.bad_request(f"error decoding patch: {exc}") from None
     if media == JSON_PATCH and not isinstance(doc, list):
         raise errors.bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
-    return media, doc
+    return doc
 
 
 # ---- transforms -----------------------------------------------------------------------------------------

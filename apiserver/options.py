@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, cast
 
+from apiserver.connections import IDLE_TIMEOUT, MAX_CONNECTIONS, READ_HEADER_TIMEOUT
+from apiserver.listing import MAX_IN_FLIGHT, MAX_QUEUED
 from apiserver.server import Config
 from apiserver.tlsconfig import (
     DEFAULT_MIN_VERSION,
@@ -25,6 +27,9 @@ class ServingOptions:
     tls_private_key_file: Path
     tls_min_version: str = "VersionTLS12"
     tls_cipher_suites: tuple[str, ...] = ()
+    read_header_timeout: float = READ_HEADER_TIMEOUT
+    idle_timeout: float = IDLE_TIMEOUT
+    max_connections: int = MAX_CONNECTIONS
 
 
 def parser() -> argparse.ArgumentParser:
@@ -44,6 +49,36 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         default=300.0,
         help="seconds between compactions of old revisions (0 disables)",
+    )
+    p.add_argument(
+        "--read-header-timeout",
+        type=float,
+        default=READ_HEADER_TIMEOUT,
+        help="seconds a new connection has for its TLS handshake and first request head (kube: 32)",
+    )
+    p.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=IDLE_TIMEOUT,
+        help="seconds an idle keep-alive connection is kept open (kube: 90)",
+    )
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        default=MAX_CONNECTIONS,
+        help="open client connections at most; more are answered 429 and closed",
+    )
+    p.add_argument(
+        "--max-inflight-lists",
+        type=int,
+        default=MAX_IN_FLIGHT,
+        help="whole-collection reads (LISTs, initial events of watches) served at once",
+    )
+    p.add_argument(
+        "--max-queued-lists",
+        type=int,
+        default=MAX_QUEUED,
+        help="distinct whole-collection reads waiting for a slot; more are answered 429",
     )
     p.add_argument("--bind-address", default="127.0.0.1")
     p.add_argument("--secure-port", type=int, default=8443)
@@ -120,6 +155,23 @@ def complete(args: argparse.Namespace) -> tuple[Config, ServingOptions]:
         kubeconfig=args.kubeconfig,
         delegated=not args.standalone,
         log_format=cast(Literal["json", "text"], args.log_format),
+        max_inflight_lists=args.max_inflight_lists,
+        max_queued_lists=args.max_queued_lists,
     )
-    serving = ServingOptions(args.bind_address, args.secure_port, cert, key, args.tls_min_version, suites)
-    return config, serving
+    if args.max_inflight_lists < 1 or args.max_queued_lists < 1:
+        raise SystemExit("arc-apiserver: --max-inflight-lists must be >= 1, --max-queued-lists >= 1")
+    if args.read_header_timeout <= 0 or args.idle_timeout <= 0 or args.max_connections < 1:
+        raise SystemExit(
+            "arc-apiserver: --read-header-timeout and --idle-timeout must be positive, --max-connections >= 1"
+        )
+    return config, ServingOptions(
+        args.bind_address,
+        args.secure_port,
+        cert,
+        key,
+        tls_min_version=args.tls_min_version,
+        tls_cipher_suites=suites,
+        read_header_timeout=args.read_header_timeout,
+        idle_timeout=args.idle_timeout,
+        max_connections=args.max_connections,
+    )

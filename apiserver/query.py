@@ -8,6 +8,7 @@ known ones with bad values are a 400 BadRequest or a 422 Invalid naming the opti
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -35,14 +36,23 @@ def _bool(query: Mapping[str, str], name: str) -> bool | None:
     raise errors.bad_request(f'strconv.ParseBool: parsing "{raw}": invalid syntax')
 
 
+_DECIMAL = re.compile(r"[+-]?[0-9]+")
+
+
 def _int(query: Mapping[str, str], name: str) -> int | None:
     raw = query.get(name)
     if raw is None or raw == "":
         return None
     try:
-        return int(raw)
+        if not _DECIMAL.fullmatch(raw):
+            raise ValueError(raw)
+        value = int(raw)
     except ValueError:
         raise errors.bad_request(f'strconv.ParseInt: parsing "{raw}": invalid syntax') from None
+    if not -(2**63) <= value < 2**63:
+        # An int64 in kube's query decoder (and in etcd's RangeRequest).
+        raise errors.bad_request(f'strconv.ParseInt: parsing "{raw}": value out of range')
+    return value
 
 
 @dataclass(frozen=True)
@@ -126,7 +136,7 @@ def list_options(info: ResourceInfo, query: Mapping[str, str]) -> tuple[ListOpti
 
     if rv is not None:
         try:
-            if int(rv) < 0:
+            if not 0 <= int(rv) < 2**63:
                 raise ValueError
         except ValueError:
             raise errors.bad_request(f'invalid resource version "{rv}"') from None

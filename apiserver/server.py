@@ -8,17 +8,18 @@ from the discovery module.
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from api.resources import ENDPOINT, GROUP, RESOURCES, VERSION
+from api.resources import ENDPOINT, GROUP, RESOURCES, VERSION, ResourceInfo
 from apiserver.admission.attributes import AdmissionPlugin
 from apiserver.admission.namespace_lifecycle import NamespaceLifecycle
+from apiserver.admission.resource_quota import ResourceQuotaGate
 from apiserver.admission.secret_reference import SecretReference
 from apiserver.auth import (
     AuthenticatedAllowedAuthorizer,
@@ -38,6 +39,7 @@ from apiserver.delegation.cache import ListWatchCache
 from apiserver.delegation.client import DelegationClient, load_kubeconfig
 from apiserver.discovery import Documents, discovery_routes
 from apiserver.handlers import MAX_BODY_BYTES, ResourceHandlers, resource_routes
+from apiserver.listing import MAX_IN_FLIGHT, MAX_QUEUED, ListGate
 from apiserver.middleware import auth_middleware, context_middleware
 from apiserver.registry.store import Store
 from apiserver.storage.etcd import EtcdConfig, EtcdStorage
@@ -71,11 +73,19 @@ class Config:
     """The serving TLS context: delegated mode adds the ConfigMap's CAs to verify client certificates."""
     storage: Storage | None = None
     """An already built storage (tests inject the in-memory one); else etcd from ``etcd_servers``."""
+    max_inflight_lists: int = MAX_IN_FLIGHT
+    """Whole-collection reads (LISTs, watches' initial events) served at once (``listing.py``)."""
+    max_queued_lists: int = MAX_QUEUED
+    """Distinct whole-collection reads waiting for a slot; more are answered 429."""
+    resource_quotas: Callable[[], Iterable[Mapping[str, Any]]] | None = None
+    """The cluster's ResourceQuotas for ARC's quota admission (delegated mode reads them from
+    kube-apiserver; tests may inject some)."""
 
 
 KUBE: web.AppKey[DelegationClient] = web.AppKey("kube", DelegationClient)
 STORAGE: web.AppKey[Storage] = web.AppKey("storage", Storage)
 STORES: web.AppKey[dict[str, Store]] = web.AppKey("stores", dict)
+LISTS: web.AppKey[ListGate] = web.AppKey("lists", ListGate)
 
 
 def create_app(config: Config) -> web.Application:
@@ -86,6 +96,7 @@ def create_app(config: Config) -> web.Application:
         authenticators.append(TokenFileAuthenticator(config.token_auth_file))
     authorizer = config.authorizer or AuthenticatedAllowedAuthorizer()
     admission = list(config.admission)
+    resource_quotas = config.resource_quotas
     delegation_ctx = None
     sar_authorizer: SubjectAccessReviewAuthorizer | None = None
     if config.delegated:
@@ -102,19 +113,24 @@ def create_app(config: Config) -> web.Application:
         authorizer = sar_authorizer = SubjectAccessReviewAuthorizer(kube)
         namespaces = ListWatchCache(kube, "/api/v1/namespaces")
         admission.insert(0, NamespaceLifecycle(kube, namespaces))
+        quotas = ListWatchCache(kube, "/api/v1/resourcequotas")
+        resource_quotas = resource_quotas or (lambda: quotas.items.values())
 
         async def delegation(app: web.Application) -> AsyncIterator[None]:
             await kube.start()
             extension_auth.informer.start()
             namespaces.start()
+            quotas.start()
             try:
                 if not await extension_auth.informer.wait_synced(30):
                     raise RuntimeError("could not read kube-system/extension-apiserver-authentication in 30s")
                 await namespaces.wait_synced(30)
+                await quotas.wait_synced(30)
                 yield
             finally:
                 await extension_auth.informer.stop()
                 await namespaces.stop()
+                await quotas.stop()
                 await kube.close()
 
         delegation_ctx = delegation
@@ -160,10 +176,25 @@ def create_app(config: Config) -> web.Application:
     stores: dict[str, Store] = {}
     group_version_path = f"/apis/{GROUP}/{VERSION}"
     routes: list[web.RouteDef] = []
+    quota: ResourceQuotaGate | None = None
+    if resource_quotas is not None:
+
+        async def count(info: ResourceInfo, namespace: str) -> int:
+            return await stores[info.plural].count(namespace)
+
+        quota = ResourceQuotaGate(resource_quotas, count)
+    lists = ListGate(max_in_flight=config.max_inflight_lists, max_queued=config.max_queued_lists)
+    app[LISTS] = lists
     for info in RESOURCES:
         store = Store(info, storage, layout)
         stores[info.plural] = store
-        handlers = ResourceHandlers(store, admission=admission, bookmark_interval=config.bookmark_interval)
+        handlers = ResourceHandlers(
+            store,
+            admission=admission,
+            bookmark_interval=config.bookmark_interval,
+            quota=quota,
+            lists=lists,
+        )
         routes.extend(resource_routes(handlers, group_version_path))
     app[STORES] = stores
 
@@ -172,7 +203,16 @@ def create_app(config: Config) -> web.Application:
             await storage.current_revision()
         except StorageError as err:
             return [("ping", None), ("etcd", str(err) or type(err).__name__)]
-        return [("ping", None), ("etcd", None)]
+        checks: list[tuple[str, str | None]] = [("ping", None), ("etcd", None)]
+        alarms = getattr(storage, "alarms", None)
+        if alarms is not None:
+            # etcd answers reads with a NOSPACE alarm raised, but refuses every write: not ready.
+            try:
+                active = await alarms()
+            except StorageError as err:
+                active = [str(err) or type(err).__name__]
+            checks.append(("etcd-alarms", f"etcd alarms: {', '.join(active)}" if active else None))
+        return checks
 
     async def metrics(request: web.Request) -> web.StreamResponse:
         response = web.Response(body=generate_latest(REGISTRY), content_type=None)

@@ -30,7 +30,8 @@ from aiohttp import web
 
 from api.resources import ResourceInfo
 from apiserver import errors
-from apiserver.negotiation import IncludeObject, MediaType, partial_object_metadata, table
+from apiserver.listing import WRITE_SLICE, ListGate
+from apiserver.negotiation import IncludeObject, MediaType, encode_json, partial_object_metadata, table
 from apiserver.registry.store import ListOptions, Store, decode_stored
 from apiserver.storage.interface import EventType, ExpiredError, Revision, StorageError
 from apiserver.storage.interface import WatchEvent as StorageEvent
@@ -48,7 +49,7 @@ class WatchEncoder:
         self.info = info
         self.media = media
         self.include_object = include_object
-        self._columns_sent = False
+        self.columns_sent = False
 
     def event(self, event_type: str, obj: dict[str, Any]) -> bytes:
         if event_type != "BOOKMARK":
@@ -59,13 +60,13 @@ class WatchEncoder:
                     [obj],
                     list_meta={"resourceVersion": rv},
                     include_object=self.include_object,
-                    with_columns=not self._columns_sent,
+                    with_columns=not self.columns_sent,
                     version=self.media.version,
                 )
-                self._columns_sent = True
+                self.columns_sent = True
             elif self.media.transform == "PartialObjectMetadata":
                 obj = partial_object_metadata(obj, self.media.version)
-        return orjson.dumps({"type": event_type, "object": obj}) + b"\n"
+        return encode_json({"type": event_type, "object": obj}) + b"\n"
 
     def bookmark(self, revision: Revision | str, *, initial_events_end: bool = False) -> bytes:
         meta: dict[str, Any] = {"resourceVersion": str(revision)}
@@ -139,30 +140,24 @@ async def serve_watch(
     media: MediaType,
     include_object: IncludeObject,
     bookmark_interval: float,
+    lists: ListGate,
 ) -> web.StreamResponse:
+    query_key = tuple(sorted(request.query.items()))
     encoder = WatchEncoder(store.info, media, include_object)
     matches = store.matcher(options)
-    initial: list[dict[str, Any]] = []
+    initial = b""
     if send_initial_events:
-        listing = ListOptions(
-            label_selector=options.label_selector,
-            field_selector=options.field_selector,
-            resource_version=resource_version if resource_version not in (None, "0") else None,
-        )
-        page = await store.list(namespace, listing)
-        while True:
-            initial.extend(page.items)
-            if not page.continue_token:
-                break
-            page = await store.list(
-                namespace,
-                ListOptions(
-                    label_selector=options.label_selector,
-                    field_selector=options.field_selector,
-                    continue_token=page.continue_token,
-                ),
+        try:
+            start, initial = await lists.read(
+                ("watch", store.info.plural, namespace, query_key, media, include_object),
+                lambda: _initial_events(store, namespace, options, resource_version, media, include_object),
             )
-        start = Revision(int(page.resource_version))
+        except errors.StatusError as err:
+            if not err.is_resource_version_too_large:
+                raise
+            # kube's cacher: the watch is established and carries the 504 as its one ERROR event.
+            return await _error_stream(request, media, err)
+        encoder.columns_sent = bool(initial)
     elif resource_version in (None, "0"):
         start = None
     else:
@@ -183,8 +178,9 @@ async def serve_watch(
     timeout = float(timeout_seconds) if timeout_seconds else MIN_REQUEST_TIMEOUT * (1 + random.random())
     try:
         await response.prepare(request)
-        for obj in initial:
-            await response.write(encoder.event("ADDED", obj))
+        view = memoryview(initial)
+        for offset in range(0, len(view), WRITE_SLICE):
+            await response.write(view[offset : offset + WRITE_SLICE])
         if send_initial_events and allow_bookmarks:
             await response.write(
                 encoder.bookmark(start if start is not None else Revision(0), initial_events_end=True)
@@ -229,6 +225,37 @@ async def serve_watch(
         await watcher.close()
     await response.write_eof()
     return response
+
+
+async def _initial_events(
+    store: Store,
+    namespace: str | None,
+    options: ListOptions,
+    resource_version: str | None,
+    media: MediaType,
+    include_object: IncludeObject,
+) -> tuple[Revision, bytes]:
+    """The synthetic ADDED events of a watch's initial state, encoded once for every watcher sharing
+    them (a Table's column definitions ride on the first event, which every watcher receives first)."""
+    encoder = WatchEncoder(store.info, media, include_object)
+    chunks: list[bytes] = []
+    listing = ListOptions(
+        label_selector=options.label_selector,
+        label_prefilter=options.label_prefilter,
+        field_selector=options.field_selector,
+        resource_version=resource_version if resource_version not in (None, "0") else None,
+    )
+    while True:
+        page = await store.list(namespace, listing)
+        chunks.extend(encoder.event("ADDED", obj) for obj in page.items)
+        if not page.continue_token:
+            return Revision(int(page.resource_version)), b"".join(chunks)
+        listing = ListOptions(
+            label_selector=options.label_selector,
+            label_prefilter=options.label_prefilter,
+            field_selector=options.field_selector,
+            continue_token=page.continue_token,
+        )
 
 
 async def _error_stream(

@@ -11,7 +11,7 @@ import jsonpatch
 
 from api.mergepatch import merge_patch
 from api.structure import schema_of
-from apiserver import errors
+from apiserver import errors, limits
 from apiserver.registry.strategicpatch import StrategicPatchError, strategic_merge_patch
 
 logger = logging.getLogger(__name__)
@@ -26,6 +26,11 @@ __all__ = ["APPLY_PATCH", "JSON_PATCH", "MERGE_PATCH", "STRATEGIC_MERGE_PATCH", 
 
 def apply_patch(patch_type: str, current: dict[str, Any], patch: Any, *, kind: str) -> Any:
     """The patched wire object (``kind`` names the schema strategic merge patch reads)."""
+    if (
+        patch_type in (MERGE_PATCH, STRATEGIC_MERGE_PATCH)
+        and limits.nesting_depth(patch) > limits.MAX_DECODE_DEPTH
+    ):
+        raise errors.bad_request(f"error decoding patch: exceeded max depth of {limits.MAX_DECODE_DEPTH}")
     if patch_type == MERGE_PATCH:
         return merge_patch(current, patch)
     if patch_type == STRATEGIC_MERGE_PATCH:
@@ -38,8 +43,11 @@ def apply_patch(patch_type: str, current: dict[str, Any], patch: Any, *, kind: s
                 raise errors.invalid_generic() from None
             raise errors.bad_request(str(exc)) from None
     try:
-        ops = jsonpatch.JsonPatch(patch)
-        return ops.apply(current, in_place=False)
+        return limits.apply_json_patch(current, patch)
+    except limits.PatchTooLargeError as exc:
+        raise errors.request_entity_too_large(str(exc)) from None
+    except limits.PatchCopyLimitError as exc:
+        raise _invalid_patch(str(exc)) from None
     except jsonpatch.JsonPatchTestFailed as exc:
         raise _invalid_patch(str(exc)) from None
     except (jsonpatch.JsonPatchConflict, jsonpatch.JsonPointerException) as exc:

@@ -29,7 +29,7 @@ from api.schema import (
     unknown_field_warning,
     unknown_fields,
 )
-from apiserver import errors
+from apiserver import errors, limits
 from apiserver.registry.managedfields import FieldManager, settle_request
 from apiserver.registry.patch import apply_patch
 from apiserver.registry.strategy import ResourceStrategy, StatusStrategy, Strategy, metadata_of
@@ -37,10 +37,12 @@ from apiserver.storage.interface import (
     INCONSISTENT_CONTINUE_MESSAGE,
     CompactedError,
     ExpiredError,
+    InsufficientStorageError,
     InvalidContinueError,
     KeyExistsError,
     KeyNotFoundError,
     ListResult,
+    RequestTooLargeError,
     ResourceVersionMatch,
     Revision,
     RevisionConflictError,
@@ -61,6 +63,13 @@ FINALIZER_FOREGROUND = "foregroundDeletion"
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # k8s.io/apiserver/pkg/storage/names
 _MAX_GENERATED_BASE = 63 - 5
 _GENERATE_NAME_ATTEMPTS = 8
+FRESHNESS_TIMEOUT = 3.0
+"""How long a read from a revision not seen yet waits for it (kube's watch cache ``blockTimeout``)."""
+FRESHNESS_POLL = 0.05
+NOSPACE_HINT = (
+    "ARC's etcd is out of space; writes fail until an administrator frees space "
+    "(delete objects, compact, defragment, disarm the NOSPACE alarm: see docs/security.md)"
+)
 RESOURCE_VERSION_SET_ON_CREATE = "resourceVersion should not be set on objects to be created"
 
 
@@ -168,6 +177,12 @@ def storage_error(err: StorageError, info: ResourceInfo, name: str, *, operation
         )
     if isinstance(err, InvalidContinueError):
         return errors.bad_request(f"continue key is not valid: {err}")
+    if isinstance(err, RequestTooLargeError):
+        logger.info("object too large for storage", extra={"operation": operation, "error": str(err)})
+        return errors.request_entity_too_large(f"the object is too large to be stored: {err}")
+    if isinstance(err, InsufficientStorageError):
+        logger.error("storage is out of space", extra={"operation": operation, "error": str(err)})
+        return errors.internal_error(f"{err}: {NOSPACE_HINT}")
     if isinstance(err, StorageUnavailableError):
         logger.warning("storage unavailable", extra={"operation": operation, "error": str(err)})
         if err.timeout:
@@ -190,10 +205,17 @@ class Store:
 
     # ---- keys -------------------------------------------------------------------------------------
     def key(self, namespace: str | None, name: str) -> str:
+        """The object's storage key; a name that cannot be a path segment is a 400 (``NamespaceKeyFunc``)."""
+        problems = limits.path_segment_problems(name)
+        if problems:
+            raise errors.bad_request(f"Name parameter invalid: {f.go_quote(name)}: {';'.join(problems)}")
+        if self.info.namespaced and namespace:
+            _check_namespace(namespace)
         return self.keys.object_key(self.info.plural, name, namespace if self.info.namespaced else None)
 
     def prefix(self, namespace: str | None) -> str:
         if self.info.namespaced and namespace:
+            _check_namespace(namespace)
             return self.keys.namespace_prefix(self.info.plural, namespace)
         return self.keys.resource_prefix(self.info.plural)
 
@@ -217,6 +239,11 @@ class Store:
             )
         if "apiVersion" not in body or "kind" not in body:
             body = {**body, "apiVersion": api_version, "kind": kind}
+        too_deep = limits.too_deep_field(body)
+        if too_deep is not None:
+            meta = body.get("metadata")
+            obj_name = (meta.get("name") if isinstance(meta, Mapping) else None) or name
+            raise errors.invalid(self.info.group_kind, str(obj_name or ""), [too_deep])
         if scope.field_validation != "Ignore":
             unknown = unknown_fields(self.info.model, body)
             duplicates = scope.duplicate_fields
@@ -292,27 +319,47 @@ class Store:
             revision = Revision(int(rv))
             if options.resource_version_match == "Exact":
                 match = ResourceVersionMatch.EXACT
-        try:
-            result: ListResult = await self.storage.list(
-                self.prefix(namespace),
-                limit=options.limit or None,
-                continue_token=options.continue_token,
-                revision=revision,
-                match=match,
-                predicate=predicate,
-            )
-        except CompactedError as err:
-            if err.continue_token:
-                raise errors.expired(INCONSISTENT_CONTINUE_MESSAGE, err.continue_token) from None
-            raise self._error(err, "", "list") from None
-        except StorageError as err:
-            raise self._error(err, "", "list") from None
+        prefix = self.prefix(namespace)
+        waited_until: float | None = None
+        while True:
+            try:
+                result: ListResult = await self.storage.list(
+                    prefix,
+                    limit=options.limit or None,
+                    continue_token=options.continue_token,
+                    revision=revision,
+                    match=match,
+                    predicate=predicate,
+                )
+                break
+            except TooLargeRevisionError as err:
+                # kube's watch cache waits up to 3 s for a revision it has not seen yet, then 504s.
+                now = asyncio.get_running_loop().time()
+                waited_until = waited_until or now + FRESHNESS_TIMEOUT
+                if now >= waited_until:
+                    raise self._error(err, "", "list") from None
+                selected.clear()
+                await asyncio.sleep(FRESHNESS_POLL)
+            except CompactedError as err:
+                if err.continue_token:
+                    raise errors.expired(INCONSISTENT_CONTINUE_MESSAGE, err.continue_token) from None
+                raise self._error(err, "", "list") from None
+            except StorageError as err:
+                raise self._error(err, "", "list") from None
         return ListPage(
             items=selected if predicate is not None else [decode_stored(value) for value in result.items],
             resource_version=str(result.revision),
             continue_token=result.continue_token,
             remaining_item_count=result.remaining_item_count,
         )
+
+    async def count(self, namespace: str | None) -> int:
+        """How many objects the namespace (or the cluster) holds now: one etcd range with ``limit=1``."""
+        try:
+            result = await self.storage.list(self.prefix(namespace), limit=1)
+        except StorageError as err:
+            raise self._error(err, "", "list") from None
+        return len(result.items) + (result.remaining_item_count or 0)
 
     async def watch(self, namespace: str | None, *, from_revision: Revision | None) -> Watcher:
         try:
@@ -711,6 +758,14 @@ def _settle_managed_fields(obj: BaseModel) -> None:
         meta.managed_fields = None
     elif not settled:
         meta.managed_fields = []
+
+
+def _check_namespace(namespace: str) -> None:
+    problems = limits.path_segment_problems(namespace)
+    if problems:
+        raise errors.bad_request(
+            f"Namespace parameter invalid: {f.go_quote(namespace)}: {';'.join(problems)}"
+        )
 
 
 def _nonzero_resource_version(resource_version: str | None) -> bool:

@@ -12,7 +12,9 @@ Errors are mapped here, once (httpx's pattern), to the storage errors of ``inter
   :class:`StorageUnavailableError` with ``timeout=True``. Never :class:`KeyNotFoundError`: "absent" is only
   ever concluded from a successful etcd answer.
 - ``OUT_OF_RANGE`` "required revision has been compacted" → :class:`CompactedError`; "is a future revision"
-  → :class:`TooLargeRevisionError`. Anything else → :class:`StorageError` (500).
+  → :class:`TooLargeRevisionError`. "request is too large" (etcd's ``--max-request-bytes``) →
+  :class:`RequestTooLargeError`; "database space exceeded" (NOSPACE) → :class:`InsufficientStorageError`.
+  Anything else → :class:`StorageError` (500).
 
 Several endpoints (``--etcd-servers`` is a list, as in kube) each get their own channel, so that TLS checks
 each member's certificate against its own name; calls go to the current member while its channel is
@@ -54,7 +56,9 @@ from apiserver.storage.interface import (
     EXPIRED_WATCH_MESSAGE,
     CompactedError,
     EventType,
+    InsufficientStorageError,
     KeyExistsError,
+    RequestTooLargeError,
     Revision,
     StorageError,
     StorageUnavailableError,
@@ -127,6 +131,10 @@ def _map_error(exc: BaseException, *, revision: int = 0) -> StorageError:
             return StorageUnavailableError(f"etcd unavailable: {details}")
         if code is rpc.StatusCode.DEADLINE_EXCEEDED:
             return StorageUnavailableError(f"etcd deadline exceeded: {details}", timeout=True)
+        if "request is too large" in details or "larger than max" in details:
+            return RequestTooLargeError(details)
+        if "database space exceeded" in details:
+            return InsufficientStorageError(details)
         if code is rpc.StatusCode.OUT_OF_RANGE:
             if "compacted" in details:
                 return CompactedError(details, requested=Revision(revision))
@@ -450,6 +458,12 @@ class EtcdStorage(StorageEngine):
             "current_revision", "", "Range", rpc.RangeRequest(key=self._compact_key, count_only=True)
         )
         return Revision(response.header.revision)
+
+    async def alarms(self) -> list[str]:
+        """The etcd cluster's active alarms (``NOSPACE``, ``CORRUPT``), for ``/readyz``."""
+        request = rpc.AlarmRequest(action=rpc.AlarmRequest.GET)
+        response = await self._call("alarms", "", rpc.MaintenanceStub(self._channel).Alarm, request)
+        return sorted({rpc.AlarmType.Name(member.alarm) for member in response.alarms})
 
     async def _get_optional(self, key: str) -> StoredValue | None:
         response = await self._call("get", key, "Range", rpc.RangeRequest(key=key.encode()))

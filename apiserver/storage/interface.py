@@ -19,6 +19,8 @@ storage error                         Kubernetes Status
 :class:`TooLargeRevisionError`        504 Timeout, cause ``ResourceVersionTooLarge``
 :class:`InvalidContinueError`         400 BadRequest
 :class:`StorageUnavailableError`      503 ServiceUnavailable (504 when ``timeout``) — never a 404
+:class:`RequestTooLargeError`         413 RequestEntityTooLarge
+:class:`InsufficientStorageError`     500 InternalError naming etcd's NOSPACE
 :class:`StorageError` (other)         500 InternalError
 ====================================  ================================================================
 """
@@ -187,6 +189,15 @@ class StorageUnavailableError(StorageError):
     def __init__(self, message: str, *, timeout: bool = False) -> None:
         super().__init__(message)
         self.timeout = timeout
+
+
+class RequestTooLargeError(StorageError):
+    """The storage refused a write for its size (etcd's ``--max-request-bytes``, 1.5 MiB by default): 413."""
+
+
+class InsufficientStorageError(StorageError):
+    """The storage is out of space (etcd's NOSPACE alarm): writes fail until an administrator frees space
+    (compaction, defragmentation, disarming the alarm); reads and deletes still work. 500, as kube."""
 
 
 # ------------------------------------------------------------------------------------------ protocols

@@ -403,15 +403,22 @@ class WatchHub:
     async def watch(self, prefix: str, *, from_revision: Revision | None, bookmarks: bool) -> _Subscriber:
         if self._closed:
             raise StorageUnavailableError("storage is closed")
-        if from_revision is None:
-            from_revision = await self._current_revision()
         shared_prefix = self._shared_prefix(prefix)
+        if from_revision is None:
+            from_revision = source_revision = await self._current_revision()
+        elif shared_prefix not in self._shared:
+            # A watch from a revision that does not exist yet waits for it (as kube's cacher does), but the
+            # shared source it creates starts now: one client's future revision must not make the source
+            # useless (every later watcher would fall behind its window and need a private source).
+            source_revision = min(from_revision, await self._current_revision())
+        else:
+            source_revision = from_revision
         while True:
             subscriber = _Subscriber(prefix, from_revision, bookmarks=bookmarks, capacity=self.queue_size)
             shared = self._shared.get(shared_prefix)
             creator = shared is None
             if shared is None:
-                shared = _SharedWatch(self, shared_prefix, from_revision, private=False)
+                shared = _SharedWatch(self, shared_prefix, min(source_revision, from_revision), private=False)
                 self._shared[shared_prefix] = shared
             elif from_revision < shared.oldest:
                 shared = _SharedWatch(self, shared_prefix, from_revision, private=True)

@@ -58,6 +58,10 @@ __all__ = [
 ]
 
 _SPEC: Final = FieldPath("spec")
+MAX_ARTIFACTS_PER_ORDER: Final = 1000
+"""How many artifacts one Order may hold: each becomes an ArtifactWorkflow (and an Argo Workflow), so one
+write must not be able to start an unbounded number of them; 1,000 also keeps an Order and its status map
+well under etcd's 1.5 MiB request limit."""
 _DURATION_RE: Final = re.compile(r"(?:0|(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+)")
 
 
@@ -189,6 +193,10 @@ def _validate_order_spec(obj: Order) -> list[FieldError]:
     artifacts_path = _SPEC.child("artifacts")
     if not spec.artifacts:
         errs.append(f.required(artifacts_path, "at least one artifact is required"))
+        return errs
+    if len(spec.artifacts) > MAX_ARTIFACTS_PER_ORDER:
+        # kube's ``field.TooMany``: checking each of them would only cost more.
+        errs.append(f.too_many(artifacts_path, len(spec.artifacts), MAX_ARTIFACTS_PER_ORDER))
         return errs
     seen: dict[bytes, int] = {}
     for i, a in enumerate(spec.artifacts):
