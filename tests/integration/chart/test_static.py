@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import yaml
 from hack import argo
 from hack.binaries import REPO_ROOT, binary_path
 from tests.integration.chart.support import CHART_DIR, CI_VALUES, documents, helm, helm_env, render
+from tests.integration.workflowtemplates.support import Registry
 
 pytestmark = pytest.mark.integration
 
@@ -202,3 +204,39 @@ def test_chart_readme_values_table_is_current() -> None:
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
+
+
+def test_air_gapped_chart_copy_through_an_oci_registry(home: Path, tmp_path: Path) -> None:
+    """docs/install.md's air-gapped path for the chart: `helm package` (the files linked from deploy/ are
+    copied into the archive), `helm push` to a registry (Debian's docker-registry on loopback), and the
+    chart pulled back from there renders the same objects."""
+    registry = Registry(tmp_path / "registry")
+    registry.start()
+    try:
+        helm("package", str(CHART_DIR), "--destination", str(tmp_path / "dist"), home=home)
+        archive = tmp_path / "dist" / "arc-0.1.0.tgz"
+        with tarfile.open(archive) as tar:
+            names = set(tar.getnames())
+        assert {f"arc/files/workflowtemplates/{n}.yaml" for n in ("oci", "helm", "file")} <= names
+        assert "arc/files/controllers-rbac.yaml" in names
+        pushed = helm("push", str(archive), f"oci://{registry.host}/arc/charts", "--plain-http", home=home)
+        assert "Digest: sha256:" in pushed.stderr + pushed.stdout
+        pulled = documents(
+            helm(
+                "template",
+                "arc",
+                f"oci://{registry.host}/arc/charts/arc",
+                "--version",
+                "0.1.0",
+                "--plain-http",
+                "--namespace",
+                "arc-system",
+                home=home,
+            ).stdout
+        )
+    finally:
+        registry.stop()
+    local = render(home)
+    assert sorted((o["kind"], o["metadata"]["name"]) for o in pulled) == sorted(
+        (o["kind"], o["metadata"]["name"]) for o in local
+    )
