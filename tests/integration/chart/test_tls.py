@@ -1,15 +1,18 @@
-"""The chart's etcd member, for real: the StatefulSet's own command line (its flags, its probes' paths) runs
-the pinned etcd with the certificates the chart generates, on loopback. Clients need the chart's client
-certificate; the server certificate is valid for the names the API server dials."""
+"""The chart's certificates, for real. etcd: the StatefulSet's own command line (its flags, its probes'
+paths) runs the pinned etcd with the certificates the chart generates, on loopback; clients need the chart's
+client certificate; the server certificate is valid for the names the API server dials. The API server: the
+APIService's caBundle verifies its serving certificate for the name the aggregator dials."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
 import socket
 import ssl
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -148,3 +151,53 @@ def test_the_probes_paths_answer(member: dict[str, Any]) -> None:
         with urllib.request.urlopen(f"http://127.0.0.1:{member['metrics_port']}{path}", timeout=5) as resp:
             assert resp.status == 200
             assert resp.read().strip() == b"ok", path
+
+
+def test_the_apiservice_ca_bundle_verifies_the_api_servers_certificate_as_the_aggregator_does(
+    tmp_path: Path,
+) -> None:
+    """kube-apiserver's aggregator dials the Service and verifies the serving certificate against the
+    APIService's caBundle for the name <service>.<namespace>.svc: a TLS server with the chart's serving
+    certificate passes exactly that check (and fails it for another name)."""
+    objects = render(tmp_path / "helm-home", namespace=NAMESPACE)
+    apiservice = next(o for o in objects if o["kind"] == "APIService")
+    serving = next(
+        o for o in objects if o["kind"] == "Secret" and o["metadata"]["name"] == "arc-apiserver-tls"
+    )
+    for key, value in serving["data"].items():
+        (tmp_path / key).write_bytes(base64.b64decode(value))
+    (tmp_path / "bundle.crt").write_bytes(base64.b64decode(apiservice["spec"]["caBundle"]))
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(tmp_path / "tls.crt", tmp_path / "tls.key")
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    service = apiservice["spec"]["service"]
+
+    def serve(count: int) -> None:
+        for _ in range(count):
+            conn, _ = listener.accept()
+            with (
+                contextlib.suppress(ssl.SSLError, OSError),
+                server_context.wrap_socket(conn, server_side=True),
+            ):
+                pass
+
+    thread = threading.Thread(target=serve, args=(2,), daemon=True)
+    thread.start()
+    try:
+        client = ssl.create_default_context(cafile=str(tmp_path / "bundle.crt"))
+        name = f"{service['name']}.{service['namespace']}.svc"
+        assert name == f"arc-apiserver.{NAMESPACE}.svc"
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+            client.wrap_socket(raw, server_hostname=name) as tls,
+        ):
+            assert tls.getpeercert() is not None
+        with (
+            pytest.raises(ssl.SSLCertVerificationError),
+            socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        ):
+            client.wrap_socket(raw, server_hostname=f"arc-etcd.{NAMESPACE}.svc")
+    finally:
+        thread.join(timeout=5)
+        listener.close()
