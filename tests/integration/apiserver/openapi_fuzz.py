@@ -1,0 +1,672 @@
+"""Requests generated from ARC's own OpenAPI document, and the oracle every answer must pass (issue 14).
+
+Why hypothesis over the served ``/openapi/v2`` and not schemathesis: ARC's document is kube's (recursive
+``ObjectMeta``/``managedFields`` definitions, one ``Patch`` schema for four media types, watch paths that
+stream), so schemathesis would spend its time generating bodies that kube's decoding rejects on the first
+byte, could not mutate YAML, JSON patch or merge patch bodies by their own grammars, would follow a watch
+until its timeout, and would bring a second HTTP client and a dozen pinned packages. Here every operation
+of the document (path x verb, ``x-kubernetes-action``) is driven on its own, with bodies that start from a
+valid object of the operation's kind and are then mutated (values, types, unknown and missing fields,
+names, content types, encodings), plus query parameters from kube's grammar and from noise. Sizes and
+depths are bounded (≤ 10 levels, ≤ 6 patch operations, ≤ a few KB) so one run stays within its time and
+memory budget.
+
+The oracle (``Oracle.check``): no answer ≥ 500 (only 503/504 while etcd is deliberately stopped), every
+4xx body a Kubernetes ``Status`` whose ``code`` is the HTTP status, and no traceback in the server's log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import ssl
+import string
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import yaml
+from hypothesis import strategies as st
+
+GROUP = "arc.opendefense.cloud"
+API_VERSION = f"{GROUP}/v1alpha1"
+GV_PATH = f"/apis/{API_VERSION}"
+SEED_NAMES = ("seed-0", "seed-1")
+"""Objects of every kind that exist in every fuzz namespace (and cluster-wide), so that GET, PUT,
+PATCH and DELETE by name reach the handlers behind the lookup, not only the 404 path."""
+
+METHODS = ("get", "put", "post", "delete", "patch")
+EXTRA_GETS = (
+    "/api",
+    "/apis",
+    f"/apis/{GROUP}",
+    "/version",
+    "/healthz",
+    "/livez",
+    "/readyz",
+    "/openapi/v2",
+    f"/openapi/v3/apis/{API_VERSION}",
+    "/metrics",
+)
+STATUS_REASONS = {
+    400: {"BadRequest"},
+    401: {"Unauthorized"},
+    403: {"Forbidden"},
+    404: {"NotFound"},
+    405: {"MethodNotAllowed"},
+    406: {"NotAcceptable"},
+    409: {"AlreadyExists", "Conflict"},
+    410: {"Expired", "Gone"},
+    413: {"RequestEntityTooLarge"},
+    415: {"UnsupportedMediaType"},
+    422: {"Invalid"},
+    429: {"TooManyRequests"},
+}
+"""kube's reasons per code (``k8s.io/apimachinery/pkg/api/errors``)."""
+
+
+# ---- the operations of the document ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One path x verb of the OpenAPI document."""
+
+    method: str
+    path: str
+    action: str
+    kind: str | None
+    query: tuple[Param, ...]
+    consumes: tuple[str, ...]
+    has_body: bool
+
+    @property
+    def key(self) -> str:
+        return f"{self.method.upper()} {self.path}"
+
+    @property
+    def cluster_scoped(self) -> bool:
+        return "{namespace}" not in self.path
+
+
+def operations(document: Mapping[str, Any]) -> list[Operation]:
+    """Every operation of an OpenAPI v2 document, plus the server's non-resource GETs."""
+    ops: list[Operation] = []
+    for path, item in sorted(document["paths"].items()):
+        shared = item.get("parameters") or []
+        for method in METHODS:
+            op = item.get(method)
+            if op is None:
+                continue
+            params = [*shared, *(op.get("parameters") or [])]
+            gvk = op.get("x-kubernetes-group-version-kind") or {}
+            ops.append(
+                Operation(
+                    method=method.upper(),
+                    path=path,
+                    action=op.get("x-kubernetes-action", "get"),
+                    kind=gvk.get("kind"),
+                    query=tuple(
+                        Param(p["name"], p.get("type", "string")) for p in params if p.get("in") == "query"
+                    ),
+                    consumes=tuple(op.get("consumes") or ()),
+                    has_body=any(p.get("in") == "body" for p in params),
+                )
+            )
+    for path in EXTRA_GETS:
+        ops.append(Operation("GET", path, "get", None, (), (), False))
+    return ops
+
+
+# ---- valid objects to start from ------------------------------------------------------------------------
+
+
+def seed_object(kind: str, name: str, namespace: str | None) -> dict[str, Any]:
+    """A valid object of ``kind`` (the fuzzer mutates copies of it)."""
+    meta: dict[str, Any] = {"name": name, "labels": {"fuzz": "seed"}}
+    if namespace is not None:
+        meta["namespace"] = namespace
+    spec: dict[str, Any]
+    if kind == "Order":
+        spec = {
+            "defaults": {"srcRef": {"name": "src"}, "dstRef": {"name": "dst"}},
+            "artifacts": [{"type": "oci", "spec": {"image": "library/alpine:3.20"}}],
+        }
+    elif kind == "Endpoint":
+        spec = {"type": "oci", "remoteURL": "registry.example/mirror", "usage": "All"}
+    elif kind == "ArtifactType":
+        spec = {"workflowTemplateRef": {"name": "copy", "clusterScope": False}}
+    elif kind == "ClusterArtifactType":
+        spec = {"workflowTemplateRef": {"name": "copy", "clusterScope": True}}
+    elif kind == "ArtifactWorkflow":
+        spec = {
+            "type": "oci",
+            "workflowTemplateRef": {"name": "copy", "clusterScope": False},
+            "parameters": [{"name": "image", "value": "alpine"}],
+        }
+    else:
+        raise ValueError(f"no seed object for kind {kind!r}")
+    return {"apiVersion": API_VERSION, "kind": kind, "metadata": meta, "spec": spec}
+
+
+KINDS = {
+    "orders": "Order",
+    "endpoints": "Endpoint",
+    "artifacttypes": "ArtifactType",
+    "artifactworkflows": "ArtifactWorkflow",
+    "clusterartifacttypes": "ClusterArtifactType",
+}
+
+
+# ---- strategies -----------------------------------------------------------------------------------------
+
+KEY_ALPHABET = string.ascii_letters + string.digits + "-_./:~$@ "
+small_text = st.text(max_size=24)
+keys = st.one_of(st.text(alphabet=KEY_ALPHABET, min_size=1, max_size=16), small_text)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    small_text,
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=4)),
+    max_leaves=10,
+)
+dns_label = st.from_regex(r"\A[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?\Z")
+hostile_names = st.one_of(
+    st.sampled_from(
+        [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "a%2Fb",
+            "UPPER",
+            "-lead",
+            "trail-",
+            "x" * 254,
+            "x" * 64,
+            "a..b",
+            "a b",
+            "ünïcode",
+            "%00",
+            "\x00",
+            "status",
+            "watch",
+            "seed-0/status",
+        ]
+    ),
+    st.text(max_size=30),
+)
+
+
+def names(existing: Sequence[str]) -> st.SearchStrategy[str]:
+    return st.one_of(st.sampled_from(list(existing)), dns_label, hostile_names)
+
+
+RESOURCE_VERSIONS = st.one_of(
+    st.sampled_from(["", "0", "1", "-1", "abc", "99999999999999999999", "18446744073709551616", " 1"]),
+    st.integers(min_value=0, max_value=2**64).map(str),
+    small_text,
+)
+SELECTORS = st.one_of(
+    st.sampled_from(
+        [
+            "fuzz=seed",
+            "fuzz!=seed",
+            "fuzz",
+            "!fuzz",
+            "fuzz in (seed,x)",
+            "fuzz notin (seed)",
+            "a=b,c=d",
+            "=",
+            "a==",
+            "(",
+            "in",
+            "a in (",
+            "x" * 300,
+            "metadata.name=seed-0",
+            "metadata.namespace!=x",
+            "spec.type=oci",
+            "status.phase=Succeeded",
+            "metadata.name",
+        ]
+    ),
+    small_text,
+)
+BOOLS = st.one_of(st.sampled_from(["true", "false", "1", "0", "True", ""]), small_text)
+INTEGERS = st.one_of(
+    st.integers(min_value=-(2**64), max_value=2**64).map(str),
+    st.sampled_from(["", "1.5", "1e3", "0x10", " 1", "NaN"]),
+    small_text,
+)
+EXTRA_QUERY = {
+    "dryRun": st.sampled_from(["All", "", "None", "all", "All,All"]),
+    "fieldManager": st.one_of(st.sampled_from(["fuzz", "", "x" * 200, "\x01"]), small_text),
+    "fieldValidation": st.sampled_from(["Strict", "Warn", "Ignore", "", "strict", "Bogus"]),
+    "propagationPolicy": st.sampled_from(["Orphan", "Background", "Foreground", "", "Bogus"]),
+    "gracePeriodSeconds": INTEGERS,
+    "force": BOOLS,
+    "resourceVersion": RESOURCE_VERSIONS,
+    "limit": INTEGERS,
+    "continue": st.one_of(
+        st.sampled_from(["", "e30", "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6MX0"]), small_text
+    ),
+    "labelSelector": SELECTORS,
+    "fieldSelector": SELECTORS,
+    "orphanDependents": BOOLS,
+}
+"""kube's query parameters that the document does not list for every operation."""
+
+
+def query_value(param: Param) -> st.SearchStrategy[str]:
+    specific = EXTRA_QUERY.get(param.name)
+    if specific is not None:
+        return specific
+    if param.name == "timeoutSeconds":
+        return st.sampled_from(["0", "1", "-1", "x"])
+    if param.type == "integer":
+        return INTEGERS
+    if param.type == "boolean":
+        return BOOLS
+    return small_text
+
+
+@st.composite
+def query_strategy(draw: st.DrawFn, op: Operation) -> list[tuple[str, str]]:
+    candidates = [p.name for p in op.query]
+    if op.method in ("POST", "PUT", "PATCH"):
+        candidates += ["dryRun", "fieldManager", "fieldValidation"]
+    if op.method == "DELETE":
+        candidates += ["dryRun", "propagationPolicy", "gracePeriodSeconds", "orphanDependents"]
+    if op.method == "PATCH":
+        candidates.append("force")
+    if op.action in ("list", "deletecollection"):
+        candidates += ["labelSelector", "fieldSelector", "limit", "continue", "resourceVersion"]
+    chosen = (
+        draw(st.lists(st.sampled_from(sorted(set(candidates))), max_size=4, unique=True))
+        if candidates
+        else []
+    )
+    query = [(name, draw(query_value(Param(name, "string")))) for name in chosen]
+    if draw(st.integers(0, 19)) == 0:  # a parameter kube does not know
+        query.append((draw(dns_label), draw(small_text)))
+    # A watch is bounded: kube ends it after timeoutSeconds; the driver reads only its headers anyway.
+    if op.action in ("watch", "watchlist") or any(n == "watch" for n, _ in query):
+        query = [(n, v) for n, v in query if n != "timeoutSeconds"] + [("timeoutSeconds", "1")]
+    return query
+
+
+POINTER_SEGMENTS = st.sampled_from(
+    [
+        "metadata",
+        "spec",
+        "status",
+        "labels",
+        "annotations",
+        "name",
+        "namespace",
+        "artifacts",
+        "0",
+        "-",
+        "~1",
+        "~0",
+        "type",
+        "defaults",
+        "srcRef",
+        "kind",
+        "apiVersion",
+        "resourceVersion",
+        "finalizers",
+        "x",
+    ]
+)
+pointers = st.one_of(
+    st.lists(POINTER_SEGMENTS, max_size=4).map(lambda segments: "".join("/" + s for s in segments)),
+    small_text,
+)
+
+
+PATCH_OPS = ("add", "remove", "replace", "move", "copy", "test", "x")
+
+
+@st.composite
+def json_patch(draw: st.DrawFn) -> list[Any]:
+    ops: list[Any] = []
+    for _ in range(draw(st.integers(0, 6))):
+        op: dict[str, Any] = {
+            "op": draw(st.sampled_from(["add", "remove", "replace", "move", "copy", "test", "x"]))
+        }
+        if draw(st.integers(0, 9)):
+            op["path"] = draw(pointers)
+        if op["op"] in ("move", "copy") and draw(st.integers(0, 9)):
+            op["from"] = draw(pointers)
+        if op["op"] in ("add", "replace", "test") and draw(st.integers(0, 9)):
+            op["value"] = draw(json_values)
+        ops.append(op if draw(st.integers(0, 19)) else draw(json_values))
+    return ops
+
+
+@st.composite
+def mutated(draw: st.DrawFn, obj: Any, depth: int = 0) -> Any:
+    """``obj`` with a few of its values replaced, removed or joined by unknown fields."""
+    if isinstance(obj, dict) and depth < 6:
+        out: dict[str, Any] = {}
+        for key, value in obj.items():
+            choice = draw(st.integers(0, 11))
+            if choice == 0:
+                continue  # a missing field
+            if choice == 1:
+                out[key] = draw(json_values)  # a wrong type or value
+            else:
+                out[key] = draw(mutated(value, depth + 1))
+        if draw(st.integers(0, 7)) == 0:
+            out[draw(keys)] = draw(json_values)  # an unknown field
+        return out
+    if isinstance(obj, list) and depth < 6:
+        items = [draw(mutated(item, depth + 1)) for item in obj]
+        if draw(st.integers(0, 7)) == 0:
+            items.append(draw(json_values))
+        return items
+    if draw(st.integers(0, 5)) == 0:
+        return draw(json_values)
+    return obj
+
+
+@dataclass(frozen=True)
+class FuzzRequest:
+    method: str
+    path: str
+    query: list[tuple[str, str]]
+    headers: dict[str, str]
+    body: bytes | None
+    op: Operation
+
+    @property
+    def target(self) -> str:
+        return self.path + ("?" + urlencode(self.query) if self.query else "")
+
+    def describe(self, limit: int = 300) -> str:
+        body = (self.body or b"")[:limit].decode(errors="replace")
+        return f"{self.method} {self.target} [{self.headers.get('Content-Type', '')}] {body}"
+
+
+PROTOBUF = "application/vnd.kubernetes.protobuf"
+
+
+YAML = "application/yaml"
+
+
+def encode_object(draw: st.DrawFn, obj: Any) -> tuple[str, bytes]:
+    """JSON mostly, YAML sometimes, and now and then a wrong media type or bytes that are neither."""
+    choice = draw(st.integers(0, 19))
+    if choice < 13:
+        return "application/json", json.dumps(obj).encode()
+    if choice < 17:
+        return "application/yaml", yaml.safe_dump(obj, allow_unicode=True).encode()
+    if choice == 17:
+        media = draw(
+            st.sampled_from(["text/plain", "application/xml", "", "application/vnd.kubernetes.protobuf"])
+        )
+        return media, json.dumps(obj).encode()
+    if choice == 18:
+        return "application/json", draw(st.binary(max_size=64))
+    return "application/json", json.dumps(obj).encode()[: draw(st.integers(0, 40))]
+
+
+@st.composite
+def request_strategy(draw: st.DrawFn, op: Operation, namespaces: Sequence[str]) -> FuzzRequest:
+    namespace = draw(st.one_of(st.sampled_from(list(namespaces)), dns_label, hostile_names))
+    if draw(st.integers(0, 3)):  # mostly the namespaces that hold the seed objects
+        namespace = draw(st.sampled_from(list(namespaces)))
+    name = draw(names(SEED_NAMES))
+    path = op.path.replace("{namespace}", quote(namespace, safe="")).replace("{name}", quote(name, safe=""))
+    query = draw(query_strategy(op))
+    headers: dict[str, str] = {
+        "Accept": draw(
+            st.sampled_from(
+                [
+                    "application/json",
+                    "application/json",
+                    "*/*",
+                    "application/yaml",
+                    "text/html",
+                    "application/json;as=Table;v=v1;g=meta.k8s.io",
+                    "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io",
+                ]
+            )
+        )
+    }
+    body: bytes | None = None
+    resource = op.path.split("/")[-1] if "{name}" not in op.path.split("/")[-1] else ""
+    kind = op.kind or KINDS.get(resource)
+    if op.method in ("POST", "PUT") and kind is not None:
+        ns = None if op.cluster_scoped else namespace
+        base = seed_object(kind, name if op.method == "PUT" else draw(names(("fz-new",))), ns)
+        obj = draw(mutated(base)) if draw(st.integers(0, 4)) else base
+        media, body = encode_object(draw, obj)
+        headers["Content-Type"] = media
+    elif op.method == "PATCH":
+        flavour = draw(st.sampled_from(["json", "merge", "merge", "apply", "strategic", "other"]))
+        if flavour == "json":
+            headers["Content-Type"] = "application/json-patch+json"
+            body = json.dumps(draw(json_patch())).encode()
+        elif flavour == "merge":
+            headers["Content-Type"] = "application/merge-patch+json"
+            base = seed_object(kind or "Order", name, None if op.cluster_scoped else namespace)
+            body = json.dumps(draw(st.one_of(mutated(base), json_values))).encode()
+        elif flavour == "apply":
+            headers["Content-Type"] = "application/apply-patch+yaml"
+            base = seed_object(kind or "Order", name, None if op.cluster_scoped else namespace)
+            body = yaml.safe_dump(draw(mutated(base)), allow_unicode=True).encode()
+            if draw(st.booleans()):
+                query.append(("fieldManager", "fuzz-apply"))
+        elif flavour == "strategic":
+            headers["Content-Type"] = "application/strategic-merge-patch+json"
+            body = json.dumps(draw(json_values)).encode()
+        else:
+            headers["Content-Type"] = draw(
+                st.sampled_from(["application/json", "text/plain", "", "application/yaml"])
+            )
+            body = draw(st.binary(max_size=64))
+    elif op.method == "DELETE" and draw(st.integers(0, 2)) == 0:
+        options = draw(
+            mutated(
+                {
+                    "apiVersion": "v1",
+                    "kind": "DeleteOptions",
+                    "propagationPolicy": "Background",
+                    "preconditions": {"resourceVersion": "1"},
+                    "dryRun": ["All"],
+                }
+            )
+        )
+        headers["Content-Type"] = "application/json"
+        body = json.dumps(options).encode()
+    return FuzzRequest(op.method, path, query, headers, body, op)
+
+
+# ---- the driver -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: bytes
+    content_type: str
+
+
+class Client:
+    """One keep-alive HTTPS connection (re-opened when the server closes it); a watch's body is not read."""
+
+    def __init__(
+        self, host: str, port: int, context: ssl.SSLContext, headers: Mapping[str, str], timeout: float = 30
+    ) -> None:
+        self.host, self.port, self.context, self.headers, self.timeout = host, port, context, headers, timeout
+        self.conn: http.client.HTTPSConnection | None = None
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def send(self, request: FuzzRequest) -> Answer:
+        for attempt in range(2):
+            if self.conn is None:
+                self.conn = http.client.HTTPSConnection(
+                    self.host, self.port, context=self.context, timeout=self.timeout
+                )
+            try:
+                self.conn.request(
+                    request.method,
+                    request.target,
+                    body=request.body,
+                    headers={**self.headers, **request.headers},
+                )
+                resp = self.conn.getresponse()
+                content_type = resp.getheader("Content-Type") or ""
+                streaming = "watch" in content_type or any(
+                    n == "watch" and v in ("true", "1", "True") for n, v in request.query
+                )
+                if resp.status == 200 and (streaming or request.op.action in ("watch", "watchlist")):
+                    self.close()  # the stream's headers are the answer; its events are not fuzzed
+                    return Answer(resp.status, b"", content_type)
+                body = resp.read()
+                if resp.getheader("Connection", "").lower() == "close":
+                    self.close()
+                return Answer(resp.status, body, content_type)
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.close()
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+
+def status_problem(answer: Answer) -> str | None:
+    """Why a 4xx answer is not a Kubernetes Status (None when it is one)."""
+    try:
+        body = json.loads(answer.body)
+    except ValueError:
+        return f"not JSON: {answer.body[:120]!r}"
+    if not isinstance(body, dict):
+        return f"not an object: {answer.body[:120]!r}"
+    if body.get("kind") != "Status" or body.get("apiVersion") != "v1":
+        return f"kind/apiVersion {body.get('kind')!r}/{body.get('apiVersion')!r}"
+    if body.get("status") != "Failure":
+        return f"status {body.get('status')!r}"
+    if body.get("code") != answer.status:
+        return f"code {body.get('code')!r} != HTTP {answer.status}"
+    if not isinstance(body.get("message"), str):
+        return "no message"
+    expected = STATUS_REASONS.get(answer.status)
+    if expected is not None and body.get("reason") not in expected:
+        return f"reason {body.get('reason')!r} for {answer.status}"
+    return None
+
+
+@dataclass(frozen=True)
+class KnownFinding:
+    """A bug the fuzzer found that another change fixes (its own test is ``xfail(strict=True)``): while it
+    still reproduces, the answers and log records it explains are counted apart instead of failing the run."""
+
+    reason: str
+    explains: Callable[[FuzzRequest, Answer], bool]
+    traceback: str
+    """A substring of the log records (the exception line) it explains."""
+
+
+def kube_too_large_resource_version(answer: Answer) -> bool:
+    """kube answers a list from a resourceVersion beyond etcd's with 504 Timeout, cause
+    ``ResourceVersionTooLarge`` (``storage.NewTooLargeResourceVersionError``): not a server fault."""
+    if answer.status != 504:
+        return False
+    try:
+        causes = (json.loads(answer.body).get("details") or {}).get("causes") or []
+    except (ValueError, AttributeError):
+        return False
+    return any(cause.get("reason") == "ResourceVersionTooLarge" for cause in causes)
+
+
+@dataclass
+class Oracle:
+    """Counts every answer; keeps the first example of each kind of failure."""
+
+    etcd_stopped: Callable[[], bool] = lambda: False
+    known: Sequence[KnownFinding] = ()
+    known_counts: Counter[str] = field(default_factory=Counter)
+    requests: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
+    per_operation: Counter[str] = field(default_factory=Counter)
+    findings: dict[str, str] = field(default_factory=dict)
+    finding_counts: Counter[str] = field(default_factory=Counter)
+
+    def record(self, key: str, example: str) -> None:
+        self.finding_counts[key] += 1
+        self.findings.setdefault(key, example)
+
+    def check(self, request: FuzzRequest, answer: Answer) -> None:
+        self.requests += 1
+        self.statuses[answer.status] += 1
+        self.per_operation[request.op.key] += 1
+        where = request.op.key
+        if answer.status >= 500:
+            if answer.status in (503, 504) and self.etcd_stopped():
+                return
+            if kube_too_large_resource_version(answer):
+                return
+            for known in self.known:
+                if known.explains(request, answer):
+                    self.known_counts[known.reason] += 1
+                    return
+            self.record(f"{where} -> {answer.status}", f"{request.describe()}\n  => {answer.body[:300]!r}")
+        elif 400 <= answer.status < 500:
+            problem = status_problem(answer)
+            if problem is not None:
+                self.record(
+                    f"{where} -> {answer.status} not a Status ({problem.split(':')[0]})",
+                    f"{request.describe()}\n  => {problem}",
+                )
+
+    def summary(self) -> str:
+        lines = [f"{self.requests} requests, statuses {dict(sorted(self.statuses.items()))}"]
+        for key, count in self.finding_counts.most_common():
+            lines.append(f"  {count:6d} x {key}\n         e.g. {self.findings[key]}")
+        for reason, count in self.known_counts.most_common():
+            lines.append(f"  {count:6d} x known (xfail elsewhere): {reason}")
+        return "\n".join(lines)
+
+    def tracebacks(self, log_text: str) -> list[str]:
+        """Log records of the server that carry a traceback (JSON ``exc_info`` or a plain ``Traceback``),
+        except those a still-reproducing known finding explains (counted in ``known_counts``)."""
+        found = []
+        for line in log_text.splitlines():
+            if "Traceback" not in line and '"exc_info"' not in line:
+                continue
+            known = next((k for k in self.known if k.traceback in line), None)
+            if known is not None:
+                self.known_counts[f"traceback: {known.reason}"] += 1
+            else:
+                found.append(line[-600:])
+        return found
+
+
+@contextlib.contextmanager
+def timed(label: str, out: dict[str, float]) -> Iterator[None]:
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        out[label] = time.monotonic() - started
