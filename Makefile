@@ -36,6 +36,19 @@ fuzz: setup
 	ulimit -v $(FUZZ_VMEM_KB); ARC_LONG_SUITES=1 FUZZ_REQUESTS=$(FUZZ_REQUESTS) FUZZ_SECONDS=$(FUZZ_SECONDS) \
 		$(PY) -m pytest tests/integration/apiserver/test_fuzz.py -m fuzz -s -q
 
+## chaos: the long fault run of issue 14 (make test runs 2 cycles of each): CHAOS_CYCLES (20) kill -9 cycles
+##        each of ARC's etcd and of ARC's API server under a bounded load of creates and updates (<= 200
+##        operations per cycle), and of the controller manager (e2e, under the e2e lock) in the middle of
+##        Orders fanning out: every acknowledged write is stored afterwards, never a 404 for an object that
+##        exists, no ArtifactWorkflow or Workflow twice for one artifact. Bounded by ulimit -v CHAOS_VMEM_KB.
+CHAOS_CYCLES ?= 20
+CHAOS_VMEM_KB ?= 8000000
+chaos: setup
+	ulimit -v $(CHAOS_VMEM_KB); ARC_LONG_SUITES=1 CHAOS_LONG_CYCLES=$(CHAOS_CYCLES) \
+		$(PY) -m pytest tests/integration/apiserver/test_faults.py -m chaos -s -q
+	ARC_LONG_SUITES=1 CHAOS_LONG_CYCLES=$(CHAOS_CYCLES) flock /tmp/arc-e2e.lock \
+		$(PY) -m pytest tests/e2e/test_faults.py -m chaos -s -q
+
 ## lint: ruff, mypy --strict, import-linter
 lint: venv
 	$(VENV)/bin/ruff check .
