@@ -27,7 +27,7 @@ e2e: setup
 ## fuzz: the long fuzz run of issue 14 (make test runs a bounded slice of it): FUZZ_REQUESTS (100,000)
 ##       requests generated from ARC's own OpenAPI, every path and verb, against an API server and etcd of its
 ##       own, an etcd outage every 5 rounds; 0 answers >= 500 (but 503/504 while etcd is down), every 4xx a
-##       Status, 0 tracebacks. Bounded by FUZZ_SECONDS, the API server by FUZZ_SERVER_VMEM_MB (prlimit --as)
+##       Status, 0 tracebacks. Bounded by FUZZ_SECONDS, the API server by ARC_SERVER_VMEM_MB (prlimit --as)
 ##       and everything by ulimit -v FUZZ_VMEM_KB. Prints the counts per status and what it found.
 FUZZ_REQUESTS ?= 100000
 FUZZ_SECONDS ?= 3000

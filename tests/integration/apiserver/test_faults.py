@@ -31,9 +31,9 @@ from hack.arcapiserver import ArcApiServer
 from hack.binaries import binary_path
 from hack.etcd import EtcdServer
 from hack.process import Component, free_port, pid_alive
+from tests.integration.apiserver.bounded import ETCD_QUOTA, BoundedApiServer, start_small_etcd
 from tests.integration.apiserver.conftest import raw_session
 from tests.integration.apiserver.faults import Ledger, Load
-from tests.integration.conftest import start_etcd
 
 pytestmark = pytest.mark.integration
 
@@ -63,8 +63,9 @@ class Pair:
 
 @pytest.fixture
 async def pair(tmp_path: Path) -> AsyncIterator[Pair]:
-    etcd = await asyncio.to_thread(start_etcd, "etcd-faults", tmp_path)
-    server = ArcApiServer(
+    etcd = EtcdServer.allocate("etcd-faults", tmp_path)
+    await asyncio.to_thread(start_small_etcd, etcd)
+    server = BoundedApiServer(
         tmp_path,
         etcd.client_url,
         name="arc-apiserver-faults",
@@ -135,7 +136,7 @@ async def run_cycles(pair: Pair, which: str, cycles: int) -> Ledger:
 
     def restart() -> None:
         if which == "etcd":
-            pair.etcd.start(unsafe_no_fsync=True)
+            start_small_etcd(pair.etcd)
         else:
             pair.server.start()
 
@@ -208,6 +209,7 @@ class Member:
             "--unsafe-no-fsync",
             "--heartbeat-interval=50",
             "--election-timeout=500",
+            f"--quota-backend-bytes={ETCD_QUOTA}",  # its mmap, under make chaos's ulimit -v
         ]
 
     def status(self) -> dict[str, str]:
@@ -271,7 +273,7 @@ async def cluster_pair(etcd_cluster: EtcdCluster, tmp_path: Path) -> AsyncIterat
     """ARC's API server on the 3 members, the current leader first in ``--etcd-servers``."""
     leader = etcd_cluster.wait_for_leader()
     ordered = [leader, *(m for m in etcd_cluster.members if m is not leader)]
-    server = ArcApiServer(
+    server = BoundedApiServer(
         tmp_path,
         ",".join(m.client_url for m in ordered),
         name="arc-apiserver-cluster",

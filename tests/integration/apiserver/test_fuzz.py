@@ -27,9 +27,9 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
 from hack.arcapiserver import ArcApiServer
-from hack.binaries import binary_path
 from hack.etcd import EtcdServer
 from hack.process import pid_alive
+from tests.integration.apiserver.bounded import BoundedApiServer, start_small_etcd
 from tests.integration.apiserver.conftest import admin_token
 from tests.integration.apiserver.openapi_fuzz import (
     KINDS,
@@ -48,16 +48,6 @@ from tests.integration.apiserver.openapi_fuzz import (
 pytestmark = pytest.mark.integration
 
 NAMESPACES = ("fz-a", "fz-b")
-SERVER_VMEM = int(os.environ.get("FUZZ_SERVER_VMEM_MB", "4096")) * 1024 * 1024
-"""The API server's address-space bound (``prlimit --as``): a request that makes it grow without bound
-ends it (a finding) instead of the machine."""
-
-
-class BoundedApiServer(ArcApiServer):
-    """``arc-apiserver`` under ``prlimit --as``: the same process, with a ceiling on its memory."""
-
-    def argv(self) -> list[str]:
-        return ["prlimit", f"--as={SERVER_VMEM}", "--", *super().argv()]
 
 
 @dataclass
@@ -92,18 +82,6 @@ def reseed(client: Client, namespaces: tuple[str, ...] = NAMESPACES) -> None:
                 body = orjson.dumps(seed_object(kind, name, ns))
                 op = Operation("POST", prefix, "post", kind, (), (), True)
                 client.send(FuzzRequest("POST", prefix, [], {"Content-Type": "application/json"}, body, op))
-
-
-ETCD_QUOTA = 1024 * 1024 * 1024
-
-
-def start_small_etcd(etcd: EtcdServer) -> None:
-    """etcd with a 1 GiB backend quota: its mmap follows the quota, so it runs under ``make fuzz``'s
-    ``ulimit -v`` (the default 8 GiB quota does not)."""
-    binary_path("etcd")  # fails with the build hint when etcd is not built
-    etcd.data_dir.mkdir(parents=True, exist_ok=True)
-    etcd.component.start([*etcd.argv(unsafe_no_fsync=True), f"--quota-backend-bytes={ETCD_QUOTA}"])
-    etcd.component.wait_until(etcd.healthy, timeout=30, what="healthy")
 
 
 @pytest.fixture(scope="module")
