@@ -17,19 +17,22 @@ The oracle (``Oracle.check``): no answer ≥ 500 (only 503/504 while etcd is del
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
+import re
 import ssl
 import string
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 import yaml
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
 GROUP = "arc.opendefense.cloud"
@@ -663,10 +666,159 @@ class Oracle:
         return found
 
 
-@contextlib.contextmanager
-def timed(label: str, out: dict[str, float]) -> Iterator[None]:
-    started = time.monotonic()
-    try:
-        yield
-    finally:
-        out[label] = time.monotonic() - started
+# ---- driving a server -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    """A server under fuzzing: a client, the operations of its document, the namespaces holding the seed
+    objects, and its log (for tracebacks)."""
+
+    client: Client
+    ops: list[Operation]
+    namespaces: tuple[str, ...]
+    log_file: Path
+
+    def log_text(self) -> str:
+        return self.log_file.read_text(errors="replace")
+
+
+def get(path: str, query: list[tuple[str, str]] | None = None, action: str = "get") -> FuzzRequest:
+    return FuzzRequest(
+        "GET", path, query or [], {}, None, Operation("GET", path, action, None, (), (), False)
+    )
+
+
+def reseed(client: Client, namespaces: Sequence[str]) -> None:
+    """Every kind's seed objects in every fuzz namespace and cluster-wide (the fuzzer deletes some)."""
+    for resource, kind in KINDS.items():
+        for name in SEED_NAMES:
+            scopes: tuple[str | None, ...] = (None,) if resource == "clusterartifacttypes" else namespaces
+            for ns in scopes:
+                prefix = f"/apis/arc.opendefense.cloud/v1alpha1{f'/namespaces/{ns}' if ns else ''}/{resource}"
+                body = json.dumps(seed_object(kind, name, ns)).encode()
+                op = Operation("POST", prefix, "post", kind, (), (), True)
+                client.send(FuzzRequest("POST", prefix, [], {"Content-Type": "application/json"}, body, op))
+
+
+class DeadlineReached(Exception):
+    """The run's time budget is spent."""
+
+
+def one_operation(
+    target: Target, oracle: Oracle, op: Operation, *, per_operation: int, deadline: float, seed: int | None
+) -> Callable[[], None]:
+    """A hypothesis run of ``per_operation`` generated requests for ``op`` (shrinking off: every answer is
+    checked and counted by the oracle, none raises)."""
+
+    @settings(
+        max_examples=per_operation,
+        derandomize=seed is None,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(st.data())
+    def one(data: st.DataObject) -> None:
+        if time.monotonic() > deadline:
+            raise DeadlineReached  # ends this hypothesis run (returning early would make draws inconsistent)
+        request = data.draw(request_strategy(op, target.namespaces))
+        try:
+            answer = target.client.send(request)
+        except OSError as exc:  # the server went away: that is the finding, not the fuzzer's fault
+            oracle.record(f"{op.key} -> connection error {type(exc).__name__}", request.describe())
+            target.client.close()
+            return
+        oracle.check(request, answer)
+
+    return hypothesis_seed(seed)(one) if seed is not None else one
+
+
+def fuzz(
+    target: Target,
+    oracle: Oracle,
+    *,
+    per_operation: int,
+    deadline: float,
+    seed: int | None = None,
+    ops: list[Operation] | None = None,
+) -> None:
+    """``per_operation`` generated requests for each operation (derandomized unless ``seed`` is given)."""
+    for op in ops or target.ops:
+        if time.monotonic() > deadline:
+            return
+        if not oracle.etcd_stopped():
+            reseed(target.client, target.namespaces)
+
+        one = one_operation(target, oracle, op, per_operation=per_operation, deadline=deadline, seed=seed)
+        try:
+            one()
+        except DeadlineReached:
+            return
+
+
+# ---- what the fuzzer found (each its own xfail(strict=True) test below) --------------------------------
+
+MALFORMED_NAME = (
+    "malformed names (e.g. 'a/b' as %2F in the path) answer 500 with a traceback per request instead of "
+    "kube's 4xx (issue 14's finding; fixed by the hostile-input change in apiserver/)"
+)
+WATCH_DISCONNECT = (
+    "a watch whose client has gone logs 'unhandled error' with a traceback (ClientConnectionResetError from "
+    "response.write_eof() after the watch's timeout, outside serve_watch's ConnectionResetError guard in "
+    "apiserver/watch.py)"
+)
+NAME_SEGMENT = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+
+
+def _malformed_segment(request: FuzzRequest, answer: Answer) -> bool:
+    template = request.op.path.split("/")
+    actual = request.path.split("/")
+    return answer.status == 500 and any(
+        t in ("{name}", "{namespace}") and not NAME_SEGMENT.fullmatch(unquote(a))
+        for t, a in zip(template, actual, strict=False)
+    )
+
+
+def malformed_name_reproduces(target: Target) -> bool:
+    path = f"{GV_PATH}/namespaces/{target.namespaces[0]}/orders/a%2Fb"
+    for method in ("GET", "DELETE"):
+        op = Operation(method, path, "get", None, (), (), False)
+        answer = target.client.send(FuzzRequest(method, path, [], {}, None, op))
+        if answer.status >= 500 or "for a storage key" in target.log_text():
+            return True
+    return False
+
+
+def watch_disconnect_reproduces(target: Target) -> bool:
+    start = len(target.log_text())
+    path = f"{GV_PATH}/namespaces/{target.namespaces[0]}/orders"
+    op = Operation("GET", path, "watch", None, (), (), False)
+    answer = target.client.send(
+        FuzzRequest("GET", path, [("watch", "true"), ("timeoutSeconds", "1")], {}, None, op)
+    )
+    assert answer.status == 200
+    time.sleep(2.5)
+    return "Cannot write to closing transport" in target.log_text()[start:]
+
+
+def known_findings(target: Target) -> list[KnownFinding]:
+    """The findings below that still reproduce on this server (none, once their fixes are merged)."""
+    known = []
+    if malformed_name_reproduces(target):
+        known.append(KnownFinding(MALFORMED_NAME, _malformed_segment, "for a storage key"))
+    if watch_disconnect_reproduces(target):
+        known.append(
+            KnownFinding(WATCH_DISCONNECT, lambda _r, _a: False, "Cannot write to closing transport")
+        )
+    return known
+
+
+def assert_clean(target: Target, oracle: Oracle, log_start: int) -> None:
+    missing = [op.key for op in target.ops if oracle.per_operation[op.key] == 0]
+    found = oracle.tracebacks(target.log_text()[log_start:])
+    print(oracle.summary())  # the counts, for the report (pytest -s / -rA)
+    assert not missing, f"operations never exercised: {missing}"
+    assert not oracle.findings, oracle.summary()
+    assert not found, f"{len(found)} log records with a traceback, e.g.:\n" + "\n".join(found[:5])
