@@ -17,6 +17,8 @@ The oracle (``Oracle.check``): no answer ≥ 500 (only 503/504 while etcd is del
 
 from __future__ import annotations
 
+import copy
+import functools
 import http.client
 import json
 import re
@@ -24,7 +26,7 @@ import ssl
 import string
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,8 +218,9 @@ hostile_names = st.one_of(
 )
 
 
-def names(existing: Sequence[str]) -> st.SearchStrategy[str]:
-    return st.one_of(st.sampled_from(list(existing)), dns_label, hostile_names)
+@functools.cache
+def names(existing: tuple[str, ...]) -> st.SearchStrategy[str]:
+    return st.one_of(st.sampled_from(existing), dns_label, hostile_names)
 
 
 RESOURCE_VERSIONS = st.one_of(
@@ -286,6 +289,11 @@ def query_value(param: Param) -> st.SearchStrategy[str]:
     if param.type == "boolean":
         return BOOLS
     return small_text
+
+
+@functools.cache
+def _choose(pool: tuple[str, ...]) -> st.SearchStrategy[list[str]]:
+    return st.lists(st.sampled_from(pool), max_size=4, unique=True)
 
 
 @st.composite
@@ -363,30 +371,51 @@ def json_patch(draw: st.DrawFn) -> list[Any]:
     return ops
 
 
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """The path of every value inside ``value`` (dict keys and list indices), parents first."""
+    children: Iterable[tuple[Any, Any]] = ()
+    if isinstance(value, dict):
+        children = value.items()
+    elif isinstance(value, list):
+        children = enumerate(value)
+    for key, child in children:
+        yield (*prefix, key)
+        yield from _paths(child, (*prefix, key))
+
+
+MUTATIONS = ("replace", "replace", "remove", "unknown-field", "append", "wrap")
+
+
 @st.composite
-def mutated(draw: st.DrawFn, obj: Any, depth: int = 0) -> Any:
-    """``obj`` with a few of its values replaced, removed or joined by unknown fields."""
-    if isinstance(obj, dict) and depth < 6:
-        out: dict[str, Any] = {}
-        for key, value in obj.items():
-            choice = draw(st.integers(0, 11))
-            if choice == 0:
-                continue  # a missing field
-            if choice == 1:
-                out[key] = draw(json_values)  # a wrong type or value
-            else:
-                out[key] = draw(mutated(value, depth + 1))
-        if draw(st.integers(0, 7)) == 0:
-            out[draw(keys)] = draw(json_values)  # an unknown field
-        return out
-    if isinstance(obj, list) and depth < 6:
-        items = [draw(mutated(item, depth + 1)) for item in obj]
-        if draw(st.integers(0, 7)) == 0:
-            items.append(draw(json_values))
-        return items
-    if draw(st.integers(0, 5)) == 0:
-        return draw(json_values)
-    return obj
+def mutated(draw: st.DrawFn, obj: Any) -> Any:
+    """``obj`` with up to four of its values replaced (by any JSON: wrong types, wrong values), removed,
+    wrapped in a list, or joined by an unknown field / list item. Few draws per example: the long run
+    sends 100,000 of them."""
+    out = copy.deepcopy(obj)
+    paths = list(_paths(out))
+    for _ in range(draw(st.integers(0, 4))):
+        if not paths:
+            break
+        path = paths[draw(st.integers(0, len(paths) - 1))]
+        action = MUTATIONS[draw(st.integers(0, len(MUTATIONS) - 1))]
+        parent: Any = out
+        try:
+            for key in path[:-1]:
+                parent = parent[key]
+            last = path[-1]
+            if action == "replace":
+                parent[last] = draw(json_values)
+            elif action == "remove":
+                del parent[last]
+            elif action == "wrap":
+                parent[last] = [parent[last]]
+            elif action == "unknown-field" and isinstance(parent[last], dict):
+                parent[last][draw(keys)] = draw(json_values)
+            elif action == "append" and isinstance(parent[last], list):
+                parent[last].append(draw(json_values))
+        except (KeyError, IndexError, TypeError):
+            continue  # an earlier mutation removed or replaced the path
+    return out
 
 
 @dataclass(frozen=True)
