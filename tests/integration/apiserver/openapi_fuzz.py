@@ -707,6 +707,9 @@ class Target:
     ops: list[Operation]
     namespaces: tuple[str, ...]
     log_file: Path
+    adjust: Callable[[FuzzRequest], FuzzRequest] | None = None
+    """Rewrites each generated request before it is sent (a shared cluster keeps its cluster-scoped
+    objects by making those writes dry runs)."""
 
     def log_text(self) -> str:
         return self.log_file.read_text(errors="replace")
@@ -753,6 +756,8 @@ def one_operation(
         if time.monotonic() > deadline:
             raise DeadlineReached  # ends this hypothesis run (returning early would make draws inconsistent)
         request = data.draw(request_strategy(op, target.namespaces))
+        if target.adjust is not None:
+            request = target.adjust(request)
         try:
             answer = target.client.send(request)
         except OSError as exc:  # the server went away: that is the finding, not the fuzzer's fault

@@ -289,13 +289,13 @@ async def cluster_pair(etcd_cluster: EtcdCluster, tmp_path: Path) -> AsyncIterat
         await asyncio.to_thread(server.stop)
 
 
-async def test_etcd_cluster_loses_its_leader_under_load(cluster_pair: tuple[EtcdCluster, Pair]) -> None:
+async def leader_loss_cycles(cluster_pair: tuple[EtcdCluster, Pair], cycles: int) -> None:
     """The leader (first of ``--etcd-servers``) is killed and comes back after a new one is elected:
     every acknowledged write is stored, clients saw 5xx at worst."""
     cluster, pair = cluster_pair
     namespace = f"fault-{uuid.uuid4().hex[:8]}"
     ledger = Ledger()
-    for cycle in range(SHORT_CYCLES):
+    for cycle in range(cycles):
         leader = cluster.wait_for_leader()
         others = [m for m in cluster.members if m is not leader]
         load = Load(
@@ -308,7 +308,16 @@ async def test_etcd_cluster_loses_its_leader_under_load(cluster_pair: tuple[Etcd
             during_outage=lambda others=others: cluster.wait_for_leader(others),  # type: ignore[misc]
         )
         await verify(load)
-    print(f"etcd cluster: {SHORT_CYCLES} leader kills, answers {dict(sorted(ledger.statuses.items()))}")
+    print(f"etcd cluster: {cycles} leader kills, answers {dict(sorted(ledger.statuses.items()))}")
+
+
+async def test_etcd_cluster_loses_its_leader_under_load(cluster_pair: tuple[EtcdCluster, Pair]) -> None:
+    await leader_loss_cycles(cluster_pair, SHORT_CYCLES)
+
+
+@pytest.mark.chaos
+async def test_long_etcd_cluster_leader_loss(cluster_pair: tuple[EtcdCluster, Pair]) -> None:
+    await leader_loss_cycles(cluster_pair, LONG_CYCLES)
 
 
 FAILOVER = (
