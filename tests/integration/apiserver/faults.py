@@ -109,6 +109,8 @@ class Load:
                 timeout=aiohttp.ClientTimeout(total=15),
             ) as resp:
                 raw = await resp.read()
+                if resp.status >= 500:
+                    await asyncio.sleep(0.05)  # storage is down: retry soon, not in a tight loop
                 try:
                     return resp.status, orjson.loads(raw) if raw else None
                 except orjson.JSONDecodeError:
@@ -147,7 +149,7 @@ class Load:
                     self.ledger.maybe.pop(name, None)
                     pending.pop(0)
                 continue
-            if len(owned) < self.objects and (not owned or step % 2 == 0):  # creates among the updates
+            if len(owned) < self.objects and (not owned or step % 6 == 0):  # creates among the updates
                 name = next(names)
                 status, body = await self.send("POST", self.collection, order(name, self.namespace, marker))
                 self._answer(index, "create", status)
