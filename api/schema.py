@@ -23,7 +23,7 @@ from typing import Any, Final, Union
 
 from pydantic import BaseModel
 
-__all__ = ["strict_decoding_message", "unknown_field_warning", "unknown_fields"]
+__all__ = ["duplicate_field_warning", "strict_decoding_message", "unknown_field_warning", "unknown_fields"]
 
 # A node of the compiled schema: a model's fields, a list/dict of nodes, or None (anything goes).
 _Node = Union["_ModelNode", "_ListNode", "_MapNode", None]
@@ -112,9 +112,15 @@ def unknown_fields(model: type[BaseModel], data: Mapping[str, Any]) -> list[str]
     return out
 
 
-def strict_decoding_message(paths: Sequence[str]) -> str:
-    """The BadRequest message for `fieldValidation=Strict`."""
-    return "strict decoding error: " + ", ".join(f'unknown field "{p}"' for p in paths)
+def strict_decoding_message(paths: Sequence[str], duplicates: Sequence[str] = ()) -> str:
+    """The BadRequest message for `fieldValidation=Strict` (duplicate keys, then unknown fields)."""
+    problems = [duplicate_field_warning(p) for p in duplicates] + [unknown_field_warning(p) for p in paths]
+    return "strict decoding error: " + ", ".join(problems)
+
+
+def duplicate_field_warning(path: str) -> str:
+    """The text of a duplicate key (`sigs.k8s.io/json`'s strict error), as a warning or in the 400."""
+    return f'duplicate field "{path}"'
 
 
 def unknown_field_warning(path: str) -> str:

@@ -15,12 +15,13 @@ from aiohttp import web
 from apiserver.observability import setup_logging, setup_tracing
 from apiserver.options import ServingOptions, complete, parser
 from apiserver.server import Config, create_app
+from apiserver.tlsconfig import apply_tls_options
 
 logger = logging.getLogger("apiserver")
 
 
 def serving_context(serving: ServingOptions) -> ssl.SSLContext:
-    """The server's TLS context.
+    """The server's TLS context: ``--tls-min-version``/``--tls-cipher-suites`` (``tlsconfig``).
 
     No TLS 1.3 session tickets: issuing them cost a third of the server's handshake CPU, and neither
     kube-apiserver's proxy nor client-go resume sessions (Go's transport has no ClientSessionCache). That
@@ -28,6 +29,9 @@ def serving_context(serving: ServingOptions) -> ssl.SSLContext:
     transport), so under more concurrent requests it dials a new TLS connection for many of them.
     """
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    apply_tls_options(
+        context, min_version_name=serving.tls_min_version, cipher_suites=serving.tls_cipher_suites
+    )
     context.load_cert_chain(serving.tls_cert_file, serving.tls_private_key_file)
     context.num_tickets = 0
     return context

@@ -15,6 +15,8 @@ from aiohttp import web
 
 from api.resources import ResourceInfo
 from apiserver import errors
+from apiserver.auth import UserInfo
+from apiserver.middleware import USER
 from apiserver.negotiation import (
     IncludeObject,
     MediaType,
@@ -27,6 +29,7 @@ from apiserver.negotiation import (
 )
 from apiserver.query import delete_options, list_options, write_options
 from apiserver.registry.store import RequestScope, Store
+from apiserver.strictjson import duplicate_fields
 from apiserver.watch import serve_watch
 
 MAX_BODY_BYTES = 3 * 1024 * 1024
@@ -43,6 +46,12 @@ class AdmissionAttributes:
     subresource: str | None
     obj: Mapping[str, Any] | None
     dry_run: bool
+    user: UserInfo | None = None
+    """Who writes (``admission.Attributes.GetUserInfo``): plugins that authorize more than the request."""
+    scope: RequestScope | None = None
+    """The write's scope: a plugin may add ``final_checks`` on the object as it will be stored."""
+    patch: tuple[str, Any] | None = None
+    """(media type, document) of a PATCH, whose result the plugin does not see (``obj`` is None)."""
 
 
 class AdmissionPlugin(Protocol):
@@ -123,14 +132,14 @@ class ResourceHandlers:
     # ---- reads ------------------------------------------------------------------------------------
     async def get(self, request: web.Request) -> web.StreamResponse:
         media = negotiate(request.headers.get("Accept"), "object")
-        if request.query.get("watch") in ("true", "1"):
-            return await self.watch(request)
         obj = await self.store.get(self._namespace(request), request.match_info["name"])
         return respond(transform_object(self.info, media, obj, include_object_of(request)), media)
 
     async def watch(self, request: web.Request) -> web.StreamResponse:
-        """The legacy watch forms (``…/watch/…`` paths, ``GET …/<name>?watch=true``): a watch of the
-        collection, narrowed to ``metadata.name=<name>`` when the path names an object."""
+        """The legacy watch form ``…/watch/…``: a watch of the collection, narrowed to
+        ``metadata.name=<name>`` when the path names an object (authorized as ``watch``: the path prefix
+        sets the verb). ``GET …/<name>?watch=true`` is a plain get, as in kube-apiserver (its item route
+        ignores ``watch``), so it is authorized as ``get`` and never streams."""
         query = dict(request.query)
         query["watch"] = "true"
         if "name" in request.match_info:
@@ -175,14 +184,25 @@ class ResourceHandlers:
     async def create(self, request: web.Request) -> web.StreamResponse:
         media = negotiate(request.headers.get("Accept"), "object")
         scope = self._scope(request, "CreateOptions")
-        body = decode_body(await self._body(request), request.headers.get("Content-Type"))
+        raw = await self._body(request)
+        body = decode_body(raw, request.headers.get("Content-Type"))
+        if scope.field_validation != "Ignore":
+            scope.duplicate_fields = duplicate_fields(raw, request.headers.get("Content-Type"))
         if not isinstance(body, dict):
             raise errors.bad_request("the request body must be a JSON object")
         raw_meta = body.get("metadata")
         meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
         await self._admit(
             AdmissionAttributes(
-                "CREATE", self.info, scope.namespace, str(meta.get("name") or ""), None, body, scope.dry_run
+                "CREATE",
+                self.info,
+                scope.namespace,
+                str(meta.get("name") or ""),
+                None,
+                body,
+                scope.dry_run,
+                user=request.get(USER),
+                scope=scope,
             )
         )
         obj = await self.store.create(scope, body)
@@ -203,11 +223,24 @@ class ResourceHandlers:
         media = negotiate(request.headers.get("Accept"), "object")
         scope = self._scope(request, "UpdateOptions")
         name = request.match_info["name"]
-        body = decode_body(await self._body(request), request.headers.get("Content-Type"))
+        raw = await self._body(request)
+        body = decode_body(raw, request.headers.get("Content-Type"))
+        if scope.field_validation != "Ignore":
+            scope.duplicate_fields = duplicate_fields(raw, request.headers.get("Content-Type"))
         if not isinstance(body, dict):
             raise errors.bad_request("the request body must be a JSON object")
         await self._admit(
-            AdmissionAttributes("UPDATE", self.info, scope.namespace, name, subresource, body, scope.dry_run)
+            AdmissionAttributes(
+                "UPDATE",
+                self.info,
+                scope.namespace,
+                name,
+                subresource,
+                body,
+                scope.dry_run,
+                user=request.get(USER),
+                scope=scope,
+            )
         )
         obj = await self.store.update(scope, name, body, subresource=subresource)
         return respond(
@@ -228,7 +261,18 @@ class ResourceHandlers:
         name = request.match_info["name"]
         patch_type, patch = decode_patch(await self._body(request), request.headers.get("Content-Type"))
         await self._admit(
-            AdmissionAttributes("UPDATE", self.info, scope.namespace, name, subresource, None, scope.dry_run)
+            AdmissionAttributes(
+                "UPDATE",
+                self.info,
+                scope.namespace,
+                name,
+                subresource,
+                None,
+                scope.dry_run,
+                user=request.get(USER),
+                scope=scope,
+                patch=(patch_type, patch),
+            )
         )
         obj = await self.store.patch(scope, name, patch_type, patch, subresource=subresource)
         return respond(

@@ -8,6 +8,13 @@ from pathlib import Path
 from typing import Literal, cast
 
 from apiserver.server import Config
+from apiserver.tlsconfig import (
+    DEFAULT_MIN_VERSION,
+    TLS_VERSIONS,
+    TLSConfigError,
+    min_version,
+    openssl_ciphers,
+)
 
 
 @dataclass
@@ -16,11 +23,20 @@ class ServingOptions:
     secure_port: int
     tls_cert_file: Path
     tls_private_key_file: Path
+    tls_min_version: str = "VersionTLS12"
+    tls_cipher_suites: tuple[str, ...] = ()
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="arc-apiserver", description="ARC's Kubernetes extension API server.")
-    p.add_argument("--etcd-servers", default="http://127.0.0.1:2379", help="etcd endpoint (ARC's own etcd)")
+    p.add_argument(
+        "--etcd-servers",
+        default="http://127.0.0.1:2379",
+        help="comma-separated etcd endpoints (ARC's own etcd; every member, for failover)",
+    )
+    p.add_argument("--etcd-cafile", type=Path, help="SSL Certificate Authority file to verify etcd with")
+    p.add_argument("--etcd-certfile", type=Path, help="SSL certification file for etcd (client certificate)")
+    p.add_argument("--etcd-keyfile", type=Path, help="SSL key file for etcd (client certificate)")
     p.add_argument("--etcd-prefix", default="/registry", help="key prefix of ARC's objects in etcd")
     p.add_argument("--etcd-request-timeout", type=float, default=10.0, help="seconds per etcd call")
     p.add_argument(
@@ -33,6 +49,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--secure-port", type=int, default=8443)
     p.add_argument("--tls-cert-file", type=Path)
     p.add_argument("--tls-private-key-file", type=Path)
+    p.add_argument(
+        "--tls-min-version",
+        default=DEFAULT_MIN_VERSION,
+        help=f"minimum TLS version: {', '.join(TLS_VERSIONS)} (default {DEFAULT_MIN_VERSION})",
+    )
+    p.add_argument(
+        "--tls-cipher-suites",
+        default="",
+        help="comma-separated IANA cipher suite names for TLS 1.2 and below (default: ECDHE with AES-GCM or"
+        " ChaCha20-Poly1305, no CBC); TLS 1.3 suites are not configurable",
+    )
     p.add_argument(
         "--cert-dir",
         type=Path,
@@ -66,6 +93,14 @@ def complete(args: argparse.Namespace) -> tuple[Config, ServingOptions]:
         raise SystemExit("arc-apiserver: --standalone needs --token-auth-file")
     if (args.tls_cert_file is None) != (args.tls_private_key_file is None):
         raise SystemExit("arc-apiserver: --tls-cert-file and --tls-private-key-file go together")
+    if (args.etcd_certfile is None) != (args.etcd_keyfile is None):
+        raise SystemExit("arc-apiserver: --etcd-certfile and --etcd-keyfile go together")
+    suites = tuple(name.strip() for name in args.tls_cipher_suites.split(",") if name.strip())
+    try:
+        min_version(args.tls_min_version)
+        openssl_ciphers(suites)
+    except TLSConfigError as err:
+        raise SystemExit(f"arc-apiserver: {err}") from None
     if args.tls_cert_file is None:
         from apiserver.certs import ensure_self_signed
 
@@ -74,6 +109,9 @@ def complete(args: argparse.Namespace) -> tuple[Config, ServingOptions]:
         cert, key = args.tls_cert_file, args.tls_private_key_file
     config = Config(
         etcd_servers=args.etcd_servers,
+        etcd_cafile=args.etcd_cafile,
+        etcd_certfile=args.etcd_certfile,
+        etcd_keyfile=args.etcd_keyfile,
         etcd_prefix=args.etcd_prefix,
         etcd_request_timeout=args.etcd_request_timeout,
         compaction_interval=args.etcd_compaction_interval,
@@ -83,4 +121,5 @@ def complete(args: argparse.Namespace) -> tuple[Config, ServingOptions]:
         delegated=not args.standalone,
         log_format=cast(Literal["json", "text"], args.log_format),
     )
-    return config, ServingOptions(args.bind_address, args.secure_port, cert, key)
+    serving = ServingOptions(args.bind_address, args.secure_port, cert, key, args.tls_min_version, suites)
+    return config, serving

@@ -16,8 +16,9 @@ from typing import Literal
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from api.resources import GROUP, RESOURCES, VERSION
+from api.resources import ENDPOINT, GROUP, RESOURCES, VERSION
 from apiserver.admission.namespace_lifecycle import NamespaceLifecycle
+from apiserver.admission.secret_reference import SecretReference
 from apiserver.auth import (
     AuthenticatedAllowedAuthorizer,
     Authenticator,
@@ -48,6 +49,10 @@ class Config:
     """Everything the server needs, after options were validated and completed."""
 
     etcd_servers: str = "http://127.0.0.1:2379"
+    """Comma-separated endpoints of ARC's etcd (all of them are used, with failover)."""
+    etcd_cafile: Path | None = None
+    etcd_certfile: Path | None = None
+    etcd_keyfile: Path | None = None
     etcd_prefix: str = "/registry"
     etcd_request_timeout: float = 10.0
     compaction_interval: float = 300.0
@@ -81,6 +86,7 @@ def create_app(config: Config) -> web.Application:
     authorizer = config.authorizer or AuthenticatedAllowedAuthorizer()
     admission = list(config.admission)
     delegation_ctx = None
+    sar_authorizer: SubjectAccessReviewAuthorizer | None = None
     if config.delegated:
         kube = KubeClient(load_kubeconfig(config.kubeconfig))
         trust = config.ssl_context.load_verify_locations if config.ssl_context is not None else None
@@ -92,7 +98,7 @@ def create_app(config: Config) -> web.Application:
             ClientCertificateAuthenticator(extension_auth),
             TokenReviewAuthenticator(kube),
         ]
-        authorizer = SubjectAccessReviewAuthorizer(kube)
+        authorizer = sar_authorizer = SubjectAccessReviewAuthorizer(kube)
         namespaces = Informer(kube, "/api/v1/namespaces")
         admission.insert(0, NamespaceLifecycle(kube, namespaces))
 
@@ -123,7 +129,10 @@ def create_app(config: Config) -> web.Application:
     layout = KeyLayout(prefix=config.etcd_prefix)
     storage: Storage = config.storage or EtcdStorage(
         EtcdConfig(
-            endpoint=config.etcd_servers.split(",")[0],
+            endpoint=config.etcd_servers,
+            ca_file=config.etcd_cafile,
+            cert_file=config.etcd_certfile,
+            key_file=config.etcd_keyfile,
             request_timeout=config.etcd_request_timeout,
             compaction_interval=config.compaction_interval,
             layout=layout,
@@ -131,6 +140,8 @@ def create_app(config: Config) -> web.Application:
         )
     )
     app[STORAGE] = storage
+    if sar_authorizer is not None:
+        admission.append(SecretReference(sar_authorizer, Store(ENDPOINT, storage, layout)))
 
     async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
         start = getattr(storage, "start", None)

@@ -762,7 +762,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, exit_on_signal)  # unwind through the finally that stops the stack
     work_dir = Path(tempfile.mkdtemp(prefix="arc-bench-compare-"))
-    cluster = LocalCluster(work_dir, controller_manager=False)
+    cluster = LocalCluster(work_dir, controller_manager=False, etcd_tls=False)
     direct = ArcApiServer(
         work_dir,
         cluster.etcd_arc.client_url,

@@ -28,6 +28,7 @@ from controllers.artifactworkflow import FINALIZER as AW_FINALIZER
 from controllers.artifactworkflow import setup_artifact_workflow_controller
 from controllers.kube import connect
 from controllers.order import setup_order_controller
+from controllers.order.hashkey import DEFAULT_SECRET, load_or_create_hash_key
 from controllers.runtime import LeaderElectionConfig, LostLeadershipError, Manager
 from controllers.runtime.logs import configure_logging
 
@@ -57,6 +58,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action=argparse.BooleanOptionalAction,
         default=False,
         help="Also run the ArtifactWorkflow controller (needs Argo's Workflow CRD in the cluster).",
+    )
+    p.add_argument(
+        "--hash-key-secret",
+        default=DEFAULT_SECRET,
+        help="namespace/name of the Secret holding the installation's artifact hash key (created when"
+        " missing; SPEC 4.1)",
     )
     p.add_argument("--log-level", default="info")
     p.add_argument("--log-format", choices=("json", "text"), default="json")
@@ -88,6 +95,7 @@ def _setup_tracing(exporter: str) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     client = await connect(args.kubeconfig)
+    hash_key = await load_or_create_hash_key(client, args.hash_key_secret)
     leader_election = None
     if args.leader_elect:
         identity = f"{socket.gethostname()}_{uuid.uuid4()}"
@@ -99,6 +107,7 @@ async def run(args: argparse.Namespace) -> int:
     # (one PATCH per ArtifactWorkflow saved); without it, nothing would ever remove that finalizer.
     setup_order_controller(
         manager,
+        hash_key=hash_key,
         concurrency=args.concurrency,
         workflow_finalizers=[AW_FINALIZER] if args.artifact_workflow_controller else [],
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from hack.pki import write_private_file
 from hack.process import Component, free_port
 
 
@@ -55,8 +56,7 @@ class ArcApiServer:
         else:
             token = secrets.token_urlsafe(24)
             self.token_file.parent.mkdir(parents=True, exist_ok=True)
-            self.token_file.write_text(f'{token},arc-admin,arc-admin,"system:masters"\n')
-            self.token_file.chmod(0o600)
+            write_private_file(self.token_file, f'{token},arc-admin,arc-admin,"system:masters"\n'.encode())
         config = {
             "apiVersion": "v1",
             "kind": "Config",
@@ -73,8 +73,7 @@ class ArcApiServer:
             "contexts": [{"name": self.name, "context": {"cluster": self.name, "user": "arc-admin"}}],
             "current-context": self.name,
         }
-        self.kubeconfig.write_text(yaml.safe_dump(config, sort_keys=False))
-        self.kubeconfig.chmod(0o600)
+        write_private_file(self.kubeconfig, yaml.safe_dump(config, sort_keys=False).encode())
         return token
 
     def argv(self) -> list[str]:

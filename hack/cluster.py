@@ -34,7 +34,7 @@ import yaml
 
 from hack import argo, kueue, pki
 from hack.binaries import REPO_ROOT, binary_path
-from hack.etcd import EtcdServer
+from hack.etcd import EtcdServer, EtcdTLS
 from hack.kube import KubeError, KubeHTTP, write_kubeconfig
 from hack.manifests import documents
 from hack.process import Component, free_port
@@ -81,8 +81,12 @@ class Ports:
 class LocalCluster:
     """The local control plane in one work directory."""
 
-    def __init__(self, work_dir: Path = DEFAULT_WORK_DIR, *, controller_manager: bool = True) -> None:
-        """``controller_manager=False`` leaves ARC's controller manager out (tests that run their own)."""
+    def __init__(
+        self, work_dir: Path = DEFAULT_WORK_DIR, *, controller_manager: bool = True, etcd_tls: bool = True
+    ) -> None:
+        """``controller_manager=False`` leaves ARC's controller manager out (tests that run their own).
+        ``etcd_tls=False`` serves ARC's etcd over plain HTTP (benchmarks that compare with raw etcd calls);
+        by default it requires client certificates, and only arc-apiserver holds one."""
         self.work_dir = work_dir.resolve()
         self.with_controller_manager = controller_manager
         self.pki_dir = self.work_dir / "pki"
@@ -91,7 +95,11 @@ class LocalCluster:
         self.ports = self._load_or_allocate_ports()
         self.etcd = EtcdServer("etcd", self.work_dir, self.ports.etcd_client, self.ports.etcd_peer)
         self.etcd_arc = EtcdServer(
-            "etcd-arc", self.work_dir, self.ports.etcd_arc_client, self.ports.etcd_arc_peer
+            "etcd-arc",
+            self.work_dir,
+            self.ports.etcd_arc_client,
+            self.ports.etcd_arc_peer,
+            tls=EtcdTLS.create(self.pki_dir / "etcd-arc", "etcd-arc") if etcd_tls else None,
         )
 
     # ---- facts other tools read -------------------------------------------------------------------
@@ -279,7 +287,7 @@ class LocalCluster:
             "-m",
             "apiserver",
             f"--kubeconfig={self._kubeconfig_of('arc-apiserver-client')}",
-            f"--etcd-servers={self.etcd_arc.client_url}",
+            *self.etcd_arc.client_flags(),
             "--bind-address=127.0.0.1",
             f"--secure-port={self.ports.arc_apiserver}",
             f"--tls-cert-file={p / 'arc-apiserver.crt'}",

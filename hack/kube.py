@@ -17,6 +17,8 @@ from urllib.parse import quote
 
 import yaml
 
+from hack.pki import write_private_file
+
 
 class KubeError(Exception):
     """A non-2xx answer; carries the HTTP status and the server's Status body."""
@@ -116,5 +118,4 @@ def write_kubeconfig(
         "preferences": {},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    path.chmod(0o600)
+    write_private_file(path, yaml.safe_dump(config, sort_keys=False).encode())

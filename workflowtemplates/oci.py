@@ -13,10 +13,14 @@ parameter                 default                    meaning
 ``specTlsVerifySrc/Dst``  ``"true"``                 verify TLS per side (``http://`` URLs: never)
 ``specScan``              ``"false"``                gate: scan the source image first, copy nothing if it
                                                      has vulnerabilities of ``specScanSeverity``
-``specScanSeverity``      ``HIGH,CRITICAL``          trivy ``--severity``
+``specScanSeverity``      ``HIGH,CRITICAL``          trivy ``--severity`` (the type's; see below)
 ``specScanDbRepository``  ``""`` (trivy's default)   trivy ``--db-repository`` (a mirror, in an air gap)
 ``specCopySignatures``    ``"false"``                also copy cosign signatures (``sha256-<hex>.sig`` tags)
 ========================  =========================  =====================================================
+
+The scan gate's severity and database belong to the ArtifactType: the Order controller drops an Order's
+``scan.severity``/``scan.dbRepository`` unless the type has ``allowTenantScanSettings: "true"``
+(``controllers.order.parameters``), so a tenant cannot weaken a gate the type forces.
 
 Steps: ``scan`` (when ``specScan``; trivy) → ``copy`` (``skopeo copy --all --preserve-digests``) →
 ``copy-signatures`` (when ``specCopySignatures``; skopeo with sigstore attachments enabled, which re-copies
@@ -52,8 +56,18 @@ PARAMETERS: tuple[Param, ...] = (
     Param("specDstImage", "Image name below the destination remoteURL; empty: same as specImage.", ""),
     *TLS_PARAMETERS,
     SCAN,
-    Param("specScanSeverity", "Severities that fail the scan gate (trivy --severity).", "HIGH,CRITICAL"),
-    Param("specScanDbRepository", "trivy --db-repository (a trivy-db mirror); empty: trivy's default.", ""),
+    Param(
+        "specScanSeverity",
+        "Severities that fail the scan gate (trivy --severity). The ArtifactType's: an Order's value is"
+        " dropped unless the type sets allowTenantScanSettings=true.",
+        "HIGH,CRITICAL",
+    ),
+    Param(
+        "specScanDbRepository",
+        "trivy --db-repository (a trivy-db mirror); empty: trivy's default. The ArtifactType's, as"
+        " specScanSeverity.",
+        "",
+    ),
     COPY_SIGNATURES,
 )
 

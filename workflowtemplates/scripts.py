@@ -37,10 +37,22 @@ authfile() {
   [ -r "$_f" ] || fail "$1 credentials missing: $_f (the Secret must be a kubernetes.io/dockerconfigjson)"
   printf '%s' "$_f"
 }
-# "user:password" from the "auth" entry of a dockerconfigjson (one registry per Secret).
+# "user:password" of the dockerconfigjson ($1) entry for registry host $2 (host[:port]), and of no other:
+# a credential is sent only to the host it was stored for (skopeo, helm registry and trivy look theirs up
+# by host the same way). An entry the parser cannot delimit (braces in a value) is not used: fail closed.
 basic_auth() {
-  _a=$(sed -n 's#.*"auth"[[:space:]]*:[[:space:]]*"\([A-Za-z0-9+/=]*\)".*#\1#p' "$1" | head -n 1)
-  [ -n "$_a" ] || fail "no \"auth\" entry in $1"
+  case "$2" in ''|*[!]A-Za-z0-9.:[-]*) fail "cannot match credentials to host \"$2\"" ;; esac
+  _k=$(printf '%s' "$2" | sed 's#[].[]#\\&#g')
+  _j=$(tr -d ' \t\r\n' <"$1")
+  _a=
+  for _p in '' 'https://' 'http://'; do
+    for _s in '' '/'; do
+      [ -z "$_a" ] || continue
+      _e=$(printf '%s\n' "$_j" | sed -n "s#.*\"$_p$_k$_s\":{\\([^{}]*\\)}.*#\\1#p")
+      _a=$(printf '%s\n' "$_e" | sed -n 's#.*"auth":"\([A-Za-z0-9+/=]*\)".*#\1#p')
+    done
+  done
+  [ -n "$_a" ] || fail "no credentials for $2 in $1 (a Secret's credentials go only to the host they are for)"
   printf '%s' "$_a" | base64 -d
 }
 """
@@ -165,7 +177,9 @@ set -- repo add arc-source "$repo"
 [ "$(tls_verify "$SRC_REMOTE_URL" "$SPEC_TLS_VERIFY_SRC")" = true ] || set -- "$@" --insecure-skip-tls-verify
 log "helm $*"
 if [ "$SRC_SECRET" = true ]; then
-  f=$(authfile source "$ARC_SRC_AUTH_DIR"); creds=$(basic_auth "$f")
+  # helm sends these only to the repository's host: charts the index lists elsewhere are fetched without
+  # them (no --pass-credentials), and Go drops them on a redirect to another host.
+  f=$(authfile source "$ARC_SRC_AUTH_DIR"); creds=$(basic_auth "$f" "${src_reg%%/*}")
   printf '%s' "${creds#*:}" | helm "$@" --username "${creds%%:*}" --password-stdin
 else
   helm "$@"
@@ -223,11 +237,16 @@ case "$want" in
   *) [ ${#want} -eq 64 ] || fail "specSha256 must be 64 hex digits, got \"$SPEC_SHA256\"" ;;
 esac
 work=$(mktemp -d)
-set -- --fail --silent --show-error --location --retry 3 --output "$work/file"
+# Redirects are followed (mirrors and release hosts redirect to CDNs) but never to a weaker protocol, at
+# most 5; curl sends the user's credentials only to the URL's own host, port and scheme (no
+# --location-trusted), so a redirect elsewhere fetches without them.
+case "$url" in https://*) redir="=https" ;; *) redir="=http,https" ;; esac
+set -- --fail --silent --show-error --location --proto-redir "$redir" --max-redirs 5 --retry 3 \
+  --output "$work/file"
 [ "$(tls_verify "$SRC_REMOTE_URL" "$SPEC_TLS_VERIFY_SRC")" = true ] || set -- "$@" --insecure
 log "curl $* $url"
 if [ "$SRC_SECRET" = true ]; then
-  f=$(authfile source "$ARC_SRC_AUTH_DIR"); creds=$(basic_auth "$f")
+  f=$(authfile source "$ARC_SRC_AUTH_DIR"); creds=$(basic_auth "$f" "${src_reg%%/*}")
   printf 'user = "%s"\n' "$(printf '%s' "$creds" | sed 's/[\\"]/\\&/g')" | curl --config - "$@" "$url"
 else
   curl "$@" "$url"

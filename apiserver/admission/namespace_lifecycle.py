@@ -8,6 +8,7 @@ found``; a terminating namespace rejects creates with 403 Forbidden.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from api.resources import GroupResource
 from apiserver import errors
@@ -28,7 +29,8 @@ class NamespaceLifecycle:
         if cached is not None:
             return cached
         try:
-            found: dict[str, Any] = await self.client.get(f"/api/v1/namespaces/{name}")
+            # the name comes from the request's URL: escaped, it stays one path segment (client-go does so)
+            found: dict[str, Any] = await self.client.get(f"/api/v1/namespaces/{quote(name, safe='')}")
         except KubeApiError as err:
             if err.status == 404:
                 return None

@@ -19,6 +19,8 @@ import aiohttp
 import orjson
 import yaml
 
+from apiserver.certs import write_private_file
+
 IN_CLUSTER_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
@@ -70,7 +72,7 @@ def load_kubeconfig(path: Path | None) -> KubeConfig:
         with tempfile.TemporaryDirectory() as tmp:
             cert_file, key_file = Path(tmp) / "tls.crt", Path(tmp) / "tls.key"
             cert_file.write_bytes(cert)
-            key_file.write_bytes(key)
+            write_private_file(key_file, key)
             ctx.load_cert_chain(cert_file, key_file)
     return KubeConfig(str(cluster["server"]).rstrip("/"), ctx, user.get("token"))
 

@@ -25,7 +25,12 @@ from pydantic import BaseModel, ValidationError
 from api import fields as f
 from api.meta import dump
 from api.resources import ResourceInfo
-from api.schema import strict_decoding_message, unknown_field_warning, unknown_fields
+from api.schema import (
+    duplicate_field_warning,
+    strict_decoding_message,
+    unknown_field_warning,
+    unknown_fields,
+)
 from apiserver import errors
 from apiserver.registry.managedfields import update_managed_fields
 from apiserver.registry.strategy import ResourceStrategy, StatusStrategy, Strategy, metadata_of
@@ -82,6 +87,11 @@ class RequestScope:
     field_validation: str = "Warn"
     user_agent: str = ""
     warnings: list[str] = field(default_factory=list)
+    duplicate_fields: list[str] = field(default_factory=list)
+    """Keys the JSON body held twice (``apiserver.strictjson``): strict errors like unknown fields."""
+    final_checks: list[Callable[[Mapping[str, Any], Mapping[str, Any]], None]] = field(default_factory=list)
+    """Admission's checks of an update's final object against the stored one (new wire, old wire), run
+    inside the read-modify-write: what admission authorized before the write is what gets stored."""
 
     @property
     def manager(self) -> str:
@@ -207,8 +217,10 @@ class Store:
             body = {**body, "apiVersion": api_version, "kind": kind}
         if scope.field_validation != "Ignore":
             unknown = unknown_fields(self.info.model, body)
-            if unknown and scope.field_validation == "Strict":
-                raise errors.bad_request(strict_decoding_message(unknown))
+            duplicates = scope.duplicate_fields
+            if (unknown or duplicates) and scope.field_validation == "Strict":
+                raise errors.bad_request(strict_decoding_message(unknown, duplicates))
+            scope.warnings.extend(duplicate_field_warning(p) for p in duplicates)
             scope.warnings.extend(unknown_field_warning(p) for p in unknown)
         try:
             return self.info.model.model_validate(body)
@@ -408,6 +420,8 @@ class Store:
             meta.deletion_grace_period_seconds = old_meta.deletion_grace_period_seconds
         errs = strategy.validate_update(new, old)
         wire = self._valid_wire(new, errs, old_wire, scope=scope, subresource=subresource, now=now_rfc3339())
+        for check in scope.final_checks:
+            check(wire, old_wire)
         if meta.deletion_timestamp and not meta.finalizers:
             raise _DeleteDuringUpdate(wire)
         return wire

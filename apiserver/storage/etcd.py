@@ -14,6 +14,13 @@ Errors are mapped here, once (httpx's pattern), to the storage errors of ``inter
 - ``OUT_OF_RANGE`` "required revision has been compacted" → :class:`CompactedError`; "is a future revision"
   → :class:`TooLargeRevisionError`. Anything else → :class:`StorageError` (500).
 
+Several endpoints (``--etcd-servers`` is a list, as in kube) each get their own channel, so that TLS checks
+each member's certificate against its own name; calls go to the current member while its channel is
+READY, else to the first READY one in the list (failover, logged once per switch); a read that fails as
+UNAVAILABLE is retried once on another READY member, a write is not (it may have been applied). With one
+endpoint nothing of this runs. TLS with a client certificate (kube's ``--etcd-cafile``, ``--etcd-certfile``,
+``--etcd-keyfile``) is on for ``https://`` endpoints or when a CA file is given.
+
 Every call has an explicit timeout: for unary calls gRPC's own deadline (``timeout=``), which etcd sees
 too and which costs a fraction of an ``asyncio.timeout`` (whose timer handle was ~2/3 of this module's
 per-call overhead); ``asyncio.timeout`` guards the set-up of watch streams. Every call is timed in
@@ -96,6 +103,7 @@ class EtcdConfig:
     """How to reach etcd and tune the storage. ``compaction_interval <= 0`` disables compaction."""
 
     endpoint: str = "http://127.0.0.1:2379"
+    """One endpoint, or several separated by commas (the members of one etcd cluster)."""
     request_timeout: float = 10.0
     compaction_interval: float = 300.0
     compact_key: str = "compact_rev_key"
@@ -187,6 +195,19 @@ class _EtcdWatchSource:
         self._call.cancel()
 
 
+@dataclass(slots=True)
+class _Member:
+    endpoint: str
+    channel: Any
+    kv: Any
+    watch: Any
+
+
+def endpoints_of(value: str) -> list[str]:
+    """The endpoints of ``--etcd-servers`` (comma-separated), in order, without empty entries."""
+    return [e.strip() for e in value.split(",") if e.strip()]
+
+
 class EtcdStorage(StorageEngine):
     """Storage on etcd. ``start()`` before use and ``close()`` after (or ``async with``); the API server
     ties both to aiohttp's ``cleanup_ctx``. ``start`` does not need etcd to be up: calls fail with
@@ -205,23 +226,58 @@ class EtcdStorage(StorageEngine):
         self._channel: Any = None
         self._kv: Any = None
         self._watch_stub: Any = None
+        self._members: list[_Member] = []
+        self._current = 0
+        self._failover = False
         self._compactor: asyncio.Task[None] | None = None
         self._observers: dict[tuple[str, str], Callable[[float], None]] = {}
 
     # -------------------------------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
-        endpoint = self.config.endpoint
-        target = endpoint.split("://", 1)[-1].rstrip("/")
-        if endpoint.startswith("https://") or self.config.ca_file is not None:
-            self._channel = rpc.secure_channel(target, self._credentials(), options=CHANNEL_OPTIONS)
-        else:
-            self._channel = rpc.insecure_channel(target, options=CHANNEL_OPTIONS)
-        self._kv = rpc.KVStub(self._channel)
-        self._watch_stub = rpc.WatchStub(self._channel)
+        endpoints = endpoints_of(self.config.endpoint)
+        if not endpoints:
+            raise ValueError("no etcd endpoint")
+        secure = self.config.ca_file is not None or any(e.startswith("https://") for e in endpoints)
+        credentials = self._credentials() if secure else None
+        for endpoint in endpoints:
+            target = endpoint.split("://", 1)[-1].rstrip("/")
+            if credentials is not None:
+                channel = rpc.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
+            else:
+                channel = rpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+            self._members.append(_Member(endpoint, channel, rpc.KVStub(channel), rpc.WatchStub(channel)))
+        self._channel = self._members[0].channel
+        self._kv = self._members[0].kv
+        self._watch_stub = self._members[0].watch
+        if len(self._members) > 1:
+            self._failover = True
+            for member in self._members:
+                member.channel.get_state(True)  # connect all now, so that a live one is READY early
         if self.config.compaction_interval > 0:
             self._compactor = asyncio.create_task(self._compact_periodically(), name="etcd compactor")
-        logger.info("etcd storage started", extra={"endpoint": endpoint})
+        logger.info("etcd storage started", extra={"endpoints": endpoints, "tls": secure})
+
+    def _pick(self, *, avoid: Any = None) -> None:
+        """Make a READY member current (the current one if it is READY and not ``avoid``)."""
+        import grpc  # grpc ships no type hints; connectivity states only
+
+        ready = grpc.ChannelConnectivity.READY
+        members = self._members
+        current = members[self._current]
+        if current.kv is not avoid and current.channel.get_state(False) is ready:
+            return
+        for offset in range(1, len(members)):
+            index = (self._current + offset) % len(members)
+            member = members[index]
+            if member.kv is not avoid and member.channel.get_state(True) is ready:
+                logger.warning(
+                    "etcd failover", extra={"from_endpoint": current.endpoint, "to_endpoint": member.endpoint}
+                )
+                self._current = index
+                self._channel, self._kv, self._watch_stub = member.channel, member.kv, member.watch
+                return
+        current.channel.get_state(True)  # none READY: keep trying to connect the current one
 
     def _credentials(self) -> Any:
         import grpc  # grpc ships no type hints; TLS setup only
@@ -241,9 +297,10 @@ class EtcdStorage(StorageEngine):
             compactor.cancel()
             await asyncio.gather(compactor, return_exceptions=True)
         await self._hub.close()
-        channel, self._channel = self._channel, None
-        if channel is not None:
-            await channel.close()
+        members, self._members = self._members, []
+        self._channel = self._kv = self._watch_stub = None
+        for member in members:
+            await member.channel.close()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -267,8 +324,11 @@ class EtcdStorage(StorageEngine):
             self._observers[(operation, resource)] = observer
         return observer
 
-    async def _call(self, operation: str, key: str, method: Any, request: Any, revision: int = 0) -> Any:
-        """One unary etcd call: timeout, metric, span (only when spans are recorded), error mapping."""
+    async def _call(self, operation: str, key: str, method: str, request: Any, revision: int = 0) -> Any:
+        """One unary etcd call (``method`` of the KV service, on the current member): timeout, metric,
+        span (only when spans are recorded), error mapping."""
+        if self._failover:
+            self._pick()
         if not tracing_enabled():
             return await self._invoke(operation, key, method, request, revision)
         with _tracer.start_as_current_span(f"etcd.{operation}", kind=trace.SpanKind.CLIENT) as span:
@@ -278,11 +338,20 @@ class EtcdStorage(StorageEngine):
                 span.set_attribute("etcd.key", key)
             return await self._invoke(operation, key, method, request, revision)
 
-    async def _invoke(self, operation: str, key: str, method: Any, request: Any, revision: int) -> Any:
+    async def _invoke(self, operation: str, key: str, method: str, request: Any, revision: int) -> Any:
         observe = self._observer(operation, key)
         started = time.perf_counter()
         try:
-            return await method(request, timeout=self._timeout)
+            try:
+                return await getattr(self._kv, method)(request, timeout=self._timeout)
+            except rpc.AioRpcError as exc:
+                if not self._failover or exc.code() not in _UNAVAILABLE_CODES:
+                    raise
+                failed = self._kv
+                self._pick(avoid=failed)
+                if self._kv is failed or not isinstance(request, rpc.RangeRequest):
+                    raise  # no other member, or a write that may have been applied: the caller decides
+                return await self._kv.Range(request, timeout=self._timeout)
         except (rpc.AioRpcError, rpc.BaseError) as exc:
             ETCD_REQUEST_ERRORS.labels(operation, self.layout.resource_label(key)).inc()
             raise _map_error(exc, revision=revision) from exc
@@ -297,7 +366,7 @@ class EtcdStorage(StorageEngine):
             compare=[rpc.Compare(key=raw, target=_CREATE, result=_EQUAL, create_revision=0)],
             success=[rpc.RequestOp(request_put=rpc.PutRequest(key=raw, value=value))],
         )
-        response = await self._call("create", key, self._kv.Txn, request)
+        response = await self._call("create", key, "Txn", request)
         if not response.succeeded:
             raise KeyExistsError(key)
         return Revision(response.header.revision)
@@ -311,7 +380,7 @@ class EtcdStorage(StorageEngine):
             success=[rpc.RequestOp(request_put=rpc.PutRequest(key=raw, value=value))],
             failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=raw))],
         )
-        response = await self._call("update", key, self._kv.Txn, request)
+        response = await self._call("update", key, "Txn", request)
         if response.succeeded:
             return Revision(response.header.revision), None
         kvs = response.responses[0].response_range.kvs
@@ -321,7 +390,7 @@ class EtcdStorage(StorageEngine):
         raw = key.encode()
         delete = rpc.DeleteRangeRequest(key=raw, prev_kv=True)
         if mod_revision is None:
-            deleted = await self._call("delete", key, self._kv.DeleteRange, delete)
+            deleted = await self._call("delete", key, "DeleteRange", delete)
             if not deleted.deleted:
                 return False, None
             return True, _value(deleted.prev_kvs[0], key)
@@ -330,7 +399,7 @@ class EtcdStorage(StorageEngine):
             success=[rpc.RequestOp(request_delete_range=delete)],
             failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=raw))],
         )
-        response = await self._call("delete", key, self._kv.Txn, request)
+        response = await self._call("delete", key, "Txn", request)
         if response.succeeded:
             prev = response.responses[0].response_delete_range.prev_kvs
             return True, (_value(prev[0], key) if prev else None)
@@ -340,7 +409,7 @@ class EtcdStorage(StorageEngine):
     async def compact(self, revision: Revision) -> None:
         try:
             await self._call(
-                "compact", "", self._kv.Compact, rpc.CompactionRequest(revision=revision), revision=revision
+                "compact", "", "Compact", rpc.CompactionRequest(revision=revision), revision=revision
             )
         except CompactedError:
             return  # already compacted at or after this revision
@@ -365,7 +434,7 @@ class EtcdStorage(StorageEngine):
             success=[rpc.RequestOp(request_put=rpc.PutRequest(key=key, value=str(revision).encode()))],
             failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=key))],
         )
-        response = await self._call("compact_txn", "", self._kv.Txn, request)
+        response = await self._call("compact_txn", "", "Txn", request)
         current = int(response.header.revision)
         if not response.succeeded:
             kvs = response.responses[0].response_range.kvs
@@ -378,18 +447,18 @@ class EtcdStorage(StorageEngine):
 
     async def current_revision(self) -> Revision:
         response = await self._call(
-            "current_revision", "", self._kv.Range, rpc.RangeRequest(key=self._compact_key, count_only=True)
+            "current_revision", "", "Range", rpc.RangeRequest(key=self._compact_key, count_only=True)
         )
         return Revision(response.header.revision)
 
     async def _get_optional(self, key: str) -> StoredValue | None:
-        response = await self._call("get", key, self._kv.Range, rpc.RangeRequest(key=key.encode()))
+        response = await self._call("get", key, "Range", rpc.RangeRequest(key=key.encode()))
         kvs = response.kvs
         return _value(kvs[0], key) if kvs else None
 
     async def _range(self, start: str, end: str, *, limit: int, revision: int) -> RangePage:
         request = rpc.RangeRequest(key=start.encode(), range_end=end.encode(), limit=limit, revision=revision)
-        response = await self._call("list", start, self._kv.Range, request, revision=revision)
+        response = await self._call("list", start, "Range", request, revision=revision)
         return RangePage(
             items=[
                 _new_value(StoredValue, (kv.key.decode(), kv.value, kv.create_revision, kv.mod_revision))
@@ -408,7 +477,7 @@ class EtcdStorage(StorageEngine):
             probe = rpc.RangeRequest(key=raw, count_only=True, revision=start_revision - 1)
             with contextlib.suppress(TooLargeRevisionError):
                 try:
-                    await self._call("watch", prefix, self._kv.Range, probe, revision=start_revision - 1)
+                    await self._call("watch", prefix, "Range", probe, revision=start_revision - 1)
                 except CompactedError as exc:
                     raise CompactedError(
                         EXPIRED_WATCH_MESSAGE, requested=Revision(start_revision - 1), current=exc.current
@@ -420,6 +489,8 @@ class EtcdStorage(StorageEngine):
             prev_kv=True,
             progress_notify=True,
         )
+        if self._failover:
+            self._pick()
         call = self._watch_stub.Watch()
         observe = self._observer("watch", prefix)
         started = time.perf_counter()

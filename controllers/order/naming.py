@@ -3,13 +3,16 @@
 The artifact hash is the first 16 hex characters of SHA-256 over the canonical JSON (keys sorted,
 separators `,` `:`, no spaces, non-ASCII kept) of
 `[namespace, type, spec, srcName, srcGeneration, dstName, dstGeneration, srcSecretHash, dstSecretHash,
-lastForceAt]`. Numbers are written as they were received (`controllers.kube.codec.JSONNumber`), so the hash
-of `1e6` is not the hash of `1000000.0`.
+lastForceAt]`. A Secret's hash is keyed (HMAC-SHA-256 with the installation's hash key, `hashkey.py`):
+ArtifactWorkflow names are readable by everyone who may list them, and an unkeyed hash of credentials
+would let them test password guesses offline. Numbers are written as they were received
+(`controllers.kube.codec.JSONNumber`), so the hash of `1e6` is not the hash of `1000000.0`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Mapping
 from typing import Any, Final
@@ -73,9 +76,12 @@ def artifact_hash(
     return hashlib.sha256(canonical_json(doc).encode()).hexdigest()[:HASH_LEN]
 
 
-def secret_hash(data: Mapping[str, str] | None) -> str:
-    """Hex SHA-256 of the canonical JSON of a Secret's `data` map as stored (base64 values)."""
-    return hashlib.sha256(canonical_json(dict(data or {})).encode()).hexdigest()
+def secret_hash(data: Mapping[str, str] | None, *, key: bytes) -> str:
+    """Hex HMAC-SHA-256, keyed with the installation's hash key, of the canonical JSON of a Secret's `data`
+    map as stored (base64 values)."""
+    if not key:
+        raise ValueError("the Secret hash needs the installation's hash key")
+    return hmac.new(key, canonical_json(dict(data or {})).encode(), hashlib.sha256).hexdigest()
 
 
 def workflow_name(order_name: str, artifact_hash: str) -> str:

@@ -4,6 +4,13 @@ Order: the fixed ones (`srcType`, `srcRemoteURL`, `dstType`, `dstRemoteURL`, `sr
 then the artifact `spec` flattened under the prefix `spec` (sorted keys at every level, each capitalised;
 list items indexed; numbers as written; booleans `true`/`false`; null → ""), then the ArtifactType's
 parameters. A later source wins over an earlier one of the same name and takes the earlier one's position.
+
+The scan gate's settings are the platform's, not the tenant's: an Order's `scan.severity` and
+`scan.dbRepository` (`specScanSeverity`, `specScanDbRepository`) would let a tenant weaken a gate the
+ArtifactType forces (`specScan: "true"`) — fail only on an unknown severity, or check against a database
+of their own. They are dropped from an Order's spec unless the ArtifactType allows them with the parameter
+`allowTenantScanSettings: "true"`; the type's own values (or the template's defaults) apply otherwise.
+(Parameters a template does not declare, like `allowTenantScanSettings` itself, are ignored by Argo.)
 """
 
 from __future__ import annotations
@@ -14,7 +21,18 @@ from typing import Any
 
 from controllers.kube.codec import JSONNumber
 
-__all__ = ["build_parameters", "flatten_spec", "scalar"]
+__all__ = [
+    "ALLOW_TENANT_SCAN_SETTINGS",
+    "TYPE_OWNED_PARAMETERS",
+    "build_parameters",
+    "flatten_spec",
+    "scalar",
+]
+
+#: Parameters an Order's spec may not set unless its ArtifactType allows it (the scan gate's settings).
+TYPE_OWNED_PARAMETERS = frozenset({"specScanSeverity", "specScanDbRepository"})
+#: The ArtifactType parameter that lets Orders set `TYPE_OWNED_PARAMETERS` (value "true").
+ALLOW_TENANT_SCAN_SETTINGS = "allowTenantScanSettings"
 
 
 def scalar(value: Any) -> str:
@@ -60,6 +78,11 @@ def build_parameters(
     type_parameters: Iterable[tuple[str, str]] = (),
 ) -> list[dict[str, str]]:
     merged: dict[str, str] = {}
+    type_parameters = list(type_parameters)
+    allowed = any(n == ALLOW_TENANT_SCAN_SETTINGS and v == "true" for n, v in type_parameters)
+    from_spec = flatten_spec(spec if spec is not None else {})
+    if not allowed:
+        from_spec = ((n, v) for n, v in from_spec if n not in TYPE_OWNED_PARAMETERS)
     fixed = (
         ("srcType", src_type),
         ("srcRemoteURL", src_remote_url),
@@ -68,7 +91,7 @@ def build_parameters(
         ("srcSecret", "true" if src_secret else "false"),
         ("dstSecret", "true" if dst_secret else "false"),
     )
-    for source in (fixed, flatten_spec(spec if spec is not None else {}), type_parameters):
+    for source in (fixed, from_spec, type_parameters):
         for name, value in source:
             merged[name] = value  # an existing key keeps its position
     return [{"name": n, "value": v} for n, v in merged.items()]

@@ -32,6 +32,7 @@ from controllers.kube.resources import (
     ORDERS,
     SECRETS,
 )
+from controllers.order.hashkey import HashKey
 from controllers.order.naming import secret_hash
 from controllers.order.reconciler import OrderReconciler, SecretRecord
 from controllers.runtime import Controller, Informer, Manager, Request
@@ -41,9 +42,11 @@ __all__ = ["decode_secret", "endpoint_names", "setup_order_controller"]
 CONTROLLER_NAME = "order"
 
 
-def decode_secret(raw: dict[str, Any]) -> SecretRecord:
+def decode_secret(raw: dict[str, Any], *, key: HashKey) -> SecretRecord:
+    """Only the keyed hash of the data is kept (the informer never holds Secrets' values)."""
     meta = raw.get("metadata") or {}
-    return SecretRecord(meta.get("namespace") or "", meta.get("name") or "", secret_hash(raw.get("data")))
+    data_hash = secret_hash(raw.get("data"), key=key.value)
+    return SecretRecord(meta.get("namespace") or "", meta.get("name") or "", data_hash)
 
 
 def endpoint_names(order: Order) -> set[str]:
@@ -110,14 +113,19 @@ _collector: _PhaseCollector | None = None
 
 
 def setup_order_controller(
-    manager: Manager, *, concurrency: int = 4, workflow_finalizers: Sequence[str] = ()
+    manager: Manager,
+    *,
+    hash_key: HashKey,
+    concurrency: int = 4,
+    workflow_finalizers: Sequence[str] = (),
 ) -> Controller:
-    """`workflow_finalizers`: see `OrderReconciler` (the ArtifactWorkflow controller's, when it runs here)."""
+    """`hash_key`: the installation's key of the Secret-data HMAC (`hashkey.load_or_create_hash_key`);
+    `workflow_finalizers`: see `OrderReconciler` (the ArtifactWorkflow controller's, when it runs here)."""
     global _collector
     orders = manager.informer(ORDERS, Order.model_validate)
     aws = manager.informer(ARTIFACT_WORKFLOWS, ArtifactWorkflow.model_validate)
     endpoints = manager.informer(ENDPOINTS, Endpoint.model_validate)
-    secrets = manager.informer(SECRETS, decode_secret)
+    secrets = manager.informer(SECRETS, lambda raw: decode_secret(raw, key=hash_key))
     types = manager.informer(ARTIFACT_TYPES, ArtifactType.model_validate)
     cluster_types = manager.informer(CLUSTER_ARTIFACT_TYPES, ClusterArtifactType.model_validate)
 

@@ -307,7 +307,17 @@ def find_tool(name: str) -> Path | None:
 class FileServer:
     """A loopback HTTP server for a directory, optionally behind basic auth (a classic Helm repo, files)."""
 
-    def __init__(self, root: Path, *, user: str | None = None, password: str | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        user: str | None = None,
+        password: str | None = None,
+        address: str = "127.0.0.1",
+        redirects: dict[str, str] | None = None,
+    ) -> None:
+        """``address``: another loopback address (127.0.0.2) makes another host; ``redirects``: path →
+        absolute URL answered with 302 (after authentication), as mirrors send clients to a CDN."""
         import functools
         import http.server
         import threading
@@ -315,6 +325,7 @@ class FileServer:
         expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode() if user else None
         self.requests: list[tuple[str, str | None]] = []
         requests = self.requests
+        moved = dict(redirects or {})
 
         class Handler(http.server.SimpleHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -324,6 +335,12 @@ class FileServer:
                     self.send_header("WWW-Authenticate", 'Basic realm="arc-test"')
                     self.end_headers()
                     return
+                if self.path in moved:
+                    self.send_response(302)
+                    self.send_header("Location", moved[self.path])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 super().do_GET()
 
             def log_message(self, format: str, *args: Any) -> None:
@@ -331,13 +348,13 @@ class FileServer:
 
         self.root = root
         self.server = http.server.ThreadingHTTPServer(
-            ("127.0.0.1", 0), functools.partial(Handler, directory=str(root))
+            (address, 0), functools.partial(Handler, directory=str(root))
         )
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
     def host(self) -> str:
-        return f"127.0.0.1:{self.server.server_address[1]}"
+        return f"{self.server.server_address[0]}:{self.server.server_address[1]}"
 
     def __enter__(self) -> FileServer:
         self.thread.start()

@@ -199,3 +199,82 @@ def test_wrong_source_credentials_fail(tmp_path: Path, served: FileServer, auth_
         )
     assert proc.returncode != 0 and "401" in proc.stderr
     assert not auth_registry.has("tools/wrong:v1")
+
+
+# ---- credentials go only to the host they are for (issue 14) ----------------------------------------------
+OTHER_HOST = "127.0.0.2"  # another loopback address: another host, as far as curl, Go and helm can tell
+
+
+def test_a_secret_for_another_host_sends_nothing(
+    tmp_path: Path, served: FileServer, auth_registry: Registry
+) -> None:
+    """An Endpoint names a Secret whose credential is for another registry: the step fails before sending
+    it (the old step sent the Secret's first credential to whatever host remoteURL named)."""
+    src_auth = tmp_path / "other-auth"
+    write_dockerconfigjson(src_auth, f"{OTHER_HOST}:5000", "neighbour", "n3ighbour-pw")
+    with served:
+        proc = run_step(
+            "file.yaml",
+            "copy",
+            file_params(served, auth_registry, specUrl="v1/tool.sh", specArtifact="tools/other-host:v1"),
+            work=tmp_path / "work",
+            src_auth=src_auth,
+            dst_auth=auth_registry.auth_dir(tmp_path / "dst-auth"),
+        )
+    assert proc.returncode == 2 and f"no credentials for {served.host}" in proc.stderr, proc.stderr
+    assert all(auth is None for _, auth in served.requests), served.requests
+    assert "n3ighbour-pw" not in proc.stderr + proc.stdout
+
+
+def test_a_redirect_to_another_host_gets_no_credentials(
+    tmp_path: Path, served: FileServer, auth_registry: Registry
+) -> None:
+    """The endpoint's host redirects the download to another host (a CDN): the file arrives, the
+    credential does not travel with the redirect."""
+    cdn_root = tmp_path / "cdn"
+    cdn_root.mkdir()
+    (cdn_root / "tool.sh").write_bytes(CONTENT)
+    with FileServer(cdn_root, address=OTHER_HOST) as cdn:
+        origin = FileServer(
+            served.root,
+            user="fetcher",
+            password='pa"ss\\word',
+            redirects={"/releases/v1/tool.sh": f"http://{cdn.host}/tool.sh"},
+        )
+        with origin:
+            proc = run_file_step(
+                tmp_path,
+                origin,
+                auth_registry,
+                specUrl="v1/tool.sh",
+                specSha256=hashlib.sha256(CONTENT).hexdigest(),
+                specArtifact="tools/redirected:v1",
+            )
+        assert proc.returncode == 0, proc.stderr
+        assert [auth is not None for _, auth in origin.requests] == [True]  # the origin got it
+        assert cdn.requests == [("/tool.sh", None)]  # the other host did not
+    assert auth_registry.has("tools/redirected:v1")
+
+
+def test_a_redirect_to_a_weaker_protocol_is_not_followed(
+    tmp_path: Path, served: FileServer, auth_registry: Registry
+) -> None:
+    """Redirects are followed only to http(s) — from an https:// source only to https:// — never to ftp://
+    or file:// (curl 7.x follows ftp:// redirects by default)."""
+    with served:
+        origin = FileServer(served.root, redirects={"/releases/v1/tool.sh": "ftp://127.0.0.1:1/tool.sh"})
+        with origin:
+            src_auth = tmp_path / "src-auth"
+            write_dockerconfigjson(src_auth, origin.host, "fetcher", "x")
+            proc = run_step(
+                "file.yaml",
+                "copy",
+                {
+                    **file_params(origin, auth_registry, specUrl="v1/tool.sh", specArtifact="tools/ftp:v1"),
+                    "srcSecret": "false",
+                },
+                work=tmp_path / "work",
+                dst_auth=auth_registry.auth_dir(tmp_path / "dst-auth"),
+            )
+    assert proc.returncode != 0 and "Protocol" in proc.stderr and "ftp" in proc.stderr, proc.stderr
+    assert not auth_registry.has("tools/ftp:v1")

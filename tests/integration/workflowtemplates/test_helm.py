@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.integration.workflowtemplates.support import (
     FileServer,
@@ -111,3 +113,79 @@ def test_classic_chart_name_must_not_be_a_path(tmp_path: Path, open_registry: Re
         work=tmp_path,
     )
     assert proc.returncode == 2 and "specChart must be a chart name" in proc.stderr
+
+
+OTHER_HOST = "127.0.0.2"  # another loopback address: another host
+
+
+def _classic(
+    tmp_path: Path, server: FileServer, auth_registry: Registry, src_auth: Path, tools: Path
+) -> subprocess.CompletedProcess[str]:
+    return run_step(
+        "helm.yaml",
+        "copy-classic",
+        {
+            "srcType": "helm",
+            "srcRemoteURL": f"http://{server.host}/charts/",
+            "dstType": "oci",
+            "dstRemoteURL": f"http://{auth_registry.host}",
+            "srcSecret": "true",
+            "dstSecret": "true",
+            "specChart": "hello",
+            "specVersion": "0.1.0+gabc",
+        },
+        work=tmp_path,
+        src_auth=src_auth,
+        dst_auth=auth_registry.auth_dir(tmp_path / "dst-auth"),
+        tools=[tools],
+    )
+
+
+def _helm(tmp_path: Path) -> Path:
+    tools = tool_dir(tmp_path / "bin", "helm")
+    if tools is None:
+        pytest.fail("helm is not built: run hack/build-binaries.sh helm")
+    return tools
+
+
+def test_classic_repository_with_a_secret_for_another_host_sends_nothing(
+    tmp_path: Path, auth_registry: Registry
+) -> None:
+    tools = _helm(tmp_path)
+    repo = tmp_path / "repo" / "charts"
+    repo.mkdir(parents=True)
+    classic_repository(repo, "hello", "0.1.0+gabc")
+    with FileServer(repo.parent, user="reader", password="s3cret") as server:
+        src_auth = tmp_path / "src-auth"
+        write_dockerconfigjson(src_auth, f"{OTHER_HOST}:443", "neighbour", "n3ighbour-pw")
+        proc = _classic(tmp_path, server, auth_registry, src_auth, tools)
+        assert proc.returncode == 2 and f"no credentials for {server.host}" in proc.stderr, proc.stderr
+        assert all(auth is None for _, auth in server.requests)
+    assert "n3ighbour-pw" not in proc.stderr + proc.stdout
+
+
+def test_classic_chart_hosted_on_another_host_is_fetched_without_credentials(
+    tmp_path: Path, auth_registry: Registry
+) -> None:
+    """The repository's index lists the chart archive on another host (a CDN): helm fetches it there
+    without the repository's credentials (no --pass-credentials)."""
+    tools = _helm(tmp_path)
+    repo = tmp_path / "repo" / "charts"
+    repo.mkdir(parents=True)
+    archive = classic_repository(repo, "hello", "0.1.0+gabc")
+    cdn_root = tmp_path / "cdn"
+    cdn_root.mkdir()
+    (cdn_root / "hello-0.1.0+gabc.tgz").write_bytes(archive)
+    with FileServer(cdn_root, address=OTHER_HOST) as cdn:
+        index = yaml.safe_load((repo / "index.yaml").read_text())
+        index["entries"]["hello"][0]["urls"] = [f"http://{cdn.host}/hello-0.1.0+gabc.tgz"]
+        (repo / "index.yaml").write_text(yaml.safe_dump(index))
+        with FileServer(repo.parent, user="reader", password="s3cret") as server:
+            src_auth = tmp_path / "src-auth"
+            write_dockerconfigjson(src_auth, server.host, "reader", "s3cret")
+            proc = _classic(tmp_path, server, auth_registry, src_auth, tools)
+            assert proc.returncode == 0, proc.stderr
+            assert server.requests and all(auth is not None for _, auth in server.requests)
+        assert cdn.requests == [("/hello-0.1.0+gabc.tgz", None)]
+    manifest = json.loads(auth_registry.raw_manifest("hello:0.1.0_gabc"))
+    assert [layer["digest"] for layer in manifest["layers"]] == [sha256(archive)]

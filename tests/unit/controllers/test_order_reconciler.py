@@ -24,10 +24,12 @@ from controllers.kube.resources import (
     WORKFLOWS,
 )
 from controllers.order import setup_order_controller
+from controllers.order.hashkey import HashKey
 from controllers.runtime import Manager
 
 pytestmark = pytest.mark.looptime
 NS = "ns"
+TEST_KEY = HashKey(b"k" * 32)
 
 
 class Env:
@@ -79,7 +81,7 @@ class Env:
 async def env() -> AsyncIterator[Env]:
     client = FakeKubeClient()
     manager = Manager(client, bind_address=None)
-    setup_order_controller(manager, concurrency=2)
+    setup_order_controller(manager, hash_key=TEST_KEY, concurrency=2)
     await client.create(
         CLUSTER_ARTIFACT_TYPES,
         None,
@@ -439,7 +441,7 @@ async def test_with_the_artifact_workflow_controller_its_finalizer_is_set_at_cre
     the Order's status), and deleting the Order still removes everything."""
     client = FakeKubeClient()
     manager = Manager(client, bind_address=None)
-    setup_order_controller(manager, concurrency=2, workflow_finalizers=[AW_FINALIZER])
+    setup_order_controller(manager, hash_key=TEST_KEY, concurrency=2, workflow_finalizers=[AW_FINALIZER])
     setup_artifact_workflow_controller(manager, concurrency=2)
     await client.create(
         CLUSTER_ARTIFACT_TYPES,

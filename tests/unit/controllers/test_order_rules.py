@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+
+import pytest
 
 from api.arc.v1alpha1.types import OrderArtifactWorkflowStatus
 from controllers.kube import codec
@@ -40,10 +43,41 @@ def test_numbers_keep_their_text_in_hash_and_parameters() -> None:
     assert dict(flatten_spec(spec)) == {"specBig": "1e6", "specF": "1.50", "specN": "1000000"}
 
 
-def test_secret_hash_is_over_the_stored_base64_data() -> None:
+def test_secret_hash_is_an_hmac_over_the_stored_base64_data() -> None:
+    """SPEC §4.1: HMAC-SHA-256 keyed with the installation's key, over the canonical JSON of `data`."""
     data = {"b": "Yg==", "a": "YQ=="}
-    assert secret_hash(data) == hashlib.sha256(b'{"a":"YQ==","b":"Yg=="}').hexdigest()
-    assert secret_hash(None) == hashlib.sha256(b"{}").hexdigest()
+    key = b"k" * 32
+    assert secret_hash(data, key=key) == hmac.new(key, b'{"a":"YQ==","b":"Yg=="}', hashlib.sha256).hexdigest()
+    assert secret_hash(None, key=key) == hmac.new(key, b"{}", hashlib.sha256).hexdigest()
+    # the unkeyed hash of the data (what names carried before) is not what is used
+    assert secret_hash(data, key=key) != hashlib.sha256(b'{"a":"YQ==","b":"Yg=="}').hexdigest()
+
+
+def test_same_secret_data_with_another_key_gives_another_artifact_name() -> None:
+    """Two installations (keys) name the same artifact with the same credentials differently, so a name
+    cannot be used to test password guesses without the key."""
+    data = {"password": "aHVudGVyMg=="}
+    names = set()
+    for key in (b"a" * 32, b"b" * 32):
+        h = artifact_hash(
+            namespace="ns",
+            type="oci",
+            spec={},
+            src_name="src",
+            src_generation=1,
+            dst_name="dst",
+            dst_generation=1,
+            src_secret_hash=secret_hash(data, key=key),
+            dst_secret_hash="",
+            last_force_at=None,
+        )
+        names.add(workflow_name("o", h))
+    assert len(names) == 2
+
+
+def test_secret_hash_refuses_an_empty_key() -> None:
+    with pytest.raises(ValueError):
+        secret_hash({"a": "YQ=="}, key=b"")
 
 
 def test_names_are_cut_to_63_and_labels_get_a_hash_suffix() -> None:
@@ -99,6 +133,37 @@ def test_parameters_are_fixed_then_spec_then_type_and_later_wins_in_place() -> N
         {"name": "extra", "value": "1"},
     ]
     assert len({p["name"] for p in params}) == len(params)
+
+
+def _scan_params(spec: dict[str, object], type_parameters: list[tuple[str, str]]) -> dict[str, str]:
+    params = build_parameters(
+        src_type="oci",
+        src_remote_url="src.example",
+        dst_type="oci",
+        dst_remote_url="dst.example",
+        src_secret=False,
+        dst_secret=False,
+        spec=spec,
+        type_parameters=type_parameters,
+    )
+    return {p["name"]: p["value"] for p in params}
+
+
+def test_tenants_cannot_steer_the_scan_gate_unless_the_type_allows() -> None:
+    """An Order cannot weaken a gate its type forces (issue 14): its scan severity and trivy database are
+    dropped; the type's values (or the template's defaults) apply. A type may allow them."""
+    spec = {"image": "a", "scan": {"severity": "UNKNOWN", "dbRepository": "evil.example/db"}}
+    forced = [("specScan", "true")]
+    params = _scan_params(spec, forced)
+    assert params["specScan"] == "true"
+    assert "specScanSeverity" not in params and "specScanDbRepository" not in params
+    pinned = _scan_params(spec, [*forced, ("specScanSeverity", "MEDIUM,HIGH,CRITICAL")])
+    assert pinned["specScanSeverity"] == "MEDIUM,HIGH,CRITICAL"  # the type's pin wins
+    assert "specScanDbRepository" not in pinned
+    allowed = _scan_params(spec, [*forced, ("allowTenantScanSettings", "true")])
+    assert allowed["specScanSeverity"] == "UNKNOWN" and allowed["specScanDbRepository"] == "evil.example/db"
+    both = _scan_params(spec, [("allowTenantScanSettings", "true"), ("specScanSeverity", "CRITICAL")])
+    assert both["specScanSeverity"] == "CRITICAL"  # allowed, but a pin still wins
 
 
 def entry(i: int, phase: str, message: str | None = None) -> OrderArtifactWorkflowStatus:
