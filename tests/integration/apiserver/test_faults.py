@@ -320,16 +320,11 @@ async def test_long_etcd_cluster_leader_loss(cluster_pair: tuple[EtcdCluster, Pa
     await leader_loss_cycles(cluster_pair, LONG_CYCLES)
 
 
-FAILOVER = (
-    "ARC's API server uses only the first of --etcd-servers (issue 14's finding): while that member is down "
-    "no write succeeds although the other two members have quorum (the etcd failover change fixes it)"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=FAILOVER)
 async def test_etcd_cluster_serves_writes_while_its_old_leader_is_down(
     cluster_pair: tuple[EtcdCluster, Pair],
 ) -> None:
+    """Failover: with the first of ``--etcd-servers`` (the leader) killed and not restarted, writes are
+    acknowledged again through the other two members, which keep quorum."""
     cluster, pair = cluster_pair
     namespace = f"fault-{uuid.uuid4().hex[:8]}"
     ledger = Ledger()
