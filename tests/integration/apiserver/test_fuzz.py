@@ -75,7 +75,8 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standalone]:
         server.start()
         client = make_client(server)
         document = orjson.loads(client.send(get("/openapi/v2")).body)
-        yield Standalone(client, operations(document), NAMESPACES, server.component.log_file, etcd, server)
+        ops = operations(document)
+        yield Standalone(client, ops, NAMESPACES, server.component.log_file, etcd=etcd, server=server)
         client.close()
     finally:
         server.stop()
