@@ -332,9 +332,12 @@ class EtcdStorage(StorageEngine):
             self._observers[(operation, resource)] = observer
         return observer
 
-    async def _call(self, operation: str, key: str, method: str, request: Any, revision: int = 0) -> Any:
-        """One unary etcd call (``method`` of the KV service, on the current member): timeout, metric,
-        span (only when spans are recorded), error mapping."""
+    async def _call(
+        self, operation: str, key: str, method: str | Callable[..., Any], request: Any, revision: int = 0
+    ) -> Any:
+        """One unary etcd call (``method`` of the KV service, or a callable taking the request and a
+        ``timeout`` that binds the current member itself; on the current member): timeout, metric, span
+        (only when spans are recorded), error mapping."""
         if self._failover:
             self._pick()
         if not tracing_enabled():
@@ -346,12 +349,15 @@ class EtcdStorage(StorageEngine):
                 span.set_attribute("etcd.key", key)
             return await self._invoke(operation, key, method, request, revision)
 
-    async def _invoke(self, operation: str, key: str, method: str, request: Any, revision: int) -> Any:
+    async def _invoke(
+        self, operation: str, key: str, method: str | Callable[..., Any], request: Any, revision: int
+    ) -> Any:
         observe = self._observer(operation, key)
         started = time.perf_counter()
         try:
             try:
-                return await getattr(self._kv, method)(request, timeout=self._timeout)
+                call = method if callable(method) else getattr(self._kv, method)
+                return await call(request, timeout=self._timeout)
             except rpc.AioRpcError as exc:
                 if not self._failover or exc.code() not in _UNAVAILABLE_CODES:
                     raise
@@ -462,7 +468,12 @@ class EtcdStorage(StorageEngine):
     async def alarms(self) -> list[str]:
         """The etcd cluster's active alarms (``NOSPACE``, ``CORRUPT``), for ``/readyz``."""
         request = rpc.AlarmRequest(action=rpc.AlarmRequest.GET)
-        response = await self._call("alarms", "", rpc.MaintenanceStub(self._channel).Alarm, request)
+        response = await self._call(
+            "alarms",
+            "",
+            lambda req, timeout: rpc.MaintenanceStub(self._channel).Alarm(req, timeout=timeout),
+            request,
+        )
         return sorted({rpc.AlarmType.Name(member.alarm) for member in response.alarms})
 
     async def _get_optional(self, key: str) -> StoredValue | None:
