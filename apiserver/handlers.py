@@ -7,6 +7,7 @@ negotiation. Errors are raised as ``StatusError`` and written by the middleware.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any, cast
@@ -29,6 +30,7 @@ from apiserver.negotiation import (
     transform_list,
     transform_object,
 )
+from apiserver.observability import ADMISSION_DURATION
 from apiserver.query import delete_options, list_options, patch_options, write_options
 from apiserver.registry.apply import apply
 from apiserver.registry.patch import APPLY_PATCH
@@ -110,7 +112,14 @@ class ResourceHandlers:
 
     async def _admit(self, attributes: AdmissionAttributes) -> None:
         for plugin in self.admission:
-            await plugin.admit(attributes)
+            started, rejected = time.perf_counter(), "true"
+            try:
+                await plugin.admit(attributes)
+                rejected = "false"
+            finally:
+                ADMISSION_DURATION.labels(
+                    type(plugin).__name__, attributes.operation, rejected, "validate"
+                ).observe(time.perf_counter() - started)
 
     # ---- reads ------------------------------------------------------------------------------------
     async def get(self, request: web.Request) -> web.StreamResponse:

@@ -73,6 +73,14 @@ REQUEST_DURATION = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 
+ADMISSION_DURATION = Histogram(
+    "apiserver_admission_controller_admission_duration_seconds",
+    "Admission controller latency histogram in seconds, identified by name and broken out for each "
+    "operation and API resource and type (validate or admit).",
+    ("name", "operation", "rejected", "type"),
+    buckets=(0.005, 0.025, 0.1, 0.5, 1.0, 2.5),
+)
+
 
 class ContextFilter(logging.Filter):
     """Copies the request id and object reference into every record."""

@@ -354,12 +354,17 @@ class LocalCluster:
         )
         log(f"arc-apiserver: registered as {ARC_APISERVICE}, Available")
 
+    @property
+    def controller_manager_kubeconfig(self) -> Path:
+        """The controller manager's service-account identity (exactly deploy/controllers/rbac.yaml)."""
+        return Path(self._kubeconfig_of("arc-controller-manager"))
+
     def arc_controller_manager_argv(self) -> list[str]:
         return [
             sys.executable,
             "-m",
             "controllers",
-            f"--kubeconfig={self._kubeconfig_of('arc-controller-manager')}",
+            f"--kubeconfig={self.controller_manager_kubeconfig}",
             "--leader-elect",
             "--artifact-workflow-controller",
             f"--metrics-bind-address=127.0.0.1:{self.ports.arc_controller_manager}",

@@ -21,7 +21,7 @@ each member's certificate against its own name; calls go to the current member w
 READY, else to the first READY one in the list (failover, logged once per switch); a read that fails as
 UNAVAILABLE is retried once on another READY member, a write is not (it may have been applied). With one
 endpoint nothing of this runs. TLS with a client certificate (kube's ``--etcd-cafile``, ``--etcd-certfile``,
-``--etcd-keyfile``) is on for ``https://`` endpoints or when a CA file is given.
+``--etcd-keyfile``) is on for ``https://`` endpoints or when a CA or client certificate file is given.
 
 Every call has an explicit timeout: for unary calls gRPC's own deadline (``timeout=``), which etcd sees
 too and which costs a fraction of an ``asyncio.timeout`` (whose timer handle was ~2/3 of this module's
@@ -246,7 +246,11 @@ class EtcdStorage(StorageEngine):
         endpoints = endpoints_of(self.config.endpoint)
         if not endpoints:
             raise ValueError("no etcd endpoint")
-        secure = self.config.ca_file is not None or any(e.startswith("https://") for e in endpoints)
+        secure = (
+            self.config.ca_file is not None
+            or self.config.cert_file is not None
+            or any(e.startswith("https://") for e in endpoints)
+        )
         credentials = self._credentials() if secure else None
         for endpoint in endpoints:
             target = endpoint.split("://", 1)[-1].rstrip("/")

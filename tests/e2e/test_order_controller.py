@@ -1,7 +1,8 @@
 """The Order controller on the real local control plane (SPEC §4.1, §4.4, §5).
 
-`arc-controller-manager` runs as a subprocess with the admin kubeconfig and leader election on. The test
-stands in for the ArtifactWorkflow controller: it sets ArtifactWorkflow status through `/status`.
+`arc-controller-manager` runs as a subprocess with leader election on, as its service account: with
+exactly the rules of deploy/controllers/rbac.yaml (issue 14: the cut RBAC must be enough for all of this).
+The test stands in for the ArtifactWorkflow controller: it sets ArtifactWorkflow status through `/status`.
 "Nothing happened" is asserted only after the manager has demonstrably reconciled the Order again
 (`controller_runtime_reconcile_total` moved), never after a blind sleep.
 """
@@ -125,13 +126,21 @@ class ManagerProcess:
         return self.log.read_text(errors="replace")[-4000:]
 
 
+def manager_kubeconfig(local_cluster: LocalCluster, kubectl: Kubectl) -> Path:
+    """deploy/controllers/rbac.yaml applied, and the kubeconfig of its service account (a client certificate
+    for ``system:serviceaccount:arc-system:arc-controller-manager``): managers run with exactly that RBAC."""
+    kubectl.run("create", "namespace", "arc-system", check=False)
+    kubectl.run("apply", "-f", str(REPO / "deploy/controllers/rbac.yaml"))
+    return local_cluster.controller_manager_kubeconfig
+
+
 @pytest.fixture(scope="module")
 def manager(
     local_cluster: LocalCluster, kubectl: Kubectl, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ManagerProcess]:
-    kubectl.run("create", "namespace", "arc-system", check=False)
-    kubectl.run("apply", "-f", str(REPO / "deploy/controllers/rbac.yaml"))
-    mgr = ManagerProcess(local_cluster.kubeconfig, tmp_path_factory.mktemp("manager") / "manager.log")
+    mgr = ManagerProcess(
+        manager_kubeconfig(local_cluster, kubectl), tmp_path_factory.mktemp("manager") / "manager.log"
+    )
     try:
         eventually(mgr.ready, timeout=60, what=f"manager ready; log:\n{mgr.logs()}")
         yield mgr
@@ -494,7 +503,9 @@ def test_a_kill_mid_reconcile_and_two_managers_at_once_make_no_duplicates_and_on
         arc.apply(
             *(order(*(art(f"i{i}-{j}") for j in range(per_order)), name=f"o{i}") for i in range(orders))
         )
-        first = ManagerProcess(local_cluster.kubeconfig, tmp_path / "first.log", lease=lease)
+        first = ManagerProcess(
+            local_cluster.controller_manager_kubeconfig, tmp_path / "first.log", lease=lease
+        )
         arc.manager = first
         try:
             eventually(lambda: len(arc.all_aws()) > 0, timeout=90, interval=0.05, what="the first creates")
@@ -505,8 +516,8 @@ def test_a_kill_mid_reconcile_and_two_managers_at_once_make_no_duplicates_and_on
         survivors = {n: aw["metadata"]["uid"] for n, aw in arc.all_aws().items()}
         assert 0 < len(survivors) < orders * per_order, "the kill must land mid-way"
 
-        a = ManagerProcess(local_cluster.kubeconfig, tmp_path / "a.log", lease=lease)
-        b = ManagerProcess(local_cluster.kubeconfig, tmp_path / "b.log", lease=lease)
+        a = ManagerProcess(local_cluster.controller_manager_kubeconfig, tmp_path / "a.log", lease=lease)
+        b = ManagerProcess(local_cluster.controller_manager_kubeconfig, tmp_path / "b.log", lease=lease)
         try:
             arc.manager = a
             eventually(lambda: a.ready() and b.ready(), timeout=60, what="both successors ready")
@@ -573,7 +584,7 @@ def test_a_kill_mid_reconcile_and_two_managers_at_once_make_no_duplicates_and_on
 def test_a_standby_manager_takes_over_without_duplicates(
     arc: Arc, manager: ManagerProcess, local_cluster: LocalCluster, tmp_path: Path
 ) -> None:
-    standby = ManagerProcess(local_cluster.kubeconfig, tmp_path / "standby.log")
+    standby = ManagerProcess(local_cluster.controller_manager_kubeconfig, tmp_path / "standby.log")
     try:
         eventually(standby.ready, timeout=60, what="standby ready")
         arc.apply(order(art("a"), art("b")))

@@ -24,7 +24,7 @@ from hack.binaries import binary_path
 from hack.cluster import LocalCluster
 from tests.e2e.conftest import Kubectl
 from tests.e2e.support import API_VERSION, eventually, unique
-from tests.e2e.test_order_controller import ManagerProcess
+from tests.e2e.test_order_controller import ManagerProcess, manager_kubeconfig
 
 pytestmark = pytest.mark.e2e
 
@@ -33,11 +33,12 @@ SECRET_PASSWORD = "s3cr3t-Pa55w0rd-never-in-a-workflow"
 
 @pytest.fixture(scope="module")
 def transfer_manager(
-    local_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory
+    local_cluster: LocalCluster, kubectl: Kubectl, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ManagerProcess]:
-    """A controller manager running both controllers (the session's stack starts none)."""
+    """A controller manager running both controllers (the session's stack starts none), as its service
+    account (deploy/controllers/rbac.yaml)."""
     log = tmp_path_factory.mktemp("transfer-manager") / "manager.log"
-    manager = ManagerProcess(local_cluster.kubeconfig, log, lease="arc-transfer-tests")
+    manager = ManagerProcess(manager_kubeconfig(local_cluster, kubectl), log, lease="arc-transfer-tests")
     manager.argv.append("--artifact-workflow-controller")
     manager.stop()
     manager.start()

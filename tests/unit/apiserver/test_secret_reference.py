@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import REGISTRY
 
 from api.resources import ENDPOINT
 from apiserver.admission.secret_reference import SecretReference
@@ -71,8 +72,12 @@ async def test_create_naming_a_secret_the_writer_cannot_read_is_forbidden(
     apis: tuple[Api, Api, Readable],
 ) -> None:
     _, tenant, readable = apis
+    labels = {"name": "SecretReference", "operation": "CREATE", "rejected": "true", "type": "validate"}
+    metric = "apiserver_admission_controller_admission_duration_seconds_count"
+    before = REGISTRY.get_sample_value(metric, labels) or 0.0
     status, body, _ = await tenant.call("POST", EPS, json=endpoint("steal", "neighbour", "evil.example"))
     assert status == 403, body
+    assert REGISTRY.get_sample_value(metric, labels) == before + 1
     assert body["reason"] == "Forbidden"
     assert "spec.secretRef.name" in body["message"] and '"neighbour"' in body["message"]
     assert body["details"] == {"name": "steal", "group": "arc.opendefense.cloud", "kind": "endpoints"}

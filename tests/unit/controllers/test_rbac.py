@@ -77,6 +77,8 @@ USED: frozenset[tuple[str, str, str, str]] = frozenset(
 
 _VERBS = {"get": "get", "list": "list", "watch": "watch", "create": "create", "replace": "update"}
 _VERBS |= {"patch": "patch", "delete": "delete"}
+#: helpers that call the client with the resource they are given, and their verb
+_WRAPPERS = {"patch_finalizers": "patch"}
 _RESOURCES = {name: value for name, value in vars(resources).items() if isinstance(value, resources.Resource)}
 
 
@@ -90,24 +92,29 @@ def _code_calls() -> set[tuple[str, str, str]]:
 
 
 def _calls_in(source: str, path: str = "<test>") -> set[tuple[str, str, str]]:
+    """Every call that passes a resource constant (``ORDERS``…) positionally: a client verb, an informer, or
+    a known wrapper (``_WRAPPERS``). Any other function given a resource constant fails the scan, so a new
+    helper that calls the API has to be named here, with its verb."""
     found: set[tuple[str, str, str]] = set()
     for node in ast.walk(ast.parse(source)):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args):
+        if not isinstance(node, ast.Call):
             continue
-        first = node.args[0]
-        if not (isinstance(first, ast.Name) and first.id in _RESOURCES):
+        resources_passed = [a.id for a in node.args if isinstance(a, ast.Name) and a.id in _RESOURCES]
+        if not resources_passed:
             continue
-        res = _RESOURCES[first.id]
-        method = node.func.attr
-        if method == "informer":
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        res = _RESOURCES[resources_passed[0]]
+        if name == "informer":
             found |= {(res.group, res.plural, "list"), (res.group, res.plural, "watch")}
             continue
-        assert method in _VERBS, f"{path}:{node.lineno}: unknown client call {method}"
+        verb = _VERBS.get(name) or _WRAPPERS.get(name)
+        assert verb is not None, f"{path}:{node.lineno}: {name}() gets a resource: add it to _WRAPPERS"
         plural = res.plural
         for kw in node.keywords:
             if kw.arg == "subresource" and isinstance(kw.value, ast.Constant) and kw.value.value:
                 plural = f"{plural}/{kw.value.value}"
-        found.add((res.group, plural, _VERBS[method]))
+        found.add((res.group, plural, verb))
     return found
 
 

@@ -1,0 +1,56 @@
+"""kube's flag names for etcd TLS and serving TLS, validated at start (issue 14)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from apiserver.options import ServingOptions, complete, parser
+from apiserver.server import Config
+
+
+def _complete(tmp_path: Path, *flags: str) -> tuple[Config, ServingOptions]:
+    tokens = tmp_path / "tokens.csv"
+    tokens.write_text("t,u,1\n")
+    args = parser().parse_args(
+        ["--standalone", f"--token-auth-file={tokens}", f"--cert-dir={tmp_path}", *flags]
+    )
+    return complete(args)
+
+
+def test_etcd_tls_flags_reach_the_config(tmp_path: Path) -> None:
+    config, serving = _complete(
+        tmp_path,
+        "--etcd-servers=https://a:2379,https://b:2379",
+        "--etcd-cafile=ca.crt",
+        "--etcd-certfile=c.crt",
+        "--etcd-keyfile=c.key",
+        "--tls-min-version=VersionTLS13",
+        "--tls-cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_AES_128_GCM_SHA256",
+    )
+    assert config.etcd_servers == "https://a:2379,https://b:2379"
+    assert (config.etcd_cafile, config.etcd_certfile, config.etcd_keyfile) == (
+        Path("ca.crt"),
+        Path("c.crt"),
+        Path("c.key"),
+    )
+    assert serving.tls_min_version == "VersionTLS13"
+    assert serving.tls_cipher_suites == (
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        "TLS_AES_128_GCM_SHA256",
+    )
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (("--etcd-certfile=c.crt",), "--etcd-certfile and --etcd-keyfile go together"),
+        (("--etcd-keyfile=c.key",), "--etcd-certfile and --etcd-keyfile go together"),
+        (("--tls-min-version=TLS12",), "unknown tls version 'TLS12'"),
+        (("--tls-cipher-suites=TLS_RSA_WITH_NULL_SHA",), "Cipher suite TLS_RSA_WITH_NULL_SHA not supported"),
+    ],
+)
+def test_bad_combinations_stop_the_server(tmp_path: Path, flags: tuple[str, ...], message: str) -> None:
+    with pytest.raises(SystemExit, match=message):
+        _complete(tmp_path, *flags)
