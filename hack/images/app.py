@@ -7,7 +7,7 @@ from a copy of the sources, so stale ``build/`` directories in the checkout can 
 
 Reproducibility: pip's ``direct_url.json`` (it names the wheel's temporary path) is dropped, byte-code is
 compiled by us in ``unchecked-hash`` mode with the in-image path (``compileall -d``), and the layer's files
-get the commit's ``SOURCE_DATE_EPOCH``. The console scripts ``arc-apiserver`` and
+get ``SOURCE_DATE_EPOCH`` (the last commit of its sources). The console scripts ``arc-apiserver`` and
 ``arc-controller-manager`` are written here with ``#!/usr/bin/python3`` (pip's would name the build host's
 interpreter). The finished layer is cached per hash of the inputs, so an unchanged tree rebuilds nothing.
 """

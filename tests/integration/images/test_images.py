@@ -221,6 +221,9 @@ def test_sboms_list_debian_and_python_packages_with_versions(built: dict[str, An
     assert dists["aiohttp"] == "3.14.5"
     assert dists["arc"] == "0.1.0"
     assert "pytest" not in dists and "mypy" not in dists  # runtime dependencies only
+    (listing,) = docs_block("sbom")
+    listed = sh(listing).splitlines()
+    assert f"aiohttp {dists['aiohttp']}" in listed and f"python3 {debs['python3']}" in listed
     tools = json.loads((DEFAULT_OUT / built["arc-tools"]["sbom"]).read_text())
     assert {"skopeo", "curl", "dash", "coreutils"} <= set(sbom.versions(tools, "pkg:deb/"))
     assert sbom.versions(tools, "pkg:golang/") == {
