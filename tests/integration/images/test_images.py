@@ -10,15 +10,22 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
+import ssl
 import subprocess
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hack.binaries import REPO_ROOT, pinned_versions
+from hack.etcd import EtcdServer
 from hack.images import sbom
 from hack.images.build import DEFAULT_OUT, LOCK_FILE, NONROOT_UID
+from hack.process import free_port
 from tests.integration.images.conftest import ULIMITS, Podman, build, require
 from tests.integration.workflowtemplates.support import (
     DOCKER_REGISTRY,
@@ -328,3 +335,88 @@ def test_a_template_step_runs_in_arc_tools(built: dict[str, Any], podman: Podman
     finally:
         src.stop()
         dst.stop()
+
+
+def test_arc_image_serves_the_api_from_a_read_only_root(
+    built: dict[str, Any], podman: Podman, etcd_server: EtcdServer, tmp_path: Path
+) -> None:
+    """The API server from the image, as a restricted pod runs it (read-only root filesystem, only /tmp
+    writable, user 65532), standalone on the session's etcd: ready, and serving Orders. The container shares
+    the host's network namespace only to reach the loopback etcd and be reached on loopback."""
+    image = podman.load(DEFAULT_OUT / built["arc"]["layout"], built["arc"]["tag"], "arc")
+    token = secrets.token_urlsafe(24)
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "tokens.csv").write_text(f'{token},arc-admin,arc-admin,"system:masters"\n')
+    (config / "tokens.csv").chmod(0o644)
+    config.chmod(0o755)
+    port = free_port()
+    name = f"arc-image-{port}"
+    command = [
+        *podman.args(),
+        "run",
+        "--detach",
+        "--name",
+        name,
+        "--network",
+        "host",
+        "--read-only",
+        "--tmpfs",
+        "/tmp",
+        *ULIMITS,
+        "--volume",
+        f"{config}:/etc/arc:ro",
+        image,
+        "--standalone",
+        "--token-auth-file=/etc/arc/tokens.csv",
+        f"--etcd-servers={etcd_server.client_url}",
+        f"--etcd-prefix=/arc-image-{port}",
+        "--bind-address=127.0.0.1",
+        f"--secure-port={port}",
+        "--cert-dir=/tmp/certs",
+    ]
+    subprocess.run(command, check=True, capture_output=True, timeout=120)
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+
+    def get(path: str) -> tuple[int, bytes]:
+        request = urllib.request.Request(
+            f"https://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {token}"}
+        )
+        try:
+            with urllib.request.urlopen(request, context=context, timeout=5) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    try:
+        deadline = time.monotonic() + 90
+        status: tuple[int, bytes] = (0, b"")
+        while time.monotonic() < deadline:
+            try:
+                status = get("/readyz")
+                if status[0] == 200:
+                    break
+            except OSError:
+                running = subprocess.run(
+                    [*podman.args(), "inspect", "--format", "{{.State.Running}}", name],
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+                if running.stdout.strip() == "false":
+                    break
+            time.sleep(0.5)
+        logs = subprocess.run([*podman.args(), "logs", name], capture_output=True, text=True, check=False)
+        assert status[0] == 200, (status, logs.stdout[-3000:], logs.stderr[-3000:])
+        code, body = get("/apis/arc.opendefense.cloud/v1alpha1/namespaces/default/orders")
+        assert code == 200, body
+        assert json.loads(body)["kind"] == "OrderList"
+        code, body = get("/openapi/v2")
+        assert code == 200 and b"arc.opendefense.cloud" in body
+        inspect = subprocess.run(
+            [*podman.args(), "top", name, "user"], capture_output=True, text=True, check=True, timeout=30
+        )
+        assert inspect.stdout.split()[1:] == ["nonroot"] or str(NONROOT_UID) in inspect.stdout, inspect.stdout
+    finally:
+        subprocess.run([*podman.args(), "rm", "--force", name], capture_output=True, timeout=120, check=False)
