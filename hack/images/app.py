@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hack.binaries import REPO_ROOT
-from hack.images.oci import Entry, Layer, file_info, tree_entries, write_layer
+from hack.images.oci import Entry, Layer, file_info, tree_entries, write_atomic, write_layer
 from hack.images.rootfs import cache_root
 
 log = logging.getLogger("hack.images")
@@ -133,7 +133,7 @@ def app_layer(epoch: int, *, rebuild: bool = False) -> AppLayer:
         "dists": [{"name": d.name, "version": d.version} for d in dists],
         "scripts": sorted(scripts),
     }
-    meta_path.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+    write_atomic(meta_path, (json.dumps(meta, indent=1, sort_keys=True) + "\n").encode())
     log.info("app layer: built in %.0f s (%s)", time.monotonic() - started, layer.digest)
     return AppLayer(layer, dists, tuple(sorted(scripts)))
 

@@ -38,6 +38,7 @@ from hack.images.oci import (
     dir_info,
     file_info,
     image_config,
+    write_atomic,
     write_layer,
     write_layout,
 )
@@ -199,7 +200,7 @@ def _tools_layer(programs: list[sbom.GoProgram], *, rebuild: bool = False) -> La
         entries.append(Entry(dir_info(directory_name, BASE_EPOCH)))
     directory.mkdir(parents=True, exist_ok=True)
     layer = write_layer(entries, directory / "layer.tar.gz")
-    meta_path.write_text(json.dumps(layer.to_json(), sort_keys=True) + "\n")
+    write_atomic(meta_path, (json.dumps(layer.to_json(), sort_keys=True) + "\n").encode())
     return layer
 
 
@@ -272,7 +273,7 @@ def build(
             "size": b.image.size,
             "unpackedSize": b.image.unpacked_size,
         }
-    summary_path.write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    write_atomic(summary_path, (json.dumps(summary, indent=1, sort_keys=True) + "\n").encode())
     return built
 
 
