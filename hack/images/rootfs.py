@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hack.images.oci import Entry, Layer, canonical_json, normalize, write_layer
+from hack.images.oci import Entry, Layer, canonical_json, normalize, write_atomic, write_layer
 
 log = logging.getLogger("hack.images")
 
@@ -181,7 +181,7 @@ def base(spec: BaseSpec, *, refresh: bool = False) -> Base:
         "layer": layer.to_json(),
         "packages": [p.to_json() for p in packages],
     }
-    meta_path.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+    write_atomic(meta_path, (json.dumps(meta, indent=1, sort_keys=True) + "\n").encode())
     log.info("base %s: built in %.0f s (%s)", spec.name, time.monotonic() - started, layer.digest)
     return Base(spec, layer, packages, fetched_at)
 
