@@ -27,7 +27,6 @@ from hack.process import pid_alive
 from tests.integration.apiserver.bounded import BoundedApiServer, start_small_etcd
 from tests.integration.apiserver.conftest import admin_token
 from tests.integration.apiserver.openapi_fuzz import (
-    MALFORMED_NAME,
     WATCH_DISCONNECT,
     Client,
     Oracle,
@@ -83,7 +82,6 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standalone]:
         etcd.stop()
 
 
-@pytest.mark.xfail(strict=True, reason=MALFORMED_NAME)
 def test_malformed_name_is_a_4xx_status(target: Standalone) -> None:
     assert not malformed_name_reproduces(target)
 
