@@ -313,8 +313,8 @@ async def test_alias_bomb_is_refused_at_once_and_others_are_served(raw: RawClien
 async def test_stored_object_deeper_than_the_limit_still_lists(
     raw: RawClient, namespace: str, arc_apiserver: ArcApiServer, etcd_server: EtcdServer
 ) -> None:
-    """An Order nested 248 deep (its free spec), stored before the write-time limit existed, made every LIST that
-    included it a 500 (namespace, cluster-wide, paged, watch initial events): all of them serve it now."""
+    """An Order nested 248 deep (its free spec), stored before the write-time limit existed, made every
+    LIST that included it a 500 (namespace, cluster-wide, paged, watch initial events): all serve it now."""
     await seed(raw, namespace)
     layout = KeyLayout(prefix=arc_apiserver.etcd_prefix)
     raw_order = orjson.loads(orjson.dumps(order("legacy-deep", namespace, images=("a",))))
