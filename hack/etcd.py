@@ -21,10 +21,18 @@ class EtcdServer:
     work_dir: Path
     client_port: int
     peer_port: int
+    quota_backend_bytes: int = 8 * 1024**3
+    """etcd's ``--quota-backend-bytes``: beyond it etcd raises the NOSPACE alarm and refuses writes."""
 
     @classmethod
-    def allocate(cls, name: str, work_dir: Path) -> EtcdServer:
-        return cls(name=name, work_dir=work_dir, client_port=free_port(), peer_port=free_port())
+    def allocate(cls, name: str, work_dir: Path, *, quota_backend_bytes: int = 8 * 1024**3) -> EtcdServer:
+        return cls(
+            name=name,
+            work_dir=work_dir,
+            client_port=free_port(),
+            peer_port=free_port(),
+            quota_backend_bytes=quota_backend_bytes,
+        )
 
     @property
     def component(self) -> Component:
@@ -52,7 +60,7 @@ class EtcdServer:
             "--initial-cluster-state=new",
             "--listen-metrics-urls=",
             "--log-level=warn",
-            "--quota-backend-bytes=8589934592",
+            f"--quota-backend-bytes={self.quota_backend_bytes}",
         ]
         if unsafe_no_fsync:
             argv.append("--unsafe-no-fsync")
