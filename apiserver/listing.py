@@ -44,9 +44,12 @@ WRITE_SLICE = 64 * 1024
 """Bytes written to a client before waiting for its socket to drain."""
 
 
-HOLD_TIMEOUT = 60.0
-"""How long a read keeps its slot while its clients are still being written to (kube's request timeout):
-a client that stops reading cannot hold a slot for longer."""
+HOLD_TIMEOUT = 10.0
+"""How long a read keeps its slot while its clients are still being written to: clients that read slowly
+cannot keep the others waiting for longer (their own writes go on, bounded by ``WRITE_TIMEOUT``)."""
+WRITE_TIMEOUT = 60.0
+"""How long writing one shared body to one client may take (kube's ``--request-timeout``); a client that
+reads slower is disconnected."""
 
 
 class _Batch(Generic[T]):
@@ -172,8 +175,25 @@ async def write_body(
     response.headers["Audit-Id"] = request_id.get()
     response.content_length = len(body)
     await response.prepare(request)
-    view = memoryview(body)
-    for start in range(0, len(view), WRITE_SLICE):
-        await response.write(view[start : start + WRITE_SLICE])
+    try:
+        await write_slices(request, response, body)
+    except ConnectionResetError:
+        # The client went away (or was too slow): nothing left to send, nothing to log.
+        return response
     await response.write_eof()
     return response
+
+
+async def write_slices(request: web.Request, response: web.StreamResponse, body: bytes) -> None:
+    """``body`` in ``WRITE_SLICE`` pieces, each after the socket drained; a client that takes longer
+    than ``WRITE_TIMEOUT`` for all of it is disconnected (it cannot pin the shared body)."""
+    view = memoryview(body)
+    try:
+        async with asyncio.timeout(WRITE_TIMEOUT):
+            for start in range(0, len(view), WRITE_SLICE):
+                await response.write(view[start : start + WRITE_SLICE])
+    except TimeoutError:
+        logger.info("client too slow to read its list, disconnecting", extra={"bytes": len(body)})
+        if request.transport is not None:
+            request.transport.abort()
+        raise ConnectionResetError("client too slow") from None

@@ -30,7 +30,7 @@ from aiohttp import web
 
 from api.resources import ResourceInfo
 from apiserver import errors
-from apiserver.listing import WRITE_SLICE, Lease, ListGate
+from apiserver.listing import Lease, ListGate, write_slices
 from apiserver.negotiation import IncludeObject, MediaType, encode_json, partial_object_metadata, table
 from apiserver.registry.store import ListOptions, Store, decode_stored, stored_json
 from apiserver.storage.interface import EventType, ExpiredError, Revision, StorageError
@@ -187,10 +187,8 @@ async def serve_watch(
     try:
         await response.prepare(request)
         had_initial = bool(initial)
-        view = memoryview(initial)
-        for offset in range(0, len(view), WRITE_SLICE):
-            await response.write(view[offset : offset + WRITE_SLICE])
-        del view, initial
+        await write_slices(request, response, initial)
+        del initial
         if lease is not None:
             lease.release()  # the initial events are out: the shared snapshot may go
         if send_initial_events and allow_bookmarks:
