@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any, cast
 
+import orjson
 from aiohttp import web
 
 from apiserver import errors
@@ -34,7 +35,7 @@ from apiserver.observability import ADMISSION_DURATION
 from apiserver.query import delete_options, list_options, patch_options, write_options
 from apiserver.registry.apply import apply
 from apiserver.registry.patch import APPLY_PATCH
-from apiserver.registry.store import RequestScope, Store
+from apiserver.registry.store import RequestScope, Store, stored_json
 from apiserver.strictjson import duplicate_fields
 from apiserver.watch import serve_watch
 
@@ -166,17 +167,38 @@ class ResourceHandlers:
             )
         media = negotiate(request.headers.get("Accept"), "list")
 
+        plain_json = media.subtype == "json" and media.transform is None
+
         async def read() -> bytes:
-            page = await self.store.list(namespace, options)
+            page = await self.store.list(namespace, options, stored=plain_json)
             list_meta: dict[str, Any] = {"resourceVersion": page.resource_version}
             if page.continue_token:
                 list_meta["continue"] = page.continue_token
             if page.remaining_item_count is not None:
                 list_meta["remainingItemCount"] = page.remaining_item_count
+            if page.stored is not None:
+                # The stored objects as they are: no decoding of thousands of large objects.
+                return b"".join(
+                    (
+                        b'{"apiVersion":"',
+                        self.info.api_version.encode(),
+                        b'","kind":"',
+                        self.info.list_kind.encode(),
+                        b'","metadata":',
+                        orjson.dumps(list_meta),
+                        b',"items":[',
+                        b",".join([stored_json(value) for value in page.stored]),
+                        b"]}",
+                    )
+                )
             return encode(media, transform_list(self.info, media, page.items, list_meta, include_object))
 
         key = ("list", self.info.plural, namespace, tuple(sorted(query.items())), media, include_object)
-        return await write_body(request, await self.lists.read(key, read), media.content_type)
+        lease = await self.lists.acquire(key, read)
+        try:
+            return await write_body(request, lease.value, media.content_type)
+        finally:
+            lease.release()
 
     # ---- writes -----------------------------------------------------------------------------------
     async def create(self, request: web.Request) -> web.StreamResponse:

@@ -22,6 +22,7 @@ faster than its size is bounded here, before the expensive step:
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -92,10 +93,15 @@ def too_deep_field(obj: Any, limit: int = MAX_OBJECT_DEPTH) -> f.FieldError | No
 
 
 def _encoded_size(value: Any) -> int:
+    """The JSON size of ``value`` (what evanphx/json-patch counts for a copy)."""
     try:
         return len(orjson.dumps(value))
-    except (TypeError, orjson.JSONEncodeError):
-        return JSON_PATCH_MAX_COPY_BYTES + 1  # too deep to encode: certainly too much to copy
+    except orjson.JSONEncodeError:
+        pass
+    try:  # deeper than orjson nests, or integers beyond 64 bits
+        return len(json.dumps(value, separators=(",", ":")))
+    except (RecursionError, TypeError, ValueError):
+        return JSON_PATCH_MAX_COPY_BYTES + 1
 
 
 def apply_json_patch(document: Any, operations: Sequence[Any]) -> Any:

@@ -8,7 +8,6 @@ Protobuf is not served; clients that offer it also offer JSON.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ import yaml
 
 from api.resources import ResourceInfo
 from apiserver import errors, yamldecode
+from apiserver.encoding import encode_json
 
 JSON = "application/json"
 YAML = "application/yaml"
@@ -93,18 +93,6 @@ def encode(media: MediaType, body: Any) -> bytes:
     if media.subtype == "yaml":
         return yaml.safe_dump(body, sort_keys=False, allow_unicode=True).encode()
     return encode_json(body)
-
-
-def encode_json(body: Any) -> bytes:
-    """JSON bytes; deeper than orjson nests (254 levels) the standard library's encoder takes over.
-
-    Writes bound objects to ``limits.MAX_OBJECT_DEPTH``, but objects stored before that limit existed may
-    nest deeper: a list (or watch event) holding one of them must still be served, not a 500.
-    """
-    try:
-        return orjson.dumps(body)
-    except orjson.JSONEncodeError:
-        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 # ---- request bodies -------------------------------------------------------------------------------------

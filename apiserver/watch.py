@@ -30,9 +30,10 @@ from aiohttp import web
 
 from api.resources import ResourceInfo
 from apiserver import errors
-from apiserver.listing import WRITE_SLICE, ListGate
-from apiserver.negotiation import IncludeObject, MediaType, encode_json, partial_object_metadata, table
-from apiserver.registry.store import ListOptions, Store, decode_stored
+from apiserver.encoding import encode_json
+from apiserver.listing import Lease, ListGate, write_slices
+from apiserver.negotiation import IncludeObject, MediaType, partial_object_metadata, table
+from apiserver.registry.store import ListOptions, Store, decode_stored, stored_json
 from apiserver.storage.interface import EventType, ExpiredError, Revision, StorageError
 from apiserver.storage.interface import WatchEvent as StorageEvent
 
@@ -146,9 +147,10 @@ async def serve_watch(
     encoder = WatchEncoder(store.info, media, include_object)
     matches = store.matcher(options)
     initial = b""
+    lease: Lease[tuple[Revision, bytes]] | None = None
     if send_initial_events:
         try:
-            start, initial = await lists.read(
+            lease = await lists.acquire(
                 ("watch", store.info.plural, namespace, query_key, media, include_object),
                 lambda: _initial_events(store, namespace, options, resource_version, media, include_object),
             )
@@ -157,6 +159,7 @@ async def serve_watch(
                 raise
             # kube's cacher: the watch is established and carries the 504 as its one ERROR event.
             return await _error_stream(request, media, err)
+        start, initial = lease.value
         encoder.columns_sent = bool(initial)
     elif resource_version in (None, "0"):
         start = None
@@ -166,10 +169,16 @@ async def serve_watch(
     try:
         watcher = await store.watch(namespace, from_revision=start)
     except errors.StatusError as err:
+        if lease is not None:
+            lease.release()
         if err.code != 410:
             raise
         # kube's cacher answers a watch from a compacted revision with a stream holding one ERROR event.
         return await _error_stream(request, media, err)
+    except BaseException:
+        if lease is not None:
+            lease.release()
+        raise
 
     response = web.StreamResponse(
         status=200, headers={"Content-Type": media.content_type, "Cache-Control": "no-cache, private"}
@@ -178,14 +187,16 @@ async def serve_watch(
     timeout = float(timeout_seconds) if timeout_seconds else MIN_REQUEST_TIMEOUT * (1 + random.random())
     try:
         await response.prepare(request)
-        view = memoryview(initial)
-        for offset in range(0, len(view), WRITE_SLICE):
-            await response.write(view[offset : offset + WRITE_SLICE])
+        had_initial = bool(initial)
+        await write_slices(request, response, initial)
+        del initial
+        if lease is not None:
+            lease.release()  # the initial events are out: the shared snapshot may go
         if send_initial_events and allow_bookmarks:
             await response.write(
                 encoder.bookmark(start if start is not None else Revision(0), initial_events_end=True)
             )
-        elif not initial:
+        elif not had_initial:
             # Headers are out; give clients (and proxies) something to flush.
             await response.write(b"")
         last_bookmark = time.monotonic()
@@ -222,6 +233,8 @@ async def serve_watch(
     except asyncio.CancelledError:
         raise
     finally:
+        if lease is not None:
+            lease.release()
         await watcher.close()
     await response.write_eof()
     return response
@@ -245,8 +258,11 @@ async def _initial_events(
         field_selector=options.field_selector,
         resource_version=resource_version if resource_version not in (None, "0") else None,
     )
+    plain = media.transform is None
     while True:
-        page = await store.list(namespace, listing)
+        page = await store.list(namespace, listing, stored=plain)
+        if page.stored is not None:
+            chunks.extend(b'{"type":"ADDED","object":' + stored_json(v) + b"}\n" for v in page.stored)
         chunks.extend(encoder.event("ADDED", obj) for obj in page.items)
         if not page.continue_token:
             return Revision(int(page.resource_version)), b"".join(chunks)

@@ -61,10 +61,21 @@ class EtcdServer:
     tls: EtcdTLS | None = None
     initial_cluster: str = ""
     """``name=peerURL,…`` of every member when this one is part of a cluster (``start_cluster``)."""
+    quota_backend_bytes: int = 8 * 1024**3
+    """etcd's ``--quota-backend-bytes``: beyond it etcd raises the NOSPACE alarm and refuses writes."""
 
     @classmethod
-    def allocate(cls, name: str, work_dir: Path, *, tls: EtcdTLS | None = None) -> EtcdServer:
-        return cls(name=name, work_dir=work_dir, client_port=free_port(), peer_port=free_port(), tls=tls)
+    def allocate(
+        cls, name: str, work_dir: Path, *, tls: EtcdTLS | None = None, quota_backend_bytes: int = 8 * 1024**3
+    ) -> EtcdServer:
+        return cls(
+            name=name,
+            work_dir=work_dir,
+            client_port=free_port(),
+            peer_port=free_port(),
+            tls=tls,
+            quota_backend_bytes=quota_backend_bytes,
+        )
 
     @property
     def component(self) -> Component:
@@ -104,7 +115,7 @@ class EtcdServer:
             "--initial-cluster-state=new",
             "--listen-metrics-urls=",
             "--log-level=warn",
-            "--quota-backend-bytes=8589934592",
+            f"--quota-backend-bytes={self.quota_backend_bytes}",
         ]
         if unsafe_no_fsync:
             argv.append("--unsafe-no-fsync")

@@ -13,7 +13,7 @@ import asyncio
 import builtins
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ from api.schema import (
     unknown_fields,
 )
 from apiserver import errors, limits
+from apiserver.encoding import encode_json
 from apiserver.registry.managedfields import FieldManager, settle_request
 from apiserver.registry.patch import apply_patch
 from apiserver.registry.strategy import ResourceStrategy, StatusStrategy, Strategy, metadata_of
@@ -131,6 +132,8 @@ class ListPage:
     resource_version: str
     continue_token: str | None = None
     remaining_item_count: int | None = None
+    stored: Sequence[StoredValue] | None = None
+    """With ``list(..., stored=True)`` and no selector: the stored values, undecoded (``items`` is empty)."""
 
 
 def decode_stored(value: StoredValue) -> dict[str, Any]:
@@ -138,6 +141,25 @@ def decode_stored(value: StoredValue) -> dict[str, Any]:
     obj: dict[str, Any] = orjson.loads(value.value)
     obj.setdefault("metadata", {})["resourceVersion"] = str(value.mod_revision)
     return obj
+
+
+_METADATA = b'"metadata":{'
+
+
+def stored_json(value: StoredValue) -> bytes:
+    """The wire JSON of a stored object without decoding it: ``"resourceVersion"`` spliced into its
+    top-level ``metadata`` (what :func:`decode_stored` + encoding gives, for lists of thousands of large
+    objects at a fraction of the memory and time). Falls back to decoding when the bytes are not laid
+    out as ARC stores objects (``apiVersion``, ``kind``, then ``metadata``, all at the top level)."""
+    data = value.value
+    at = data.find(_METADATA)
+    # Inside a JSON string every quote is escaped, so a match is a key; it is the top-level metadata when
+    # nothing before it opened an object but the document itself.
+    if at > 0 and data[:at].count(b"{") == 1 and data.startswith(b"{"):
+        insert = at + len(_METADATA)
+        rv = b'"resourceVersion":"' + str(value.mod_revision).encode() + b'"'
+        return data[:insert] + rv + (b"" if data[insert : insert + 1] == b"}" else b",") + data[insert:]
+    return encode_json(decode_stored(value))
 
 
 def encode_for_storage(obj: Mapping[str, Any]) -> bytes:
@@ -296,7 +318,9 @@ class Store:
 
         return matches
 
-    async def list(self, namespace: str | None, options: ListOptions) -> ListPage:
+    async def list(self, namespace: str | None, options: ListOptions, *, stored: bool = False) -> ListPage:
+        """One page of the collection. ``stored``: without selectors, hand back the stored values
+        undecoded (``ListPage.stored``), for callers that write them out as they are."""
         matches = self.matcher(options)
         prefilter = options.label_prefilter
         selected: list[dict[str, Any]] = []
@@ -346,8 +370,14 @@ class Store:
                 raise self._error(err, "", "list") from None
             except StorageError as err:
                 raise self._error(err, "", "list") from None
+        raw = stored and predicate is None
         return ListPage(
-            items=selected if predicate is not None else [decode_stored(value) for value in result.items],
+            items=selected
+            if predicate is not None
+            else []
+            if raw
+            else [decode_stored(v) for v in result.items],
+            stored=result.items if raw else None,
             resource_version=str(result.revision),
             continue_token=result.continue_token,
             remaining_item_count=result.remaining_item_count,

@@ -520,6 +520,24 @@ async def test_watchers_share_one_source_per_resource(storage: StorageEngine) ->
     assert hub.open_sources == 0
 
 
+async def test_watcher_from_a_future_revision_waits_without_spoiling_the_shared_source(
+    storage: StorageEngine,
+) -> None:
+    """A watch from a revision not reached yet waits for it (kube's cacher) — and the shared source it
+    opens starts now, so watchers from the present still share it (no private source each)."""
+    hub = storage.watch_hub
+    opened = hub.sources_opened
+    now = await storage.current_revision()
+    future = Revision(now + 3)
+    parked = await storage.watch(all_orders(storage), from_revision=future)
+    present = await storage.watch(all_orders(storage), from_revision=now)
+    async with parked, present:
+        assert hub.sources_opened == opened + 1 and hub.open_sources == 1
+        revisions = [await storage.create(okey(storage, f"o{i}"), b"x") for i in range(4)]
+        assert [e.revision for e in await collect(present, 4)] == revisions
+        assert [e.revision for e in await collect(parked, 1)] == [r for r in revisions if r > future]
+
+
 async def test_watcher_joining_late_replays_from_the_ring(storage: StorageEngine) -> None:
     hub = storage.watch_hub
     start = await storage.current_revision()
