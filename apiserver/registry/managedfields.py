@@ -214,10 +214,16 @@ def settle_request(entries: list[dict[str, Any]] | None) -> list[dict[str, Any]]
         return None
     if _is_reset(entries):
         return []
-    try:
-        decode(entries)
-    except ManagedFieldsError:
-        return None
+    for entry in entries:
+        # The checks of ``decode`` short of parsing FieldsV1 (a FieldsV1 that does not parse makes the
+        # field manager fall back to the stored entries later, which is what dropping them here does).
+        if (
+            entry.get("operation") not in ("Apply", "Update")
+            or not entry.get("apiVersion")
+            or entry.get("fieldsType") != "FieldsV1"
+            or not isinstance(entry.get("fieldsV1") or {}, dict)
+        ):
+            return None
     return entries
 
 
@@ -317,11 +323,13 @@ class FieldManager:
         def ensure(paths: Iterable[Path]) -> FieldSet:
             return typed.ensure_named_fields(paths, schema)
 
-        last_set = ensure(last.fields)
-        pruned = typed.remove_items(merged, last_set, schema) or {}
         owned: set[Path] = set()
         for versioned in managers.values():
             owned |= versioned.fields
+        if last.fields <= owned:
+            return merged  # everything applied before is still owned by someone: nothing to remove
+        last_set = ensure(last.fields)
+        pruned = typed.remove_items(merged, last_set, schema) or {}
         merged_set = ensure(typed.to_field_set(merged, schema))
         pruned_set = ensure(typed.to_field_set(pruned, schema))
         pruned = typed.remove_items(merged, merged_set - (pruned_set | ensure(owned)), schema) or {}

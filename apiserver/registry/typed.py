@@ -18,15 +18,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.structure import DEDUCED, Schema
-from apiserver.registry.fieldpath import FieldSet, Path, PathElement, with_prefix
+from apiserver.registry.fieldpath import (
+    FieldSet,
+    Path,
+    PathElement,
+    element_to_string,
+    path_to_string,
+    with_prefix,
+)
 
 
 class TypedError(ValueError):
     """A value that does not fit its schema (structured-merge-diff's ``ValidationErrors``)."""
 
     def __init__(self, path: Path, message: str) -> None:
-        from apiserver.registry.fieldpath import path_to_string
-
         super().__init__(f"{path_to_string(path)}: {message}" if path else message)
         self.path = path
 
@@ -120,6 +125,11 @@ def to_field_set(value: Any, schema: Schema) -> FieldSet:
     return frozenset(out)
 
 
+def to_field_set_into(value: Any, schema: Schema, path: Path, out: set[Path]) -> None:
+    """:func:`to_field_set` of a value at ``path``, into ``out`` (TypedError when it does not fit)."""
+    _to_field_set(value, schema, path, out)
+
+
 def _to_field_set(value: Any, schema: Schema, path: Path, out: set[Path]) -> None:
     kind = _kind(schema, value)
     _check(schema, kind, value, path)
@@ -133,8 +143,13 @@ def _to_field_set(value: Any, schema: Schema, path: Path, out: set[Path]) -> Non
         if not isinstance(value, list):
             return
         elem = _elem(schema)
+        seen: set[PathElement] = set()
         for item in value:
-            item_path = (*path, item_element(schema, item, path))
+            pe = item_element(schema, item, path)
+            if pe in seen:
+                raise TypedError(path, f"duplicate entries for key {element_to_string(pe)}")
+            seen.add(pe)
+            item_path = (*path, pe)
             _to_field_set(item, elem, item_path, out)
             out.add(item_path)
         return
@@ -182,6 +197,14 @@ class _Walker:
 
     def merge(self, lhs: Any, rhs: Any, schema: Schema, path: Path) -> Any:
         """The merged value (ABSENT for none) of one node."""
+        if lhs is not ABSENT and rhs is not ABSENT and type(lhs) is type(rhs) and lhs == rhs:
+            # Identical subtrees: nothing is added, modified or removed, and the merge is either side.
+            return rhs if self.build else ABSENT
+        if self.build and lhs is ABSENT:
+            self._check_subtree(rhs, schema, path)
+            return rhs
+        if self.build and rhs is ABSENT:
+            return lhs
         kind = _kind(schema, rhs if rhs is not ABSENT else lhs)
         deduced = schema.kind == "deduced" and lhs is not ABSENT and rhs is not ABSENT
         if deduced and _kind(schema, lhs) != kind:
@@ -205,6 +228,10 @@ class _Walker:
         if self.hook is not None:
             self.hook(path, lhs, rhs)
         return out
+
+    def _check_subtree(self, value: Any, schema: Schema, path: Path) -> None:
+        """A value taken whole (the other side has none) must still fit its schema."""
+        to_field_set_into(value, schema, path, set())
 
     def _map(self, schema: Schema, lhs: dict[str, Any] | None, rhs: dict[str, Any] | None, path: Path) -> Any:
         out: dict[str, Any] = {}
@@ -281,8 +308,6 @@ def _index(
         pe = item_element(schema, item, path)
         if pe in observed:
             if not allow_duplicates:
-                from apiserver.registry.fieldpath import element_to_string
-
                 raise TypedError(path, f"duplicate entries for key {element_to_string(pe)}")
             observed[pe] = None  # duplicated items are not merged with the new value
         else:
