@@ -290,6 +290,16 @@ CLASSICS: dict[str, tuple[str, list[Step]]] = {
             apply("gitops", type_config()),
         ],
     ),
+    "configurations that do not fit the schema": (
+        "ArtifactType",
+        [
+            apply("gitops", type_config([{"name": "a", "value": "1"}])),
+            apply("gitops", {**type_config(), "spec": {"nope": 1}}),
+            apply("gitops", type_config([{"name": "a", "value": "1"}, {"name": "a", "value": "2"}])),
+            apply("gitops", {**type_config(), "spec": {"parameters": {"name": "a"}}}),
+            apply("gitops", type_config([{"name": "b", "value": "1"}])),
+        ],
+    ),
     "atomic lists and refs": (
         "Order",
         [

@@ -306,3 +306,19 @@ async def test_applies_are_counted_as_verb_apply(api: Api) -> None:
         line.startswith("apiserver_request_total{") and 'verb="APPLY"' in line and 'resource="orders"' in line
         for line in text.splitlines()
     ), text[:2000]
+
+
+def test_the_apply_benchmark_runs(capsys: Any) -> None:
+    """bench/apply (docs/performance.md) on a few objects: every operation is measured."""
+    from bench.apply import main
+
+    assert main(["--objects", "20", "--rounds", "1"]) == 0
+    report = orjson.loads(capsys.readouterr().out)["cpu_ms_per_op"]
+    assert set(report) == {
+        "update",
+        "merge-patch",
+        "apply (first)",
+        "apply (again)",
+        "apply (again) / update",
+    }
+    assert all(value > 0 for value in report.values())
