@@ -22,7 +22,9 @@ from apiserver.registry.fieldpath import (
     FieldSet,
     Path,
     PathElement,
+    element_key,
     element_to_string,
+    encode_element,
     path_to_string,
     with_prefix,
 )
@@ -190,10 +192,12 @@ class _Walker:
         hook: Callable[[Path, Any, Any], None] | None,
         *,
         build: bool,
+        comparison: Comparison | None = None,
     ) -> None:
         self.rule = rule
         self.hook = hook
         self.build = build
+        self.comparison = comparison
 
     def merge(self, lhs: Any, rhs: Any, schema: Schema, path: Path) -> Any:
         """The merged value (ABSENT for none) of one node."""
@@ -205,6 +209,13 @@ class _Walker:
             return rhs
         if self.build and rhs is ABSENT:
             return lhs
+        if self.comparison is not None and (lhs is ABSENT or rhs is ABSENT):
+            # A subtree on one side only: every node of it is added (or removed), as the walk would find.
+            if lhs is ABSENT:
+                _enumerate(rhs, schema, path, self.comparison.added, allow_duplicates=False)
+            else:
+                _enumerate(lhs, schema, path, self.comparison.removed, allow_duplicates=True)
+            return ABSENT
         kind = _kind(schema, rhs if rhs is not ABSENT else lhs)
         deduced = schema.kind == "deduced" and lhs is not ABSENT and rhs is not ABSENT
         if deduced and _kind(schema, lhs) != kind:
@@ -299,6 +310,61 @@ class _Walker:
         return out if out else ABSENT
 
 
+def _enumerate(value: Any, schema: Schema, path: Path, out: set[Path], *, allow_duplicates: bool) -> None:
+    """Every node the merge walk visits in a subtree that only one side has (leaves and walked nodes)."""
+    kind = _kind(schema, value)
+    _check(schema, kind, value, path)
+    if kind == "scalar" or not value or _is_atomic(schema, kind):
+        out.add(path)
+        return
+    if kind == "list":
+        elem = _elem(schema)
+        seen: set[PathElement] = set()
+        for item in value:
+            pe = item_element(schema, item, path)
+            if pe in seen and not allow_duplicates:
+                raise TypedError(path, f"duplicate entries for key {element_to_string(pe)}")
+            seen.add(pe)
+            _enumerate(item, elem, (*path, pe), out, allow_duplicates=allow_duplicates)
+    else:
+        for key, sub in value.items():
+            sub_schema = schema.child(key)
+            sub_path = (*path, ("f", key))
+            if sub_schema is None:
+                raise TypedError(sub_path, "field not declared in schema")
+            _enumerate(sub, sub_schema, sub_path, out, allow_duplicates=allow_duplicates)
+    out.add(path)
+
+
+def added_fields_v1(value: Any, schema: Schema) -> dict[str, Any]:
+    """The FieldsV1 of a subtree only the new side has (:func:`_enumerate`'s nodes, encoded directly)."""
+    kind = _kind(schema, value)
+    _check(schema, kind, value, ())
+    if kind == "scalar" or not value or _is_atomic(schema, kind):
+        return {}
+    children: list[tuple[tuple[int, str], str, dict[str, Any]]] = []
+    if kind == "list":
+        elem = _elem(schema)
+        seen: set[PathElement] = set()
+        for item in value:
+            pe = item_element(schema, item)
+            if pe in seen:
+                raise TypedError((), f"duplicate entries for key {element_to_string(pe)}")
+            seen.add(pe)
+            children.append((element_key(pe), encode_element(pe), added_fields_v1(item, elem)))
+    else:
+        for key, sub in value.items():
+            sub_schema = schema.child(key)
+            if sub_schema is None:
+                raise TypedError((("f", key),), "field not declared in schema")
+            children.append(((0, key), "f:" + key, added_fields_v1(sub, sub_schema)))
+    children.sort(key=lambda c: c[0])
+    out: dict[str, Any] = {".": {}}
+    for _, encoded, sub_fields in children:
+        out[encoded] = sub_fields
+    return out
+
+
 def _index(
     schema: Schema, items: list[Any], path: Path, *, allow_duplicates: bool
 ) -> tuple[list[PathElement], dict[PathElement, Any]]:
@@ -335,7 +401,7 @@ def compare(lhs: Any, rhs: Any, schema: Schema) -> Comparison:
         elif right is ABSENT:
             result.removed.add(path)
 
-    _Walker(rule, hook, build=False).merge(lhs, rhs, schema, ())
+    _Walker(rule, hook, build=False, comparison=result).merge(lhs, rhs, schema, ())
     return result
 
 
