@@ -178,6 +178,7 @@ class Store:
         self.strategy: Strategy = ResourceStrategy(info)
         self.status_strategy: Strategy = StatusStrategy(info)
         self.field_manager = FieldManager(info.kind, info.api_version, has_status=info.has_status)
+        _ = self.field_manager.schema  # built once per process at start-up, not on the first write
 
     # ---- keys -------------------------------------------------------------------------------------
     def key(self, namespace: str | None, name: str) -> str:
