@@ -138,14 +138,22 @@ def _has_field_extensions(node: Mapping[str, Any]) -> bool:
     return any(str(k).startswith("x-kubernetes-") for k in node)
 
 
-@functools.cache
 def schema_of(kind: str) -> Schema:
     """The structural schema of one ARC kind (``Order``, ``Endpoint``, ...), from ARC's OpenAPI."""
+    return _schemas()[kind]
+
+
+@functools.cache
+def _schemas() -> dict[str, Schema]:
+    """Every ARC kind's schema, from one build of the OpenAPI document (~0.15 s: done once, at start-up)."""
     from api.openapi import build_v3  # the OpenAPI builder imports the models; keep this module light
 
     schemas = build_v3()["components"]["schemas"]
+    out: dict[str, Schema] = {}
     for name, node in schemas.items():
-        gvks = node.get("x-kubernetes-group-version-kind") or []
-        if name.startswith("cloud.") and any(g.get("kind") == kind for g in gvks):
-            return schema_from_openapi(node, schemas)
-    raise KeyError(kind)
+        if not name.startswith("cloud."):
+            continue
+        for gvk in node.get("x-kubernetes-group-version-kind") or []:
+            if not str(gvk.get("kind", "")).endswith("List"):
+                out[str(gvk["kind"])] = schema_from_openapi(node, schemas)
+    return out

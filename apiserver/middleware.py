@@ -164,7 +164,8 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
         return response
     finally:
         if info.is_resource_request:
-            _observe(info, request.method, "dryRun" in request.query, code, time.perf_counter() - started)
+            method = "APPLY" if request.content_type == "application/apply-patch+yaml" else request.method
+            _observe(info, method, "dryRun" in request.query, code, time.perf_counter() - started)
         if attach is not None:
             otel_context.detach(attach)
         object_ref.reset(ref_token)

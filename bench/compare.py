@@ -17,8 +17,10 @@ connection per request in flight) then drives four systems:
   create = txn on create_revision == 0, get = linearizable range, update = txn on mod_revision,
   merge-patch = range + decode + merge + txn on mod_revision).
 
-Operations: create, get, update (PUT of the object read by the get), merge-patch (a spec field) at 1, 16
-and 64 in flight; LIST of 1,000 and 10,000 Orders in one namespace; watch event latency (time from the
+Operations: create, get, update (PUT of the object read by the get), merge-patch (a spec field) and
+server-side apply (the whole Order as a GitOps tool sends it, one spec field changed; raw etcd repeats its
+merge-patch there, the closest read-modify-write) at 1, 16 and 64 in flight; LIST of 1,000 and 10,000
+Orders in one namespace; watch event latency (time from the
 start of a create to its ADDED event on an open watch, creates one after another). For every run: ops/s,
 p50/p99, and the CPU seconds per 1,000 operations of each server process (``/proc/<pid>/stat``:
 arc-apiserver (direct), arc-apiserver (aggregated), kube-apiserver, etcd, etcd-arc, and the benchmark
@@ -68,11 +70,12 @@ ARC_GROUP = "arc.opendefense.cloud"
 CRD_GROUP = "crd.arc.opendefense.cloud"
 VERSION = "v1alpha1"
 CONCURRENCIES = (1, 16, 64)
-OPERATIONS = ("create", "get", "update", "patch")
+OPERATIONS = ("create", "get", "update", "patch", "apply")
 SYSTEMS = ("raw-etcd", "arc-direct", "arc-aggregated", "crd")
 _MOD = rpc.Compare.CompareTarget.MOD
 _EQUAL = rpc.Compare.CompareResult.EQUAL
 MERGE_PATCH = "application/merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
 
 
 def log(message: str) -> None:
@@ -418,7 +421,18 @@ def http_operations(api: Api, namespace: str) -> dict[str, OpFactory]:
             "PATCH", f"{path}/o{i}", {"spec": {"queueName": f"p-{i}"}}, content_type=MERGE_PATCH
         )
 
-    return {"create": create, "get": get, "update": update, "patch": patch}
+    async def apply(i: int) -> None:
+        config = order(f"o{i}", namespace, api.target.group)
+        config["spec"]["queueName"] = f"a-{i}"
+        await api.request(
+            "PATCH",
+            f"{path}/o{i}",
+            config,
+            content_type=APPLY_PATCH,
+            params={"fieldManager": "bench", "force": "true"},
+        )
+
+    return {"create": create, "get": get, "update": update, "patch": patch, "apply": apply}
 
 
 def raw_operations(raw: Raw, namespace: str) -> dict[str, OpFactory]:
@@ -441,7 +455,10 @@ def raw_operations(raw: Raw, namespace: str) -> dict[str, OpFactory]:
     async def patch(i: int) -> None:
         await raw.patch(f"{prefix}o{i}", {"spec": {"queueName": f"p-{i}"}})
 
-    return {"create": create, "get": get, "update": update, "patch": patch}
+    async def apply(i: int) -> None:
+        await raw.patch(f"{prefix}o{i}", {"spec": {"queueName": f"a-{i}"}})
+
+    return {"create": create, "get": get, "update": update, "patch": patch, "apply": apply}
 
 
 async def create_many(api: Api, namespace: str, names: list[str], concurrency: int = 64) -> list[float]:

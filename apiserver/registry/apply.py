@@ -11,6 +11,7 @@ managedFields the apply computed. An apply to an object that does not exist crea
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from apiserver import errors
@@ -87,7 +88,9 @@ async def apply(
         if not changed and entries == (old_wire.get("metadata") or {}).get("managedFields"):
             return old_wire
         scope.applied_managed_fields = entries or []
-        model = store.parse(new, scope, name=name)
+        new["metadata"].pop("managedFields", None)
+        # The merged object was typed against the schema already: no unknown fields to look for.
+        model = store.parse(new, replace(scope, field_validation="Ignore", warnings=[]), name=name)
         return store._prepare_update(scope, model, old_wire, subresource=subresource)
 
     for _ in range(_ATTEMPTS):

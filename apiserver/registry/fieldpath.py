@@ -45,7 +45,7 @@ def path_to_string(path: Path) -> str:
     return "".join(element_to_string(pe) for pe in path)
 
 
-def _element_key(pe: PathElement) -> tuple[int, str]:
+def element_key(pe: PathElement) -> tuple[int, str]:
     """structured-merge-diff's order of path elements: fields, keys, values, indexes."""
     kind, value = pe
     order = {"f": 0, "k": 1, "v": 2, "i": 3}[kind]
@@ -56,7 +56,7 @@ def _element_key(pe: PathElement) -> tuple[int, str]:
     return order, _json(dict(value) if kind == "k" else value)
 
 
-def _encode_element(pe: PathElement) -> str:
+def encode_element(pe: PathElement) -> str:
     kind, value = pe
     if kind == "f":
         return "f:" + str(value)
@@ -107,8 +107,8 @@ def _emit(node: dict[PathElement, Any], prefix: Path, members: set[Path]) -> dic
     out: dict[str, Any] = {}
     if prefix and node and prefix in members:
         out["."] = {}
-    for pe in sorted(node, key=_element_key):
-        out[_encode_element(pe)] = _emit(node[pe], (*prefix, pe), members)
+    for pe in sorted(node, key=element_key):
+        out[encode_element(pe)] = _emit(node[pe], (*prefix, pe), members)
     return out
 
 
@@ -148,4 +148,7 @@ def exclude_prefixes(paths: Iterable[Path], prefixes: Iterable[Path]) -> FieldSe
     excluded = tuple(prefixes)
     if not excluded:
         return frozenset(paths)
+    if all(len(x) == 1 for x in excluded):
+        first = {x[0] for x in excluded}
+        return frozenset(p for p in paths if not p or p[0] not in first)
     return frozenset(p for p in paths if not any(p[: len(x)] == x for x in excluded))

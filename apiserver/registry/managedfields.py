@@ -214,10 +214,16 @@ def settle_request(entries: list[dict[str, Any]] | None) -> list[dict[str, Any]]
         return None
     if _is_reset(entries):
         return []
-    try:
-        decode(entries)
-    except ManagedFieldsError:
-        return None
+    for entry in entries:
+        # The checks of ``decode`` short of parsing FieldsV1 (a FieldsV1 that does not parse makes the
+        # field manager fall back to the stored entries later, which is what dropping them here does).
+        if (
+            entry.get("operation") not in ("Apply", "Update")
+            or not entry.get("apiVersion")
+            or entry.get("fieldsType") != "FieldsV1"
+            or not isinstance(entry.get("fieldsV1") or {}, dict)
+        ):
+            return None
     return entries
 
 
@@ -317,11 +323,13 @@ class FieldManager:
         def ensure(paths: Iterable[Path]) -> FieldSet:
             return typed.ensure_named_fields(paths, schema)
 
-        last_set = ensure(last.fields)
-        pruned = typed.remove_items(merged, last_set, schema) or {}
         owned: set[Path] = set()
         for versioned in managers.values():
             owned |= versioned.fields
+        if last.fields <= owned:
+            return merged  # everything applied before is still owned by someone: nothing to remove
+        last_set = ensure(last.fields)
+        pruned = typed.remove_items(merged, last_set, schema) or {}
         merged_set = ensure(typed.to_field_set(merged, schema))
         pruned_set = ensure(typed.to_field_set(pruned, schema))
         pruned = typed.remove_items(merged, merged_set - (pruned_set | ensure(owned)), schema) or {}
@@ -357,6 +365,22 @@ class FieldManager:
         meta.pop("managedFields", None)
         if not managed.fields and (live_obj.get("metadata") or {}).get("uid"):
             return  # skipNonApplied: an existing object without managedFields gets none from Updates
+        if live is None and not managed.fields:
+            created = self._created_fields(new, subresource)
+            if created is not None:
+                if created:
+                    entry: dict[str, Any] = {
+                        "manager": manager or "unknown",
+                        "operation": "Update",
+                        "apiVersion": self.api_version,
+                        "time": now,
+                        "fieldsType": "FieldsV1",
+                        "fieldsV1": created,
+                    }
+                    if subresource:
+                        entry["subresource"] = subresource
+                    meta["managedFields"] = [entry]
+                return
         try:
             self._update_managed(managed, live_obj, new, manager=manager, subresource=subresource, now=now)
         except typed.TypedError:
@@ -364,6 +388,38 @@ class FieldManager:
         entries = encode(managed)
         if entries:
             meta["managedFields"] = entries
+
+    def _created_fields(self, new: Mapping[str, Any], subresource: str | None) -> dict[str, Any] | None:
+        """A create's FieldsV1 built straight from the object: what ``_update_managed`` computes from the
+        empty object (every node added, markers on walked nodes, reset and identity fields left out), in
+        FieldsV1's order; None when it has to take the general path (an object that does not fit)."""
+        ignored = {p[0][1] for p in self.ignored(subresource)}
+        out: dict[str, Any] = {}
+        try:
+            for key in sorted(new):
+                if key in ("apiVersion", "kind") or key in ignored:
+                    continue
+                value = new[key]
+                schema = self.schema.child(key)
+                if schema is None:
+                    return None
+                if key == "metadata" and isinstance(value, Mapping):
+                    meta: dict[str, Any] = {}
+                    for meta_key in sorted(value):
+                        path = (("f", "metadata"), ("f", meta_key))
+                        if path in _STRIP:
+                            continue
+                        sub = schema.child(meta_key)
+                        if sub is None:
+                            return None
+                        meta["f:" + meta_key] = typed.added_fields_v1(value[meta_key], sub)
+                    if meta:
+                        out["f:metadata"] = meta
+                    continue
+                out["f:" + key] = typed.added_fields_v1(value, schema)
+        except typed.TypedError:
+            return None
+        return out
 
     def _update_managed(
         self,

@@ -224,6 +224,7 @@ class Store:
         self.strategy: Strategy = ResourceStrategy(info)
         self.status_strategy: Strategy = StatusStrategy(info)
         self.field_manager = FieldManager(info.kind, info.api_version, has_status=info.has_status)
+        _ = self.field_manager.schema  # built once per process at start-up, not on the first write
 
     # ---- keys -------------------------------------------------------------------------------------
     def key(self, namespace: str | None, name: str) -> str:
@@ -783,7 +784,18 @@ def _settle_managed_fields(obj: BaseModel) -> None:
     meta = metadata_of(obj)
     if meta.managed_fields is None:
         return
-    settled = settle_request([dump(e) for e in meta.managed_fields])
+    entries = [
+        {
+            "operation": e.operation,
+            "apiVersion": e.api_version,
+            "fieldsType": e.fields_type,
+            "fieldsV1": e.fields_v1,
+        }
+        for e in meta.managed_fields
+    ]
+    if len(entries) == 1 and not meta.managed_fields[0].model_dump(exclude_none=True):
+        entries = [{}]  # kube's reset: one empty entry
+    settled = settle_request(entries)
     if settled is None:
         meta.managed_fields = None
     elif not settled:

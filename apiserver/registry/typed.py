@@ -18,15 +18,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.structure import DEDUCED, Schema
-from apiserver.registry.fieldpath import FieldSet, Path, PathElement, with_prefix
+from apiserver.registry.fieldpath import (
+    FieldSet,
+    Path,
+    PathElement,
+    element_key,
+    element_to_string,
+    encode_element,
+    path_to_string,
+    with_prefix,
+)
 
 
 class TypedError(ValueError):
     """A value that does not fit its schema (structured-merge-diff's ``ValidationErrors``)."""
 
     def __init__(self, path: Path, message: str) -> None:
-        from apiserver.registry.fieldpath import path_to_string
-
         super().__init__(f"{path_to_string(path)}: {message}" if path else message)
         self.path = path
 
@@ -120,6 +127,11 @@ def to_field_set(value: Any, schema: Schema) -> FieldSet:
     return frozenset(out)
 
 
+def to_field_set_into(value: Any, schema: Schema, path: Path, out: set[Path]) -> None:
+    """:func:`to_field_set` of a value at ``path``, into ``out`` (TypedError when it does not fit)."""
+    _to_field_set(value, schema, path, out)
+
+
 def _to_field_set(value: Any, schema: Schema, path: Path, out: set[Path]) -> None:
     kind = _kind(schema, value)
     _check(schema, kind, value, path)
@@ -133,8 +145,13 @@ def _to_field_set(value: Any, schema: Schema, path: Path, out: set[Path]) -> Non
         if not isinstance(value, list):
             return
         elem = _elem(schema)
+        seen: set[PathElement] = set()
         for item in value:
-            item_path = (*path, item_element(schema, item, path))
+            pe = item_element(schema, item, path)
+            if pe in seen:
+                raise TypedError(path, f"duplicate entries for key {element_to_string(pe)}")
+            seen.add(pe)
+            item_path = (*path, pe)
             _to_field_set(item, elem, item_path, out)
             out.add(item_path)
         return
@@ -175,13 +192,30 @@ class _Walker:
         hook: Callable[[Path, Any, Any], None] | None,
         *,
         build: bool,
+        comparison: Comparison | None = None,
     ) -> None:
         self.rule = rule
         self.hook = hook
         self.build = build
+        self.comparison = comparison
 
     def merge(self, lhs: Any, rhs: Any, schema: Schema, path: Path) -> Any:
         """The merged value (ABSENT for none) of one node."""
+        if lhs is not ABSENT and rhs is not ABSENT and type(lhs) is type(rhs) and lhs == rhs:
+            # Identical subtrees: nothing is added, modified or removed, and the merge is either side.
+            return rhs if self.build else ABSENT
+        if self.build and lhs is ABSENT:
+            self._check_subtree(rhs, schema, path)
+            return rhs
+        if self.build and rhs is ABSENT:
+            return lhs
+        if self.comparison is not None and (lhs is ABSENT or rhs is ABSENT):
+            # A subtree on one side only: every node of it is added (or removed), as the walk would find.
+            if lhs is ABSENT:
+                _enumerate(rhs, schema, path, self.comparison.added, allow_duplicates=False)
+            else:
+                _enumerate(lhs, schema, path, self.comparison.removed, allow_duplicates=True)
+            return ABSENT
         kind = _kind(schema, rhs if rhs is not ABSENT else lhs)
         deduced = schema.kind == "deduced" and lhs is not ABSENT and rhs is not ABSENT
         if deduced and _kind(schema, lhs) != kind:
@@ -205,6 +239,10 @@ class _Walker:
         if self.hook is not None:
             self.hook(path, lhs, rhs)
         return out
+
+    def _check_subtree(self, value: Any, schema: Schema, path: Path) -> None:
+        """A value taken whole (the other side has none) must still fit its schema."""
+        to_field_set_into(value, schema, path, set())
 
     def _map(self, schema: Schema, lhs: dict[str, Any] | None, rhs: dict[str, Any] | None, path: Path) -> Any:
         out: dict[str, Any] = {}
@@ -272,6 +310,61 @@ class _Walker:
         return out if out else ABSENT
 
 
+def _enumerate(value: Any, schema: Schema, path: Path, out: set[Path], *, allow_duplicates: bool) -> None:
+    """Every node the merge walk visits in a subtree that only one side has (leaves and walked nodes)."""
+    kind = _kind(schema, value)
+    _check(schema, kind, value, path)
+    if kind == "scalar" or not value or _is_atomic(schema, kind):
+        out.add(path)
+        return
+    if kind == "list":
+        elem = _elem(schema)
+        seen: set[PathElement] = set()
+        for item in value:
+            pe = item_element(schema, item, path)
+            if pe in seen and not allow_duplicates:
+                raise TypedError(path, f"duplicate entries for key {element_to_string(pe)}")
+            seen.add(pe)
+            _enumerate(item, elem, (*path, pe), out, allow_duplicates=allow_duplicates)
+    else:
+        for key, sub in value.items():
+            sub_schema = schema.child(key)
+            sub_path = (*path, ("f", key))
+            if sub_schema is None:
+                raise TypedError(sub_path, "field not declared in schema")
+            _enumerate(sub, sub_schema, sub_path, out, allow_duplicates=allow_duplicates)
+    out.add(path)
+
+
+def added_fields_v1(value: Any, schema: Schema) -> dict[str, Any]:
+    """The FieldsV1 of a subtree only the new side has (:func:`_enumerate`'s nodes, encoded directly)."""
+    kind = _kind(schema, value)
+    _check(schema, kind, value, ())
+    if kind == "scalar" or not value or _is_atomic(schema, kind):
+        return {}
+    children: list[tuple[tuple[int, str], str, dict[str, Any]]] = []
+    if kind == "list":
+        elem = _elem(schema)
+        seen: set[PathElement] = set()
+        for item in value:
+            pe = item_element(schema, item)
+            if pe in seen:
+                raise TypedError((), f"duplicate entries for key {element_to_string(pe)}")
+            seen.add(pe)
+            children.append((element_key(pe), encode_element(pe), added_fields_v1(item, elem)))
+    else:
+        for key, sub in value.items():
+            sub_schema = schema.child(key)
+            if sub_schema is None:
+                raise TypedError((("f", key),), "field not declared in schema")
+            children.append(((0, key), "f:" + key, added_fields_v1(sub, sub_schema)))
+    children.sort(key=lambda c: c[0])
+    out: dict[str, Any] = {".": {}}
+    for _, encoded, sub_fields in children:
+        out[encoded] = sub_fields
+    return out
+
+
 def _index(
     schema: Schema, items: list[Any], path: Path, *, allow_duplicates: bool
 ) -> tuple[list[PathElement], dict[PathElement, Any]]:
@@ -281,8 +374,6 @@ def _index(
         pe = item_element(schema, item, path)
         if pe in observed:
             if not allow_duplicates:
-                from apiserver.registry.fieldpath import element_to_string
-
                 raise TypedError(path, f"duplicate entries for key {element_to_string(pe)}")
             observed[pe] = None  # duplicated items are not merged with the new value
         else:
@@ -310,7 +401,7 @@ def compare(lhs: Any, rhs: Any, schema: Schema) -> Comparison:
         elif right is ABSENT:
             result.removed.add(path)
 
-    _Walker(rule, hook, build=False).merge(lhs, rhs, schema, ())
+    _Walker(rule, hook, build=False, comparison=result).merge(lhs, rhs, schema, ())
     return result
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import shlex
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -194,3 +196,35 @@ def test_kr8s_create_patch_and_apply(cluster: LocalCluster, ns: str) -> None:
     assert applied["metadata"]["labels"] == {"app": "demo", "via": "kr8s", "extra": "yes"}
     assert ("kr8s", "Apply") in managers(applied)
     assert Path(cluster.kubeconfig).exists()
+
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
+
+
+def doc_example() -> tuple[dict[str, str], list[tuple[str, list[str]]]]:
+    """docs/api.md's field-ownership example: its files and its (command, expected output lines)."""
+    text = DOC.read_text()
+    files = dict(re.findall(r"```yaml file=(\S+)\n(.*?)```", text, flags=re.S))
+    (console,) = re.findall(r"```console\n(.*?)```", text, flags=re.S)
+    steps: list[tuple[str, list[str]]] = []
+    for line in console.splitlines():
+        if line.startswith("$ "):
+            steps.append((line[2:], []))
+        elif line:
+            steps[-1][1].append(line)
+    return files, steps
+
+
+def test_the_field_ownership_example_of_the_docs(kc: Kubectl, ns: str, tmp_path: Path) -> None:
+    files, steps = doc_example()
+    assert len(files) == 2 and len(steps) >= 6
+    for name, content in files.items():
+        (tmp_path / name).write_text(content.replace("namespace: team-a", f"namespace: {ns}"))
+    for command, expected in steps:
+        argv = shlex.split(command.replace("-n team-a", f"-n {ns}"))
+        assert argv[0] == "kubectl"
+        result = subprocess.run(argv, env=kc.env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        output = (result.stdout + result.stderr).strip()
+        for line in expected:
+            assert line in output, (command, output)
+        assert (result.returncode == 0) == (not expected[0].startswith("error:")), (command, output)

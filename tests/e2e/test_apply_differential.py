@@ -219,6 +219,18 @@ def only(**spec: Any) -> dict[str, Any]:
     return {**type_config(), "spec": spec}
 
 
+LAST_APPLIED_ORDER = {
+    **order_config(labels={"app": "a"}, queueName="q"),
+    "metadata": {
+        "labels": {"app": "a"},
+        "annotations": {
+            "kubectl.kubernetes.io/last-applied-configuration": json.dumps(
+                order_config(labels={"app": "a"}, queueName="q"), sort_keys=True
+            )
+        },
+    },
+}
+
 CLASSICS: dict[str, tuple[str, list[Step]]] = {
     "create, unchanged, conflict, force": (
         "Order",
@@ -288,6 +300,25 @@ CLASSICS: dict[str, tuple[str, list[Step]]] = {
             apply("gitops", type_config([{"name": "a", "value": "2"}])),
             apply("gitops", type_config([{"name": "a", "value": "2"}]), force=True),
             apply("gitops", type_config()),
+        ],
+    ),
+    "kubectl takes over what its last-applied-configuration still says": (
+        "Order",
+        [
+            create("kubectl-client-side-apply", LAST_APPLIED_ORDER),
+            apply("kubectl", order_config(labels={"app": "b"}, queueName="q")),
+            apply("someone", order_config(labels={"app": "c"})),
+            apply("kubectl", order_config(labels={"app": "b"})),
+        ],
+    ),
+    "configurations that do not fit the schema": (
+        "ArtifactType",
+        [
+            apply("gitops", type_config([{"name": "a", "value": "1"}])),
+            apply("gitops", {**type_config(), "spec": {"nope": 1}}),
+            apply("gitops", type_config([{"name": "a", "value": "1"}, {"name": "a", "value": "2"}])),
+            apply("gitops", {**type_config(), "spec": {"parameters": {"name": "a"}}}),
+            apply("gitops", type_config([{"name": "b", "value": "1"}])),
         ],
     ),
     "atomic lists and refs": (

@@ -284,3 +284,41 @@ async def test_openapi_advertises_exactly_the_served_patch_types(api: Api) -> No
     status, doc, _ = await api.call("GET", "/openapi/v3/apis/arc.opendefense.cloud/v1alpha1")
     body = doc["paths"][f"{GV}/namespaces/{{namespace}}/orders/{{name}}"]["patch"]["requestBody"]
     assert sorted(body["content"]) == sorted(PATCH_MEDIA_TYPES)
+
+
+async def test_an_alias_bomb_is_refused(api: Api) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
+    body = "\n".join(lines) + "\nkind: Order\napiVersion: arc.opendefense.cloud/v1alpha1\n"
+    status, err, _ = await api.call(
+        "PATCH", f"{ORDERS}/o1", data=body, content_type=APPLY, params={"fieldManager": "x"}
+    )
+    assert status == 400 and "excessive aliasing" in err["message"]
+
+
+async def test_applies_are_counted_as_verb_apply(api: Api) -> None:
+    await apply(api, f"{ORDERS}/o1", order())
+    resp = await api.client.get("/metrics", headers=api.headers)
+    text = await resp.text()
+    assert resp.status == 200
+    assert any(
+        line.startswith("apiserver_request_total{") and 'verb="APPLY"' in line and 'resource="orders"' in line
+        for line in text.splitlines()
+    ), text[:2000]
+
+
+def test_the_apply_benchmark_runs(capsys: Any) -> None:
+    """bench/apply (docs/performance.md) on a few objects: every operation is measured."""
+    from bench.apply import main
+
+    assert main(["--objects", "20", "--rounds", "1"]) == 0
+    report = orjson.loads(capsys.readouterr().out)["cpu_ms_per_op"]
+    assert set(report) == {
+        "update",
+        "merge-patch",
+        "apply (first)",
+        "apply (again)",
+        "apply (again) / update",
+    }
+    assert all(value > 0 for value in report.values())
