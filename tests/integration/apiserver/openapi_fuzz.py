@@ -617,7 +617,7 @@ class KnownFinding:
     reason: str
     explains: Callable[[FuzzRequest, Answer], bool]
     traceback: str
-    """A substring of the log records (the exception line) it explains."""
+    """A regular expression (``re.search``) for the log records with a traceback it explains."""
 
 
 def kube_too_large_resource_version(answer: Answer) -> bool:
@@ -687,7 +687,7 @@ class Oracle:
         for line in log_text.splitlines():
             if "Traceback" not in line and '"exc_info"' not in line:
                 continue
-            known = next((k for k in self.known if k.traceback in line), None)
+            known = next((k for k in self.known if re.search(k.traceback, line)), None)
             if known is not None:
                 self.known_counts[f"traceback: {known.reason}"] += 1
             else:
@@ -760,9 +760,15 @@ def one_operation(
             request = target.adjust(request)
         try:
             answer = target.client.send(request)
-        except OSError as exc:  # the server went away: that is the finding, not the fuzzer's fault
-            oracle.record(f"{op.key} -> connection error {type(exc).__name__}", request.describe())
+        except OSError as exc:  # the server dropped the connection: that is the finding
             target.client.close()
+            oracle.requests += 1
+            oracle.per_operation[op.key] += 1
+            for known in oracle.known:
+                if known.explains(request, Answer(0, b"", "")):
+                    oracle.known_counts[known.reason] += 1
+                    return
+            oracle.record(f"{op.key} -> connection error {type(exc).__name__}", request.describe())
             return
         oracle.check(request, answer)
 
@@ -837,6 +843,54 @@ def watch_disconnect_reproduces(target: Target) -> bool:
     return "Cannot write to closing transport" in target.log_text()[start:]
 
 
+DELETE_OPTIONS_TYPES = (
+    "a DeleteOptions body whose fields have the wrong JSON type (dryRun: -1, preconditions.resourceVersion: "
+    "['1']) answers 500 with a traceback (TypeError in the store); kube answers 400 BadRequest, the body "
+    "does not decode into DeleteOptions (apiserver/query.py delete_options checks values, not types)"
+)
+WARNING_HEADER = (
+    "an unknown field whose name holds a control character (e.g. 'a\\nb' in spec of a create or merge "
+    "patch) goes verbatim into the Warning header; aiohttp refuses it ('Forbidden control character "
+    "detected in headers') after the handler returned, so the connection is closed without any answer "
+    "and a traceback is logged; kube escapes the warning text and answers"
+)
+
+
+def _bad_delete_options(request: FuzzRequest, answer: Answer) -> bool:
+    return request.method == "DELETE" and request.body is not None and answer.status == 500
+
+
+def _unanswered_write(request: FuzzRequest, answer: Answer) -> bool:
+    return request.method in ("POST", "PUT", "PATCH") and answer.status == 0
+
+
+def delete_options_reproduce(target: Target) -> bool:
+    """A DELETE of an object that does not exist, with ``dryRun: -1`` in its body (400 before any lookup)."""
+    path = f"{GV_PATH}/namespaces/{target.namespaces[0]}/orders/fz-absent"
+    op = Operation("DELETE", path, "delete", None, (), (), True)
+    body = json.dumps({"dryRun": -1}).encode()
+    answer = target.client.send(FuzzRequest("DELETE", path, [], JSON_BODY, body, op))
+    return answer.status >= 500
+
+
+def warning_header_reproduces(target: Target) -> bool:
+    ns = target.namespaces[0]
+    path = f"{GV_PATH}/namespaces/{ns}/orders"
+    op = Operation("POST", path, "post", "Order", (), (), True)
+    obj = seed_object("Order", "fz-warning", ns)
+    obj["spec"]["a\nb"] = 1
+    body = json.dumps(obj).encode()
+    try:
+        answer = target.client.send(FuzzRequest("POST", path, [("dryRun", "All")], JSON_BODY, body, op))
+    except OSError:
+        target.client.close()
+        return True
+    return answer.status >= 500
+
+
+JSON_BODY = {"Content-Type": "application/json"}
+
+
 def known_findings(target: Target) -> list[KnownFinding]:
     """The findings below that still reproduce on this server (none, once their fixes are merged)."""
     known = []
@@ -846,6 +900,12 @@ def known_findings(target: Target) -> list[KnownFinding]:
         known.append(
             KnownFinding(WATCH_DISCONNECT, lambda _r, _a: False, "Cannot write to closing transport")
         )
+    if delete_options_reproduce(target):
+        pattern = r"in (delete|delete_collection)\\n.*(TypeError|AttributeError|ValueError)"
+        known.append(KnownFinding(DELETE_OPTIONS_TYPES, _bad_delete_options, pattern))
+    if warning_header_reproduces(target):
+        pattern = "Forbidden control character detected in headers"
+        known.append(KnownFinding(WARNING_HEADER, _unanswered_write, pattern))
     return known
 
 

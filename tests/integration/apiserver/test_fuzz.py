@@ -27,16 +27,20 @@ from hack.process import pid_alive
 from tests.integration.apiserver.bounded import BoundedApiServer, start_small_etcd
 from tests.integration.apiserver.conftest import admin_token
 from tests.integration.apiserver.openapi_fuzz import (
+    DELETE_OPTIONS_TYPES,
+    WARNING_HEADER,
     WATCH_DISCONNECT,
     Client,
     Oracle,
     Target,
     assert_clean,
+    delete_options_reproduce,
     fuzz,
     get,
     known_findings,
     malformed_name_reproduces,
     operations,
+    warning_header_reproduces,
     watch_disconnect_reproduces,
 )
 
@@ -84,6 +88,16 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standalone]:
 
 def test_malformed_name_is_a_4xx_status(target: Standalone) -> None:
     assert not malformed_name_reproduces(target)
+
+
+@pytest.mark.xfail(strict=True, reason=DELETE_OPTIONS_TYPES)
+def test_delete_options_of_the_wrong_type_are_a_400(target: Standalone) -> None:
+    assert not delete_options_reproduce(target)
+
+
+@pytest.mark.xfail(strict=True, reason=WARNING_HEADER)
+def test_unknown_field_with_a_control_character_is_answered(target: Standalone) -> None:
+    assert not warning_header_reproduces(target)
 
 
 @pytest.mark.xfail(strict=True, reason=WATCH_DISCONNECT)
