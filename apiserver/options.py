@@ -14,8 +14,11 @@ from apiserver.server import Config
 class ServingOptions:
     bind_address: str
     secure_port: int
-    tls_cert_file: Path
-    tls_private_key_file: Path
+    tls_cert_file: Path | None
+    tls_private_key_file: Path | None
+    generated_cert: tuple[bytes, bytes] | None = None
+    """PEM certificate and key generated in memory (no ``--cert-dir``, no ``--tls-cert-file``)."""
+    shutdown_delay: float = 0.0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -23,6 +26,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--etcd-servers", default="http://127.0.0.1:2379", help="etcd endpoint (ARC's own etcd)")
     p.add_argument("--etcd-prefix", default="/registry", help="key prefix of ARC's objects in etcd")
     p.add_argument("--etcd-request-timeout", type=float, default=10.0, help="seconds per etcd call")
+    p.add_argument("--etcd-cafile", type=Path, help="CA bundle verifying etcd's serving certificate")
+    p.add_argument("--etcd-certfile", type=Path, help="client certificate presented to etcd")
+    p.add_argument("--etcd-keyfile", type=Path, help="key of --etcd-certfile")
+    p.add_argument(
+        "--etcd-healthcheck-timeout", type=float, default=2.0, help="seconds for the etcd check of the probes"
+    )
+    p.add_argument(
+        "--etcd-readycheck-timeout", type=float, default=2.0, help="seconds for the etcd-readiness check"
+    )
     p.add_argument(
         "--etcd-compaction-interval",
         type=float,
@@ -36,8 +48,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--cert-dir",
         type=Path,
-        default=Path("apiserver.local.config/certificates"),
-        help="where a self-signed certificate is written when --tls-cert-file is not given",
+        default=None,
+        help="where a self-signed certificate is written (and reused) when --tls-cert-file is not given; "
+        "without it the certificate is generated in memory at each start, as kube's generic API server does "
+        "(nothing is written: fits a read-only, non-root pod)",
+    )
+    p.add_argument(
+        "--shutdown-delay-duration",
+        type=float,
+        default=0.0,
+        help="seconds between SIGTERM (from which /readyz fails) and closing the listener, so that "
+        "endpoints drop the pod before it stops serving (kube's flag of that name)",
     )
     p.add_argument(
         "--standalone",
@@ -66,16 +87,31 @@ def complete(args: argparse.Namespace) -> tuple[Config, ServingOptions]:
         raise SystemExit("arc-apiserver: --standalone needs --token-auth-file")
     if (args.tls_cert_file is None) != (args.tls_private_key_file is None):
         raise SystemExit("arc-apiserver: --tls-cert-file and --tls-private-key-file go together")
-    if args.tls_cert_file is None:
+    if (args.etcd_certfile is None) != (args.etcd_keyfile is None):
+        raise SystemExit("arc-apiserver: --etcd-certfile and --etcd-keyfile go together")
+    serving = ServingOptions(
+        args.bind_address, args.secure_port, None, None, shutdown_delay=args.shutdown_delay_duration
+    )
+    hosts = ["localhost", "127.0.0.1", args.bind_address]
+    if args.tls_cert_file is not None:
+        serving.tls_cert_file, serving.tls_private_key_file = args.tls_cert_file, args.tls_private_key_file
+    elif args.cert_dir is not None:
         from apiserver.certs import ensure_self_signed
 
-        cert, key = ensure_self_signed(args.cert_dir, ["localhost", "127.0.0.1", args.bind_address])
+        serving.tls_cert_file, serving.tls_private_key_file = ensure_self_signed(args.cert_dir, hosts)
     else:
-        cert, key = args.tls_cert_file, args.tls_private_key_file
+        from apiserver.certs import self_signed
+
+        serving.generated_cert = self_signed(hosts)
     config = Config(
         etcd_servers=args.etcd_servers,
         etcd_prefix=args.etcd_prefix,
         etcd_request_timeout=args.etcd_request_timeout,
+        etcd_ca_file=args.etcd_cafile,
+        etcd_cert_file=args.etcd_certfile,
+        etcd_key_file=args.etcd_keyfile,
+        etcd_healthcheck_timeout=args.etcd_healthcheck_timeout,
+        etcd_readycheck_timeout=args.etcd_readycheck_timeout,
         compaction_interval=args.etcd_compaction_interval,
         bookmark_interval=args.watch_bookmark_interval,
         token_auth_file=args.token_auth_file,
@@ -83,4 +119,4 @@ def complete(args: argparse.Namespace) -> tuple[Config, ServingOptions]:
         delegated=not args.standalone,
         log_format=cast(Literal["json", "text"], args.log_format),
     )
-    return config, ServingOptions(args.bind_address, args.secure_port, cert, key)
+    return config, serving

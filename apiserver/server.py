@@ -36,6 +36,7 @@ from apiserver.delegation.informer import Informer
 from apiserver.delegation.kubeclient import KubeClient, load_kubeconfig
 from apiserver.discovery import Documents, discovery_routes
 from apiserver.handlers import MAX_BODY_BYTES, AdmissionPlugin, ResourceHandlers, resource_routes
+from apiserver.health import PING, HealthCheck, HealthChecks, SharedProbe, ShutdownCheck
 from apiserver.middleware import auth_middleware, context_middleware
 from apiserver.registry.store import Store
 from apiserver.storage.etcd import EtcdConfig, EtcdStorage
@@ -50,6 +51,14 @@ class Config:
     etcd_servers: str = "http://127.0.0.1:2379"
     etcd_prefix: str = "/registry"
     etcd_request_timeout: float = 10.0
+    etcd_ca_file: Path | None = None
+    etcd_cert_file: Path | None = None
+    etcd_key_file: Path | None = None
+    """TLS to etcd (kube's ``--etcd-cafile/--etcd-certfile/--etcd-keyfile``): client-certificate auth."""
+    etcd_healthcheck_timeout: float = 2.0
+    """kube's ``--etcd-healthcheck-timeout``: the ``etcd`` check of /livez and /readyz."""
+    etcd_readycheck_timeout: float = 2.0
+    """kube's ``--etcd-readycheck-timeout``: the ``etcd-readiness`` check of /readyz."""
     compaction_interval: float = 300.0
     watch_progress_interval: float = 5.0
     bookmark_interval: float = 60.0
@@ -70,6 +79,8 @@ class Config:
 KUBE: web.AppKey[KubeClient] = web.AppKey("kube", KubeClient)
 STORAGE: web.AppKey[Storage] = web.AppKey("storage", Storage)
 STORES: web.AppKey[dict[str, Store]] = web.AppKey("stores", dict)
+SHUTDOWN: web.AppKey[ShutdownCheck] = web.AppKey("shutdown", ShutdownCheck)
+"""``initiate()`` it on SIGTERM: readyz fails from then on (``apiserver.health``)."""
 
 
 def create_app(config: Config) -> web.Application:
@@ -81,6 +92,7 @@ def create_app(config: Config) -> web.Application:
     authorizer = config.authorizer or AuthenticatedAllowedAuthorizer()
     admission = list(config.admission)
     delegation_ctx = None
+    informers: list[Informer] = []
     if config.delegated:
         kube = KubeClient(load_kubeconfig(config.kubeconfig))
         trust = config.ssl_context.load_verify_locations if config.ssl_context is not None else None
@@ -94,6 +106,7 @@ def create_app(config: Config) -> web.Application:
         ]
         authorizer = SubjectAccessReviewAuthorizer(kube)
         namespaces = Informer(kube, "/api/v1/namespaces")
+        informers += [extension_auth.informer, namespaces]
         admission.insert(0, NamespaceLifecycle(kube, namespaces))
 
         async def delegation(app: web.Application) -> AsyncIterator[None]:
@@ -128,6 +141,9 @@ def create_app(config: Config) -> web.Application:
             compaction_interval=config.compaction_interval,
             layout=layout,
             progress_interval=config.watch_progress_interval,
+            ca_file=config.etcd_ca_file,
+            cert_file=config.etcd_cert_file,
+            key_file=config.etcd_key_file,
         )
     )
     app[STORAGE] = storage
@@ -155,19 +171,33 @@ def create_app(config: Config) -> web.Application:
         routes.extend(resource_routes(handlers, group_version_path))
     app[STORES] = stores
 
-    async def readiness() -> list[tuple[str, str | None]]:
+    async def informer_sync() -> None:
+        pending = [informer.path for informer in informers if not informer.synced.is_set()]
+        if pending:
+            raise RuntimeError(f"informers not synced: {', '.join(pending)}")
+
+    async def etcd_ping() -> None:
         try:
             await storage.current_revision()
         except StorageError as err:
-            return [("ping", None), ("etcd", str(err) or type(err).__name__)]
-        return [("ping", None), ("etcd", None)]
+            raise RuntimeError(str(err) or type(err).__name__) from None
+
+    shutdown = ShutdownCheck()
+    app[SHUTDOWN] = shutdown
+    etcd = HealthCheck("etcd", SharedProbe(etcd_ping, timeout=config.etcd_healthcheck_timeout))
+    etcd_ready = HealthCheck("etcd-readiness", SharedProbe(etcd_ping, timeout=config.etcd_readycheck_timeout))
+    health = HealthChecks(
+        livez=[PING, etcd],
+        readyz=[PING, etcd, etcd_ready, HealthCheck("informer-sync", informer_sync), shutdown.check()],
+    )
 
     async def metrics(request: web.Request) -> web.StreamResponse:
         response = web.Response(body=generate_latest(REGISTRY), content_type=None)
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response
 
-    routes.extend(discovery_routes(Documents(), readiness))
+    routes.extend(discovery_routes(Documents()))
+    routes.extend(health.routes())
     routes.append(web.get("/metrics", metrics, allow_head=False))
     app.add_routes(routes)
     return app
