@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint setup venv apt binaries cluster-up cluster-down cluster-status clean unit integration e2e bench demo
+.PHONY: run test lint setup venv apt binaries images images-lock push cluster-up cluster-down cluster-status clean unit integration e2e bench demo
 
 ## run: set everything up, start the whole local stack and stay up until Ctrl-C
 run: setup
@@ -62,6 +62,18 @@ demo:
 		echo "[demo] Order not Succeeded within $(DEMO_TIMEOUT)s:"; \
 		$(DEMO_KUBECTL) get orders,artifactworkflows -n arc-demo -o wide || true; exit 1; \
 	fi
+
+## images: build the OCI image layouts arc and arc-tools (+ SBOMs) into $(IMAGES_OUT) (docs/images.md); warm: ~1 s
+IMAGES_OUT ?= .arc/images
+images: venv apt binaries
+	$(PY) -m hack.images build --out $(IMAGES_OUT)
+## images-lock: build, pin arc-tools' digest in deploy/images.lock.json and render the workflow templates again
+images-lock: venv apt binaries
+	$(PY) -m hack.images lock --out $(IMAGES_OUT)
+## push: copy the built images with skopeo (digests preserved): make push REGISTRY=host[:port]/prefix
+push: images
+	@test -n "$(REGISTRY)" || { echo "usage: make push REGISTRY=host[:port]/prefix"; exit 1; }
+	$(PY) -m hack.images push --out $(IMAGES_OUT) --registry $(REGISTRY)
 
 cluster-up: setup
 	$(PY) -m hack.cluster up

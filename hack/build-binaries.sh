@@ -27,9 +27,10 @@ wrapper_dir() {
   echo "$dir"
 }
 
-build_module() { # name version module package out
-  local dir; dir=$(wrapper_dir "$1" "$2")
-  (cd "$dir" && go mod edit -require="$3@$2" && go build -trimpath -ldflags="-s -w" -o "$5" "$4")
+build_module() { # name version module package out [version-variable]
+  local dir ldflags="-s -w"; dir=$(wrapper_dir "$1" "$2")
+  [[ -z "${6:-}" ]] || ldflags+=" -X $6=$2"
+  (cd "$dir" && go mod edit -require="$3@$2" && go build -trimpath -ldflags="$ldflags" -o "$5" "$4")
 }
 
 build_kubernetes() { # name version module package out
@@ -58,7 +59,7 @@ build_kubernetes() { # name version module package out
 
 want=("$@")
 for line in "${BINARIES[@]}"; do
-  read -r name version module package recipe <<<"$line"
+  read -r name version module package recipe versionvar <<<"$line"
   if ((${#want[@]})) && [[ ! " ${want[*]} " == *" $name "* ]]; then continue; fi
   out="$BIN/$name-$version"
   if [[ -x "$out" ]]; then
@@ -68,7 +69,7 @@ for line in "${BINARIES[@]}"; do
   log "$name $version: building from $module ..."
   start=$SECONDS
   tmp="$out.tmp.$$"
-  "build_$recipe" "$name" "$version" "$module" "$package" "$tmp"
+  "build_$recipe" "$name" "$version" "$module" "$package" "$tmp" ${versionvar:+"$versionvar"}
   mv "$tmp" "$out"
   log "$name $version: built in $((SECONDS - start))s"
 done
