@@ -27,10 +27,23 @@ wrapper_dir() {
   echo "$dir"
 }
 
-build_module() { # name version module package out [version-variable]
-  local dir ldflags="-s -w"; dir=$(wrapper_dir "$1" "$2")
-  [[ -z "${6:-}" ]] || ldflags+=" -X $6=$2"
-  (cd "$dir" && go mod edit -require="$3@$2" && go build -trimpath -ldflags="$ldflags" -o "$5" "$4")
+build_module() { # name version module package out [extras]
+  local dir item ldflags="-s -w"; dir=$(wrapper_dir "$1" "$2")
+  (
+    cd "$dir"
+    go mod edit -require="$3@$2"
+    # Optional last column, comma-separated: replace:old=new@version (a wrapper module must repeat the replace
+    # directives of the dependency's go.mod, which Go ignores outside the main module) and x:pkg.var=value
+    # (-X stamps, e.g. the version a release build would write).
+    for item in ${6//,/ }; do
+      case "$item" in
+        replace:*) go mod edit -replace="${item#replace:}" ;;
+        x:*) ldflags+=" -X ${item#x:}" ;;
+        *) echo "unknown extra $item" >&2; exit 1 ;;
+      esac
+    done
+    go build -trimpath -ldflags="$ldflags" -o "$5" "$4"
+  )
 }
 
 build_kubernetes() { # name version module package out
@@ -59,7 +72,7 @@ build_kubernetes() { # name version module package out
 
 want=("$@")
 for line in "${BINARIES[@]}"; do
-  read -r name version module package recipe versionvar <<<"$line"
+  read -r name version module package recipe extras <<<"$line"
   if ((${#want[@]})) && [[ ! " ${want[*]} " == *" $name "* ]]; then continue; fi
   out="$BIN/$name-$version"
   if [[ -x "$out" ]]; then
@@ -69,7 +82,7 @@ for line in "${BINARIES[@]}"; do
   log "$name $version: building from $module ..."
   start=$SECONDS
   tmp="$out.tmp.$$"
-  "build_$recipe" "$name" "$version" "$module" "$package" "$tmp" ${versionvar:+"$versionvar"}
+  "build_$recipe" "$name" "$version" "$module" "$package" "$tmp" "${extras:-}"
   mv "$tmp" "$out"
   log "$name $version: built in $((SECONDS - start))s"
 done
