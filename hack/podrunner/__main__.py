@@ -90,13 +90,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "network":
         network.setup() if args.action == "up" else network.teardown()
         return 0
+    cluster = LocalCluster(args.work_dir)
     runner = PodRunner(
-        LocalCluster(args.work_dir).admin(),
+        cluster.admin(),
         namespace=args.namespace,
         selector=args.selector,
         state_dir=args.state_dir,
         network=network,
         podman=podman_command(args.state_dir),
+        kubernetes_endpoint=("127.0.0.1", cluster.ports.kube_apiserver),
     )
 
     async def serve() -> None:

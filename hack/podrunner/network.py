@@ -70,6 +70,10 @@ class PodNetwork:
             netns = name.split(" ", 1)[0]
             if netns.startswith(f"{self.prefix}-"):
                 ip("netns", "del", netns, check=False)
+        for line in ip("-o", "link", "show", check=False).stdout.splitlines():
+            name = line.split(":")[1].strip().split("@")[0] if ":" in line else ""
+            if name.startswith(f"{self.prefix}h"):  # a pod's veth whose namespace is still being destroyed
+                ip("link", "del", name, check=False)
         ip("link", "del", self.bridge, check=False)
         for cidr in self.routes:
             ip("route", "del", "blackhole", cidr, check=False)
@@ -95,6 +99,9 @@ class PodNetwork:
         veth = f"{self.prefix}h{uid[:8]}"
         prefixlen = ipaddress.ip_network(self.pods_cidr).prefixlen
         ip("netns", "del", netns, check=False)
+        # The kernel destroys a deleted namespace (and its veth) asynchronously: a quick restart of the same
+        # pod can still find the old host end.
+        ip("link", "del", veth, check=False)
         ip("netns", "add", netns)
         ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns)
         ip("link", "set", veth, "master", self.bridge, "up")

@@ -54,9 +54,9 @@ class ServiceProxy:
             handle, service_port.cluster_ip, service_port.port, reuse_address=True
         )
         log.info(
-            "proxying",
-            extra={"service": f"{service_port.namespace}/{service_port.name}", "port": service_port.port},
-        )
+            "proxying %s/%s at %s:%d",
+            service_port.namespace, service_port.name, service_port.cluster_ip, service_port.port,
+        )  # fmt: skip
 
     async def stop(self, service_port: ServicePort) -> None:
         server = self._servers.pop(service_port, None)
@@ -76,14 +76,14 @@ class ServiceProxy:
         targets = self._endpoints[service_port]()
         try:
             if not targets:
-                log.warning("no ready endpoint", extra={"service": service_port.name})
+                log.warning("no ready endpoint for %s/%s", service_port.namespace, service_port.name)
                 return
             host, port = targets[next(self._turn) % len(targets)]
             try:
                 async with asyncio.timeout(self.connect_timeout):
                     upstream_reader, upstream_writer = await asyncio.open_connection(host, port)
             except (OSError, TimeoutError) as exc:
-                log.warning("endpoint unreachable", extra={"endpoint": f"{host}:{port}", "error": repr(exc)})
+                log.warning("endpoint %s:%d of %s unreachable: %r", host, port, service_port.name, exc)
                 return
             try:
                 await asyncio.gather(_copy(reader, upstream_writer), _copy(upstream_reader, writer))
