@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from hack.cluster import SERVICE_CLUSTER_IP_RANGE, LocalCluster
@@ -41,14 +42,25 @@ def podman_command(state_dir: Path) -> list[str]:
 
 
 def load_image(state_dir: Path, layout: str, name: str) -> str:
-    """Copy an OCI layout (``DIR`` or ``DIR:TAG``) into the harness's storage as ``name``; its image id."""
+    """Copy an OCI layout (``DIR`` or ``DIR:TAG``) into the harness's storage as ``name``; its image id.
+
+    skopeo rather than ``podman pull oci:``: podman derives a name from the layout's path, and a path
+    component starting with a dot (``.arc/images``) is not a valid reference.
+    """
+    store = f"containers-storage:[overlay@{state_dir / 'storage'}+{state_dir / 'run'}]{name}"
+    subprocess.run(["skopeo", "copy", "--quiet", f"oci:{layout}", store], check=True, capture_output=True)
     podman = podman_command(state_dir)
-    out = subprocess.run(
-        [*podman, "pull", "--quiet", f"oci:{layout}"], capture_output=True, text=True, check=True
-    )
-    image_id = out.stdout.strip().splitlines()[-1]
-    subprocess.run([*podman, "tag", image_id, name], check=True, capture_output=True)
-    return image_id
+    for attempt in range(5):  # right after skopeo, podman can briefly fail to read the store
+        out = subprocess.run(
+            [*podman, "image", "inspect", "--format", "{{.Id}}", name], capture_output=True, text=True
+        )
+        if out.returncode == 0:
+            break
+        time.sleep(1 + attempt)
+    else:
+        raise RuntimeError(f"podman image inspect {name}: {out.stderr.strip()}")
+    subprocess.run([*podman, "image", "prune", "--force"], capture_output=True)  # replaced builds
+    return out.stdout.strip()
 
 
 def cleanup(state_dir: Path, prefix: str) -> None:
