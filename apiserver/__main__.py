@@ -12,10 +12,11 @@ import sys
 import uvloop
 from aiohttp import web
 
+from apiserver.certs import load_cert_chain_from_memory
 from apiserver.connections import GovernedSite
 from apiserver.observability import setup_logging, setup_tracing
 from apiserver.options import ServingOptions, complete, parser
-from apiserver.server import Config, create_app
+from apiserver.server import SHUTDOWN, Config, create_app
 from apiserver.tlsconfig import apply_tls_options
 
 logger = logging.getLogger("apiserver")
@@ -33,7 +34,11 @@ def serving_context(serving: ServingOptions) -> ssl.SSLContext:
     apply_tls_options(
         context, min_version_name=serving.tls_min_version, cipher_suites=serving.tls_cipher_suites
     )
-    context.load_cert_chain(serving.tls_cert_file, serving.tls_private_key_file)
+    if serving.generated_cert is not None:
+        load_cert_chain_from_memory(context, *serving.generated_cert)
+    else:
+        assert serving.tls_cert_file is not None and serving.tls_private_key_file is not None
+        context.load_cert_chain(serving.tls_cert_file, serving.tls_private_key_file)
     context.num_tickets = 0
     return context
 
@@ -76,7 +81,12 @@ async def serve(config: Config, serving: ServingOptions) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    logger.info("shutting down")
+    # kube's graceful termination: /readyz fails at once (endpoints drop this pod), requests keep being
+    # served for --shutdown-delay-duration, then the listener closes and in-flight requests drain.
+    app[SHUTDOWN].initiate()
+    logger.info("shutting down", extra={"delay_seconds": serving.shutdown_delay})
+    if serving.shutdown_delay > 0:
+        await asyncio.sleep(serving.shutdown_delay)
     await runner.cleanup()
 
 

@@ -1,9 +1,8 @@
-"""Discovery, OpenAPI, version and health endpoints (everything that is not a resource).
+"""Discovery, OpenAPI and version endpoints (everything that is neither a resource nor a health probe).
 
 Shapes follow ``k8s.io/apiserver/pkg/endpoints/discovery`` and notes/aggregated-apiserver.md §2.3 to §2.4:
 legacy discovery (``/apis``, ``/apis/<g>``, ``/apis/<g>/<v>``), aggregated discovery v2 on ``/apis`` with the
-exact content type, OpenAPI v2 and v3 with ETags (``If-None-Match`` → 304), ``/version``, and the health
-probes, whose ``/readyz`` includes a storage check.
+exact content type, OpenAPI v2 and v3 with ETags (``If-None-Match`` → 304) and ``/version``.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import platform
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -187,9 +185,9 @@ def _wants_aggregated(accept: str) -> bool:
 
 
 def discovery_routes(
-    docs: Documents, readiness: Callable[[], Awaitable[list[tuple[str, str | None]]]]
+    docs: Documents,
 ) -> list[web.RouteDef]:
-    """Discovery, OpenAPI, version and health routes. ``readiness`` returns (check, error-or-None) pairs."""
+    """Discovery, OpenAPI and version routes (the health endpoints are ``apiserver.health``'s)."""
     group_path = f"/apis/{GROUP}"
 
     async def apis(request: web.Request) -> web.StreamResponse:
@@ -222,26 +220,6 @@ def discovery_routes(
     async def version(request: web.Request) -> web.StreamResponse:
         return _json(docs.version)
 
-    async def healthz(request: web.Request) -> web.StreamResponse:
-        return web.Response(text="ok", content_type="text/plain")
-
-    async def readyz(request: web.Request) -> web.StreamResponse:
-        # ``exclude=<check>`` skips a check, as kube's healthz handler does (e.g. ``etcd-alarms`` while an
-        # administrator recovers a full etcd but still wants the server in its Service).
-        excluded = set(request.query.getall("exclude", []))
-        checks = [(name, err) for name, err in await readiness() if name not in excluded]
-        failed = [name for name, err in checks if err is not None]
-        if request.query.get("verbose") is not None or failed:
-            lines = [
-                f"[{'-' if err else '+'}]{name} {'failed: ' + err if err else 'ok'}" for name, err in checks
-            ]
-            lines += [f"[+]{name} excluded: ok" for name in sorted(excluded)]
-            lines.append(f"readyz check {'failed' if failed else 'passed'}")
-            return web.Response(
-                text="\n".join(lines) + "\n", status=500 if failed else 200, content_type="text/plain"
-            )
-        return web.Response(text="ok", content_type="text/plain")
-
     async def not_served(request: web.Request) -> web.StreamResponse:
         raise errors.not_found_path()
 
@@ -257,8 +235,5 @@ def discovery_routes(
         web.get(f"/openapi/v3/apis/{GROUP}/{VERSION}", openapi_v3, allow_head=False),
         web.get("/version", version, allow_head=False),
         web.get("/version/", version, allow_head=False),
-        web.get("/healthz", healthz, allow_head=False),
-        web.get("/livez", healthz, allow_head=False),
-        web.get("/readyz", readyz, allow_head=False),
         web.get("/api", not_served, allow_head=False),
     ]

@@ -23,8 +23,11 @@ from apiserver.tlsconfig import (
 class ServingOptions:
     bind_address: str
     secure_port: int
-    tls_cert_file: Path
-    tls_private_key_file: Path
+    tls_cert_file: Path | None
+    tls_private_key_file: Path | None
+    generated_cert: tuple[bytes, bytes] | None = None
+    """PEM certificate and key generated in memory (no ``--cert-dir``, no ``--tls-cert-file``)."""
+    shutdown_delay: float = 0.0
     tls_min_version: str = "VersionTLS12"
     tls_cipher_suites: tuple[str, ...] = ()
     read_header_timeout: float = READ_HEADER_TIMEOUT
@@ -44,6 +47,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--etcd-keyfile", type=Path, help="SSL key file for etcd (client certificate)")
     p.add_argument("--etcd-prefix", default="/registry", help="key prefix of ARC's objects in etcd")
     p.add_argument("--etcd-request-timeout", type=float, default=10.0, help="seconds per etcd call")
+    p.add_argument(
+        "--etcd-healthcheck-timeout", type=float, default=2.0, help="seconds for the etcd check of the probes"
+    )
+    p.add_argument(
+        "--etcd-readycheck-timeout", type=float, default=2.0, help="seconds for the etcd-readiness check"
+    )
     p.add_argument(
         "--etcd-compaction-interval",
         type=float,
@@ -98,8 +107,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--cert-dir",
         type=Path,
-        default=Path("apiserver.local.config/certificates"),
-        help="where a self-signed certificate is written when --tls-cert-file is not given",
+        default=None,
+        help="where a self-signed certificate is written (and reused) when --tls-cert-file is not given; "
+        "without it the certificate is generated in memory at each start, as kube's generic API server does "
+        "(nothing is written: fits a read-only, non-root pod)",
+    )
+    p.add_argument(
+        "--shutdown-delay-duration",
+        type=float,
+        default=0.0,
+        help="seconds between SIGTERM (from which /readyz fails) and closing the listener, so that "
+        "endpoints drop the pod before it stops serving (kube's flag of that name)",
     )
     p.add_argument(
         "--standalone",
@@ -136,12 +154,29 @@ def complete(args: argparse.Namespace) -> tuple[Config, ServingOptions]:
         openssl_ciphers(suites)
     except TLSConfigError as err:
         raise SystemExit(f"arc-apiserver: {err}") from None
-    if args.tls_cert_file is None:
+    serving = ServingOptions(
+        args.bind_address,
+        args.secure_port,
+        None,
+        None,
+        shutdown_delay=args.shutdown_delay_duration,
+        tls_min_version=args.tls_min_version,
+        tls_cipher_suites=suites,
+        read_header_timeout=args.read_header_timeout,
+        idle_timeout=args.idle_timeout,
+        max_connections=args.max_connections,
+    )
+    hosts = ["localhost", "127.0.0.1", args.bind_address]
+    if args.tls_cert_file is not None:
+        serving.tls_cert_file, serving.tls_private_key_file = args.tls_cert_file, args.tls_private_key_file
+    elif args.cert_dir is not None:
         from apiserver.certs import ensure_self_signed
 
-        cert, key = ensure_self_signed(args.cert_dir, ["localhost", "127.0.0.1", args.bind_address])
+        serving.tls_cert_file, serving.tls_private_key_file = ensure_self_signed(args.cert_dir, hosts)
     else:
-        cert, key = args.tls_cert_file, args.tls_private_key_file
+        from apiserver.certs import self_signed
+
+        serving.generated_cert = self_signed(hosts)
     config = Config(
         etcd_servers=args.etcd_servers,
         etcd_cafile=args.etcd_cafile,
@@ -149,6 +184,8 @@ def complete(args: argparse.Namespace) -> tuple[Config, ServingOptions]:
         etcd_keyfile=args.etcd_keyfile,
         etcd_prefix=args.etcd_prefix,
         etcd_request_timeout=args.etcd_request_timeout,
+        etcd_healthcheck_timeout=args.etcd_healthcheck_timeout,
+        etcd_readycheck_timeout=args.etcd_readycheck_timeout,
         compaction_interval=args.etcd_compaction_interval,
         bookmark_interval=args.watch_bookmark_interval,
         token_auth_file=args.token_auth_file,
@@ -164,14 +201,4 @@ def complete(args: argparse.Namespace) -> tuple[Config, ServingOptions]:
         raise SystemExit(
             "arc-apiserver: --read-header-timeout and --idle-timeout must be positive, --max-connections >= 1"
         )
-    return config, ServingOptions(
-        args.bind_address,
-        args.secure_port,
-        cert,
-        key,
-        tls_min_version=args.tls_min_version,
-        tls_cipher_suites=suites,
-        read_header_timeout=args.read_header_timeout,
-        idle_timeout=args.idle_timeout,
-        max_connections=args.max_connections,
-    )
+    return config, serving

@@ -39,6 +39,7 @@ from apiserver.delegation.cache import ListWatchCache
 from apiserver.delegation.client import DelegationClient, load_kubeconfig
 from apiserver.discovery import Documents, discovery_routes
 from apiserver.handlers import MAX_BODY_BYTES, ResourceHandlers, resource_routes
+from apiserver.health import PING, HealthCheck, HealthChecks, SharedProbe, ShutdownCheck
 from apiserver.listing import MAX_IN_FLIGHT, MAX_QUEUED, ListGate
 from apiserver.middleware import auth_middleware, context_middleware
 from apiserver.registry.store import Store
@@ -58,6 +59,10 @@ class Config:
     etcd_keyfile: Path | None = None
     etcd_prefix: str = "/registry"
     etcd_request_timeout: float = 10.0
+    etcd_healthcheck_timeout: float = 2.0
+    """kube's ``--etcd-healthcheck-timeout``: the ``etcd`` check of /livez and /readyz."""
+    etcd_readycheck_timeout: float = 2.0
+    """kube's ``--etcd-readycheck-timeout``: the ``etcd-readiness`` check of /readyz."""
     compaction_interval: float = 300.0
     watch_progress_interval: float = 5.0
     bookmark_interval: float = 60.0
@@ -86,6 +91,8 @@ KUBE: web.AppKey[DelegationClient] = web.AppKey("kube", DelegationClient)
 STORAGE: web.AppKey[Storage] = web.AppKey("storage", Storage)
 STORES: web.AppKey[dict[str, Store]] = web.AppKey("stores", dict)
 LISTS: web.AppKey[ListGate] = web.AppKey("lists", ListGate)
+SHUTDOWN: web.AppKey[ShutdownCheck] = web.AppKey("shutdown", ShutdownCheck)
+"""``initiate()`` it on SIGTERM: readyz fails from then on (``apiserver.health``)."""
 
 
 def create_app(config: Config) -> web.Application:
@@ -99,6 +106,7 @@ def create_app(config: Config) -> web.Application:
     resource_quotas = config.resource_quotas
     delegation_ctx = None
     sar_authorizer: SubjectAccessReviewAuthorizer | None = None
+    informers: list[ListWatchCache] = []
     if config.delegated:
         kube = DelegationClient(load_kubeconfig(config.kubeconfig))
         trust = config.ssl_context.load_verify_locations if config.ssl_context is not None else None
@@ -114,6 +122,7 @@ def create_app(config: Config) -> web.Application:
         namespaces = ListWatchCache(kube, "/api/v1/namespaces")
         admission.insert(0, NamespaceLifecycle(kube, namespaces))
         quotas = ListWatchCache(kube, "/api/v1/resourcequotas")
+        informers += [extension_auth.informer, namespaces, quotas]
         resource_quotas = resource_quotas or (lambda: quotas.items.values())
 
         async def delegation(app: web.Application) -> AsyncIterator[None]:
@@ -198,28 +207,44 @@ def create_app(config: Config) -> web.Application:
         routes.extend(resource_routes(handlers, group_version_path))
     app[STORES] = stores
 
-    async def readiness() -> list[tuple[str, str | None]]:
+    async def informer_sync() -> None:
+        pending = [informer.path for informer in informers if not informer.synced.is_set()]
+        if pending:
+            raise RuntimeError(f"informers not synced: {', '.join(pending)}")
+
+    async def etcd_ping() -> None:
         try:
             await storage.current_revision()
         except StorageError as err:
-            return [("ping", None), ("etcd", str(err) or type(err).__name__)]
-        checks: list[tuple[str, str | None]] = [("ping", None), ("etcd", None)]
-        alarms = getattr(storage, "alarms", None)
-        if alarms is not None:
+            raise RuntimeError(str(err) or type(err).__name__) from None
+
+    shutdown = ShutdownCheck()
+    app[SHUTDOWN] = shutdown
+    etcd = HealthCheck("etcd", SharedProbe(etcd_ping, timeout=config.etcd_healthcheck_timeout))
+    etcd_ready = HealthCheck("etcd-readiness", SharedProbe(etcd_ping, timeout=config.etcd_readycheck_timeout))
+    readyz = [PING, etcd, etcd_ready]
+    alarms = getattr(storage, "alarms", None)
+    if alarms is not None:
+
+        async def etcd_alarms() -> None:
             # etcd answers reads with a NOSPACE alarm raised, but refuses every write: not ready.
-            try:
-                active = await alarms()
-            except StorageError as err:
-                active = [str(err) or type(err).__name__]
-            checks.append(("etcd-alarms", f"etcd alarms: {', '.join(active)}" if active else None))
-        return checks
+            active = await alarms()
+            if active:
+                raise RuntimeError(f"etcd alarms: {', '.join(active)}")
+
+        readyz.append(
+            HealthCheck("etcd-alarms", SharedProbe(etcd_alarms, timeout=config.etcd_readycheck_timeout))
+        )
+    readyz += [HealthCheck("informer-sync", informer_sync), shutdown.check()]
+    health = HealthChecks(livez=[PING, etcd], readyz=readyz)
 
     async def metrics(request: web.Request) -> web.StreamResponse:
         response = web.Response(body=generate_latest(REGISTRY), content_type=None)
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response
 
-    routes.extend(discovery_routes(Documents(), readiness))
+    routes.extend(discovery_routes(Documents()))
+    routes.extend(health.routes())
     routes.append(web.get("/metrics", metrics, allow_head=False))
     app.add_routes(routes)
     return app

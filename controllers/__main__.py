@@ -1,8 +1,13 @@
 """`arc-controller-manager` / `python -m controllers`: the Manager with the Order controller.
 
-    python -m controllers --kubeconfig PATH [--leader-elect] [--metrics-bind-address 127.0.0.1:0]
-                          [--concurrency N] [--leader-election-namespace arc-system]
-                          [--leader-election-id arc-controller-manager] [--log-level info] [--log-format json]
+    python -m controllers [--kubeconfig PATH] [--leader-elect] [--metrics-bind-address 127.0.0.1:0]
+                          [--health-probe-bind-address HOST:PORT] [--concurrency N]
+                          [--leader-election-namespace NS] [--leader-election-id arc-controller-manager]
+                          [--log-level info] [--log-format json]
+
+kube-apiserver is found as controller-runtime finds it: --kubeconfig, $KUBECONFIG, the pod's service
+account (in a pod; `controllers.kube.incluster`), ~/.kube/config. The leader Lease lives in the pod's own
+namespace unless --leader-election-namespace says otherwise (arc-system outside a pod).
 
 Runs until SIGTERM/SIGINT, then stops gracefully (releasing the leader Lease). Exits 1 when leadership is
 lost, as controller-runtime does.
@@ -13,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import signal
 import socket
 import sys
@@ -26,7 +30,8 @@ from opentelemetry import trace
 
 from controllers.artifactworkflow import FINALIZER as AW_FINALIZER
 from controllers.artifactworkflow import setup_artifact_workflow_controller
-from controllers.kube import connect
+from controllers.kube import ConfigError, connect
+from controllers.kube.incluster import in_cluster_namespace, resolve_kubeconfig
 from controllers.order import setup_order_controller
 from controllers.order.hashkey import DEFAULT_SECRET, load_or_create_hash_key
 from controllers.runtime import LeaderElectionConfig, LostLeadershipError, Manager
@@ -37,14 +42,32 @@ logger = logging.getLogger("controllers")
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="arc-controller-manager", description=__doc__.split("\n")[0])
-    p.add_argument("--kubeconfig", type=Path, default=os.environ.get("KUBECONFIG"), required=False)
+    p.add_argument(
+        "--kubeconfig",
+        type=Path,
+        default=None,
+        help="kubeconfig file (default: $KUBECONFIG, else the in-cluster service account,"
+        " else ~/.kube/config)",
+    )
     p.add_argument(
         "--leader-elect", action="store_true", help="Elect a leader on a Lease before reconciling."
     )
-    p.add_argument("--leader-election-namespace", default="arc-system")
+    p.add_argument(
+        "--leader-election-namespace",
+        default=None,
+        help="namespace of the leader Lease (default: the pod's namespace; arc-system outside a pod)",
+    )
     p.add_argument("--leader-election-id", default="arc-controller-manager")
     p.add_argument(
-        "--metrics-bind-address", default="127.0.0.1:0", help="host:port for /healthz /readyz /metrics"
+        "--metrics-bind-address",
+        default="127.0.0.1:0",
+        help="host:port serving /metrics (':8080' is every interface; '0' turns it off); also the probes"
+        " unless --health-probe-bind-address is given",
+    )
+    p.add_argument(
+        "--health-probe-bind-address",
+        default=None,
+        help="host:port serving /healthz /livez /readyz (':8081' is every interface; '0' turns it off)",
     )
     p.add_argument(
         "--concurrency",
@@ -74,8 +97,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="OpenTelemetry span exporter (off by default).",
     )
     args = p.parse_args(argv)
-    if args.kubeconfig is None:
-        p.error("--kubeconfig (or $KUBECONFIG) is required")
+    args.kubeconfig = resolve_kubeconfig(args.kubeconfig)
+    if args.leader_election_namespace is None:
+        args.leader_election_namespace = in_cluster_namespace() or "arc-system"
     return args
 
 
@@ -94,7 +118,11 @@ def _setup_tracing(exporter: str) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    client = await connect(args.kubeconfig)
+    try:
+        client = await connect(args.kubeconfig)
+    except ConfigError as exc:
+        logger.error("no usable configuration for kube-apiserver", extra={"error": str(exc)})
+        return 1
     hash_key = await load_or_create_hash_key(client, args.hash_key_secret)
     leader_election = None
     if args.leader_elect:
@@ -102,7 +130,12 @@ async def run(args: argparse.Namespace) -> int:
         leader_election = LeaderElectionConfig(
             namespace=args.leader_election_namespace, name=args.leader_election_id, identity=identity
         )
-    manager = Manager(client, leader_election=leader_election, bind_address=args.metrics_bind_address)
+    manager = Manager(
+        client,
+        leader_election=leader_election,
+        bind_address=args.metrics_bind_address,
+        health_probe_bind_address=args.health_probe_bind_address,
+    )
     # With the ArtifactWorkflow controller here, ArtifactWorkflows are created with its finalizer already on
     # (one PATCH per ArtifactWorkflow saved); without it, nothing would ever remove that finalizer.
     setup_order_controller(

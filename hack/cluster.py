@@ -25,7 +25,7 @@ import ssl
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -103,13 +103,36 @@ class LocalCluster:
     """The local control plane in one work directory."""
 
     def __init__(
-        self, work_dir: Path = DEFAULT_WORK_DIR, *, controller_manager: bool = True, etcd_tls: bool = True
+        self,
+        work_dir: Path = DEFAULT_WORK_DIR,
+        *,
+        controller_manager: bool = True,
+        arc_apiserver: bool = True,
+        aggregator_routing: bool = False,
+        pod_cidrs: Sequence[str] = (),
+        demo: bool = True,
+        etcd_tls: bool = True,
     ) -> None:
         """``controller_manager=False`` leaves ARC's controller manager out (tests that run their own).
+
+        For tests that install ARC into the cluster (the Helm chart) instead of running it on the host:
+        ``arc_apiserver=False`` neither starts nor registers the host API server (so the chart's APIService
+        is the only one; the demo's ARC objects are left out too), ``aggregator_routing=True`` makes
+        kube-apiserver dial an APIService's endpoint (pod) IPs instead of its Service's ClusterIP
+        (``--enable-aggregator-routing``: no kube-proxy here), and ``pod_cidrs`` gives each fake node a
+        ``spec.podCIDR``, from which kwok allocates its pods' IPs (without one kwok takes 10.0.0.0/24);
+        ``demo=False`` installs none of the demo objects (a chart that ships its own templates).
         ``etcd_tls=False`` serves ARC's etcd over plain HTTP (benchmarks that compare with raw etcd calls);
-        by default it requires client certificates, and only arc-apiserver holds one."""
+        by default it requires client certificates, and only arc-apiserver holds one.
+        """
         self.work_dir = work_dir.resolve()
         self.with_controller_manager = controller_manager
+        self.with_arc_apiserver = arc_apiserver
+        self.aggregator_routing = aggregator_routing
+        if pod_cidrs and len(pod_cidrs) != len(FAKE_NODES):
+            raise ValueError(f"pod_cidrs: one CIDR per fake node ({len(FAKE_NODES)})")
+        self.pod_cidrs = tuple(pod_cidrs)
+        self.with_demo = demo
         self.pki_dir = self.work_dir / "pki"
         self.kubeconfig = self.work_dir / "kubeconfig"
         self.state_file = self.work_dir / "cluster.json"
@@ -134,7 +157,12 @@ class LocalCluster:
     @property
     def components(self) -> list[ComponentSpec]:
         """Start order."""
-        return [c for c in COMPONENTS if self.with_controller_manager or not c.controller_manager]
+        return [
+            c
+            for c in COMPONENTS
+            if (self.with_controller_manager or not c.controller_manager)
+            and (self.with_arc_apiserver or c.name != "arc-apiserver")
+        ]
 
     @property
     def component_names(self) -> list[str]:
@@ -247,6 +275,7 @@ class LocalCluster:
             "--requestheader-extra-headers-prefix=X-Remote-Extra-",
             f"--proxy-client-cert-file={p / 'front-proxy-client.crt'}",
             f"--proxy-client-key-file={p / 'front-proxy-client.key'}",
+            *(["--enable-aggregator-routing=true"] if self.aggregator_routing else []),
         ]
 
     def kube_controller_manager_argv(self) -> list[str]:
@@ -421,8 +450,9 @@ class LocalCluster:
         client = self.admin()
         for name in ("namespace.yaml", "kueue.yaml"):
             client.apply_manifest(DEPLOY_DIR / "demo" / name)
-        for doc in documents(DEPLOY_DIR / "demo" / "clusterartifacttype-oci.yaml"):
-            self._create_or_merge(client, doc)
+        if self.with_arc_apiserver:  # else ARC's API is not served yet (the test installs it)
+            for doc in documents(DEPLOY_DIR / "demo" / "clusterartifacttype-oci.yaml"):
+                self._create_or_merge(client, doc)
         templates = DEPLOY_DIR / "workflowtemplates"
         applied = []
         for path in sorted(templates.glob("*.yaml")) if templates.is_dir() else []:
@@ -471,7 +501,8 @@ class LocalCluster:
         self.ensure_pki()
         for spec in self.components:
             self.start_component(spec)
-        self.install_demo()
+        if self.with_demo:
+            self.install_demo()
         log(f"control plane up in {time.monotonic() - started:.1f}s")
 
     def up_api_only(self) -> None:
@@ -483,11 +514,17 @@ class LocalCluster:
 
     def ensure_fake_nodes(self) -> None:
         client = self.admin()
-        for name in FAKE_NODES:
+        for index, name in enumerate(FAKE_NODES):
+            spec = (
+                {"podCIDR": self.pod_cidrs[index], "podCIDRs": [self.pod_cidrs[index]]}
+                if self.pod_cidrs
+                else {}
+            )
             client.apply(
                 {
                     "apiVersion": "v1",
                     "kind": "Node",
+                    **({"spec": spec} if spec else {}),
                     "metadata": {
                         "name": name,
                         "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},

@@ -5,15 +5,21 @@ Named after what it does, not `KubeClient`: that is the controllers' client (`co
 thing with a different error family.
 
 Credentials come from a kubeconfig (client certificate or bearer token, CA) or from the in-cluster service
-account. Errors are mapped once to :class:`DelegationError` carrying the status code and the server's Status.
+account as client-go's ``rest.InClusterConfig`` reads it: the address from ``KUBERNETES_SERVICE_HOST`` and
+``KUBERNETES_SERVICE_PORT`` (no cluster DNS needed), the mounted CA, and the token file re-read every
+minute (the kubelet rotates bound service-account tokens; a token read once expires). Errors are mapped
+once to :class:`DelegationError` carrying the status code and the server's Status.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import os
 import ssl
 import tempfile
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +32,36 @@ import yaml
 from apiserver.certs import write_private_file
 
 IN_CLUSTER_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+TOKEN_REREAD_SECONDS = 60.0
+"""client-go's cachingTokenSource period for ``BearerTokenFile``."""
+
+
+class NotInClusterError(Exception):
+    """client-go's ``ErrNotInCluster``."""
+
+
+class TokenFile:
+    """A bearer token read from a file, re-read once it is a minute old (and kept if a re-read fails)."""
+
+    def __init__(self, path: Path, *, period: float = TOKEN_REREAD_SECONDS) -> None:
+        self.path = path
+        self.period = period
+        self._token = self._read()
+        self._read_at = time.monotonic()
+
+    def _read(self) -> str:
+        token = self.path.read_text().strip()
+        if not token:
+            raise ValueError(f"{self.path} is empty")
+        return token
+
+    def token(self) -> str:
+        if time.monotonic() - self._read_at >= self.period:
+            # client-go keeps the cached token when the file is briefly unreadable
+            with contextlib.suppress(OSError, ValueError):
+                self._token = self._read()
+            self._read_at = time.monotonic()
+        return self._token
 
 
 class DelegationError(Exception):
@@ -41,6 +77,28 @@ class KubeConfig:
     server: str
     ssl_context: ssl.SSLContext
     token: str | None = None
+    token_file: TokenFile | None = None
+    """Takes precedence over ``token``: a rotated token is picked up."""
+
+    def bearer_token(self) -> str | None:
+        return self.token_file.token() if self.token_file is not None else self.token
+
+
+def in_cluster_config(
+    service_account_dir: Path = IN_CLUSTER_DIR, environ: Mapping[str, str] | None = None
+) -> KubeConfig:
+    """client-go's ``rest.InClusterConfig``: the Service's address from the environment, the pod's token."""
+    env = os.environ if environ is None else environ
+    host, port = env.get("KUBERNETES_SERVICE_HOST", ""), env.get("KUBERNETES_SERVICE_PORT", "")
+    if not host or not port:
+        raise NotInClusterError(
+            "unable to load in-cluster configuration, KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT"
+            " must be defined"
+        )
+    if ":" in host:  # net.JoinHostPort
+        host = f"[{host}]"
+    ctx = ssl.create_default_context(cafile=str(service_account_dir / "ca.crt"))
+    return KubeConfig(f"https://{host}:{port}", ctx, token_file=TokenFile(service_account_dir / "token"))
 
 
 def _material(entry: Mapping[str, Any], key: str, base: Path) -> bytes | None:
@@ -55,9 +113,7 @@ def _material(entry: Mapping[str, Any], key: str, base: Path) -> bytes | None:
 def load_kubeconfig(path: Path | None) -> KubeConfig:
     """The current context of a kubeconfig file, or the in-cluster service account when ``path`` is None."""
     if path is None:
-        host = "https://kubernetes.default.svc"
-        ctx = ssl.create_default_context(cafile=str(IN_CLUSTER_DIR / "ca.crt"))
-        return KubeConfig(host, ctx, (IN_CLUSTER_DIR / "token").read_text().strip())
+        return in_cluster_config()
     doc = yaml.safe_load(path.read_text())
     current = doc.get("current-context")
     context = next(c["context"] for c in doc["contexts"] if c["name"] == current)
@@ -91,13 +147,17 @@ class DelegationClient:
 
     async def start(self) -> None:
         headers = {"Accept": "application/json", "User-Agent": "arc-apiserver"}
-        if self.config.token:
-            headers["Authorization"] = f"Bearer {self.config.token}"
         self._session = aiohttp.ClientSession(
             base_url=self.config.server,
             headers=headers,
             connector=aiohttp.TCPConnector(ssl=self.config.ssl_context, limit=32),
         )
+
+    def _auth(self, headers: dict[str, str] | None = None) -> dict[str, str] | None:
+        token = self.config.bearer_token()
+        if token:
+            return {**(headers or {}), "Authorization": f"Bearer {token}"}
+        return headers
 
     async def close(self) -> None:
         if self._session is not None:
@@ -114,7 +174,7 @@ class DelegationClient:
         self, method: str, path: str, *, body: Any = None, params: Mapping[str, str] | None = None
     ) -> Any:
         data = orjson.dumps(body) if body is not None else None
-        headers = {"Content-Type": "application/json"} if data is not None else None
+        headers = self._auth({"Content-Type": "application/json"} if data is not None else None)
         try:
             async with (
                 asyncio.timeout(self.timeout),
@@ -148,6 +208,7 @@ class DelegationClient:
             async with self.session.get(
                 path,
                 params=params,
+                headers=self._auth(),
                 timeout=aiohttp.ClientTimeout(total=timeout_seconds + 30, sock_connect=self.timeout),
             ) as resp:
                 if resp.status >= 400:

@@ -31,6 +31,7 @@ from kubernetes_asyncio.config import ConfigException
 
 from controllers.kube import codec
 from controllers.kube.errors import ConfigError, DecodeError, ExpiredError, TransportError, error_for
+from controllers.kube.incluster import SERVICE_ACCOUNT_DIR, InCluster, in_cluster
 from controllers.kube.resources import Resource
 
 __all__ = ["ApiKubeClient", "KubeClient", "PatchType", "connect"]
@@ -354,17 +355,45 @@ def _decode_object(raw: bytes, what: str) -> JSON:
     return value
 
 
-async def connect(kubeconfig: Path | str, *, context: str | None = None, qps_pool: int = 64) -> ApiKubeClient:
-    """An ApiKubeClient from a kubeconfig file (certificates, token or exec credentials).
+async def connect(
+    kubeconfig: Path | str | None,
+    *,
+    context: str | None = None,
+    qps_pool: int = 64,
+    service_account_dir: Path = SERVICE_ACCOUNT_DIR,
+    environ: Mapping[str, str] | None = None,
+) -> ApiKubeClient:
+    """An ApiKubeClient from a kubeconfig file (certificates, token or exec credentials), or, with
+    ``kubeconfig=None``, from the pod's service account (`controllers.kube.incluster`).
 
-    Raises `ConfigError` when the file cannot be read or used.
+    Raises `ConfigError` when the configuration cannot be read or used (`NotInClusterError` when there is
+    no kubeconfig and the process is not in a pod).
     """
     configuration = k8s_client.Configuration()
-    try:
-        await k8s_config.load_kube_config(
-            config_file=str(kubeconfig), context=context, client_configuration=configuration
-        )
-    except (ConfigException, OSError, ValueError, TypeError, KeyError) as exc:
-        raise ConfigError(f"kubeconfig {kubeconfig}: {exc}") from exc
+    if kubeconfig is None:
+        _configure_in_cluster(configuration, in_cluster(service_account_dir, environ))
+    else:
+        try:
+            await k8s_config.load_kube_config(
+                config_file=str(kubeconfig), context=context, client_configuration=configuration
+            )
+        except (ConfigException, OSError, ValueError, TypeError, KeyError) as exc:
+            raise ConfigError(f"kubeconfig {kubeconfig}: {exc}") from exc
     configuration.connection_pool_maxsize = qps_pool
-    return ApiKubeClient(k8s_client.ApiClient(configuration=configuration))
+    try:
+        return ApiKubeClient(k8s_client.ApiClient(configuration=configuration))
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError: an unreadable CA bundle
+        raise ConfigError(f"TLS configuration for {configuration.host}: {exc}") from exc
+
+
+def _configure_in_cluster(configuration: Any, cluster: InCluster) -> None:
+    """Host, CA and a bearer token that follows the rotated token file (checked before every request)."""
+    configuration.host = cluster.host
+    configuration.ssl_ca_cert = str(cluster.ca_file)
+    configuration.api_key_prefix["BearerToken"] = "Bearer"
+    configuration.api_key["BearerToken"] = cluster.token.token()
+
+    def refresh(conf: Any, *_: Any) -> None:
+        conf.api_key["BearerToken"] = cluster.token.token()
+
+    configuration.refresh_api_key_hook = refresh

@@ -6,8 +6,11 @@ run only while this process holds the leader Lease. A stop request (SIGTERM) can
 leader elector releases the Lease on the way out so a standby takes over at once. Losing the Lease raises
 `LostLeadershipError` out of `run()`, and the process exits non-zero.
 
-`/healthz` is always ok while the loop runs; `/readyz` is ok once every informer has synced; `/metrics`
-serves the Prometheus registry. The server binds to the configured address (127.0.0.1 by default).
+Two listeners, as controller-runtime's `--metrics-bind-address` and `--health-probe-bind-address`:
+`/metrics` serves the Prometheus registry; the probes (`controllers.runtime.health`) are `/healthz` and
+`/livez` (check `ping`: the event loop answers) and `/readyz` (check `informer-sync`: every informer has
+listed — a standby replica is ready too, its caches are warm). Without a probe address the probes are
+served next to `/metrics` (the local stack's single loopback port); an address of `0` turns a listener off.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from controllers.kube import KubeClient, Resource
 from controllers.runtime.controller import Controller
 from controllers.runtime.events import EventRecorder
+from controllers.runtime.health import probe_routes
 from controllers.runtime.informer import Informer
 from controllers.runtime.leaderelection import LeaderElectionConfig, LeaderElector
 
@@ -45,12 +49,19 @@ class Manager:
         component: str = "arc-controller-manager",
         leader_election: LeaderElectionConfig | None = None,
         bind_address: str | None = "127.0.0.1:0",
+        health_probe_bind_address: str | None = None,
     ) -> None:
+        """``bind_address`` serves ``/metrics`` (and the probes unless ``health_probe_bind_address`` is
+        given); ``None``, ``""`` or ``"0"`` turns a listener off."""
         self.client = client
         self.recorder = EventRecorder(client, component)
         self.leader_election = leader_election
         self.bind_address = bind_address
+        self.health_probe_bind_address = health_probe_bind_address
         self.bound_port: int | None = None
+        """The port of the metrics listener, once bound."""
+        self.health_bound_port: int | None = None
+        """The port the probes are served on, once bound."""
         self._informers: dict[Resource, Informer[Any]] = {}
         self._controllers: list[Controller] = []
         self.elector: LeaderElector | None = None
@@ -74,7 +85,7 @@ class Manager:
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Run until `stop` is set (or the task is cancelled)."""
-        runner = await self._start_http()
+        runners = await self._start_http()
         try:
             async with asyncio.TaskGroup() as tg:
                 for informer in self._informers.values():
@@ -86,7 +97,7 @@ class Manager:
         except* _Stop:
             logger.info("manager stopped")
         finally:
-            if runner is not None:
+            for runner in runners:
                 await runner.cleanup()
 
     @staticmethod
@@ -112,32 +123,63 @@ class Manager:
 
     # --- health and metrics --------------------------------------------------------------------------
 
-    async def _start_http(self) -> web.AppRunner | None:
-        if not self.bind_address:
-            return None
-        host, _, port = self.bind_address.rpartition(":")
+    @staticmethod
+    def _enabled(address: str | None) -> bool:
+        return bool(address) and address != "0"
+
+    async def _start_http(self) -> list[web.AppRunner]:
+        """The metrics and probe listeners (one, when the probes share the metrics address)."""
+        probes = probe_routes({"ping": lambda: None}, {"informer-sync": self._informers_synced})
+        separate = self.health_probe_bind_address is not None
+        runners: list[web.AppRunner] = []
+        try:
+            if self._enabled(self.bind_address):
+                assert self.bind_address is not None
+                routes = [web.get("/metrics", self._metrics, allow_head=False)]
+                runner, self.bound_port = await self._serve(
+                    self.bind_address, routes + ([] if separate else probes)
+                )
+                runners.append(runner)
+                if not separate:
+                    self.health_bound_port = self.bound_port
+                logger.info(
+                    "serving metrics", extra={"address": self._address(self.bind_address, self.bound_port)}
+                )
+            if separate and self._enabled(self.health_probe_bind_address):
+                assert self.health_probe_bind_address is not None
+                runner, self.health_bound_port = await self._serve(self.health_probe_bind_address, probes)
+                runners.append(runner)
+                logger.info(
+                    "serving health probes",
+                    extra={"address": self._address(self.health_probe_bind_address, self.health_bound_port)},
+                )
+        except BaseException:
+            for runner in runners:
+                await runner.cleanup()
+            raise
+        return runners
+
+    @staticmethod
+    def _address(configured: str, port: int | None) -> str:
+        return f"{configured.rpartition(':')[0]}:{port}"
+
+    @staticmethod
+    async def _serve(address: str, routes: list[web.RouteDef]) -> tuple[web.AppRunner, int | None]:
+        """Serve ``routes`` on ``host:port`` (an empty host is every interface, as Go's ``:8080``)."""
+        host, _, port = address.rpartition(":")
         app = web.Application()
-        app.router.add_get("/healthz", self._healthz)
-        app.router.add_get("/readyz", self._readyz)
-        app.router.add_get("/metrics", self._metrics)
+        app.add_routes(routes)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, host or "127.0.0.1", int(port or 0))
+        site = web.TCPSite(runner, host.strip("[]") or None, int(port or 0))
         await site.start()
         server = site._server
         sockets = getattr(server, "sockets", None) or []
-        self.bound_port = sockets[0].getsockname()[1] if sockets else None
-        logger.info("serving health and metrics", extra={"address": f"{host}:{self.bound_port}"})
-        return runner
+        return runner, (sockets[0].getsockname()[1] if sockets else None)
 
-    async def _healthz(self, request: web.Request) -> web.Response:
-        return web.Response(text="ok")
-
-    async def _readyz(self, request: web.Request) -> web.Response:
-        if self.ready:
-            return web.Response(text="ok")
+    def _informers_synced(self) -> str | None:
         pending = [str(i.resource) for i in self._informers.values() if not i.has_synced]
-        return web.Response(status=503, text=f"informers not synced: {', '.join(pending)}")
+        return f"informers not synced: {', '.join(pending)}" if pending else None
 
     async def _metrics(self, request: web.Request) -> web.Response:
         body = generate_latest(REGISTRY)

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from bench.compare import crd_manifests, install_crds
 from hack.cluster import LocalCluster
-from hack.kube import KubeError, KubeHTTP
+from hack.kube import KubeHTTP, KubeHTTPError
 
 ARC = "arc.opendefense.cloud"
 CRD = "crd.arc.opendefense.cloud"
@@ -64,7 +64,7 @@ def call(
     try:
         data = None if body is None else json.dumps(body).encode()
         return 200, admin.request(method, path, body=data, content_type=content_type)
-    except KubeError as err:
+    except KubeHTTPError as err:
         try:
             return err.status, json.loads(err.body)
         except ValueError:
