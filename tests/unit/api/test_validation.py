@@ -327,6 +327,24 @@ def test_order_duplicate_message() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "count", [validation.MAX_ARTIFACTS_PER_ORDER, validation.MAX_ARTIFACTS_PER_ORDER + 1]
+)
+def test_order_artifact_count_is_bounded(count: int) -> None:
+    wire = fx.order()
+    wire["spec"]["artifacts"] = [{"type": "oci", "spec": {"image": f"i{i}"}} for i in range(count)]
+    errs = validation.validate(BY_KIND["Order"].model.model_validate(wire))
+    if count <= validation.MAX_ARTIFACTS_PER_ORDER:
+        assert errs == []
+        return
+    (err,) = errs
+    assert err.to_cause() == {
+        "reason": "FieldValueTooMany",
+        "message": f"Too many: {count}: must have at most {validation.MAX_ARTIFACTS_PER_ORDER} items",
+        "field": "spec.artifacts",
+    }
+
+
 # --- update validation -----------------------------------------------------------------------------------
 
 
