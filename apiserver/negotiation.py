@@ -161,8 +161,16 @@ def decode_patch(raw: bytes, content_type: str | None) -> tuple[str, Any]:
     if media not in PATCH_MEDIA_TYPES:
         raise errors.unsupported_media_type(media, PATCH_MEDIA_TYPES)
     if media == APPLY_PATCH:
+        # kubectl, client-go and controller-runtime send the configuration as JSON (which is YAML):
+        # orjson reads it ~50x faster than a YAML parser.
         try:
-            docs = list(yaml.safe_load_all(raw))
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            doc = None
+        if isinstance(doc, dict):
+            return media, doc
+        try:
+            docs = list(yaml.load_all(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
         except yaml.YAMLError as exc:
             raise errors.bad_request(f"error decoding YAML: {exc}") from None
         if len(docs) != 1 or not isinstance(docs[0], dict):
