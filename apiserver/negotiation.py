@@ -165,6 +165,9 @@ def decode_patch(raw: bytes, content_type: str | None) -> tuple[str, Any]:
     """
     media = _patch_media_type(content_type)
     if media == APPLY_PATCH:
+        json_doc = _json_apply_configuration(raw)
+        if json_doc is not None:
+            return media, json_doc
         try:
             doc = yamldecode.load(raw)
         except (yaml.YAMLError, ValueError) as exc:
@@ -178,6 +181,9 @@ async def decode_patch_async(raw: bytes, content_type: str | None) -> tuple[str,
     limits apply: an alias bomb is refused, a large body does not hold the event loop)."""
     media = _patch_media_type(content_type)
     if media == APPLY_PATCH:
+        json_doc = _json_apply_configuration(raw)
+        if json_doc is not None:
+            return media, json_doc
         try:
             doc = await yamldecode.load_off_loop(raw)
         except (yaml.YAMLError, ValueError) as exc:
@@ -191,6 +197,16 @@ def _patch_media_type(content_type: str | None) -> str:
     if media not in PATCH_MEDIA_TYPES:
         raise errors.unsupported_media_type(media, PATCH_MEDIA_TYPES)
     return media
+
+
+def _json_apply_configuration(raw: bytes) -> dict[str, Any] | None:
+    """kubectl, client-go and controller-runtime send apply configurations as JSON (which is YAML): orjson
+    reads them ~50x faster than a YAML parser. None when the body is not a JSON object."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return doc if isinstance(doc, dict) else None
 
 
 def _apply_configuration(doc: Any) -> dict[str, Any]:

@@ -50,9 +50,13 @@ def _conflict_error(exc: ConflictsError) -> errors.StatusError:
     return errors.apply_conflict(causes, str(exc))
 
 
-def _typed_error(store: Store, namespace: str | None, name: str, exc: typed.TypedError) -> errors.StatusError:
+def _typed_error(store: Store, config: Mapping[str, Any], exc: typed.TypedError) -> errors.StatusError:
+    """kube answers these with a reasonless 500 (``objectGVKNN`` of the configuration in the message);
+    bad input is never a 5xx in ARC: the same words as a 400."""
+    meta = config.get("metadata") or {}
     gvk = f"{store.info.group}/{store.info.version}, Kind={store.info.kind}"
-    return errors.bad_request(f"failed to create typed patch object ({namespace or ''}/{name}; {gvk}): {exc}")
+    where = f"{meta.get('namespace') or ''}/{meta.get('name') or ''}"
+    return errors.bad_request(f"failed to create typed patch object ({where}; {gvk}): {exc}")
 
 
 async def apply(
@@ -80,7 +84,7 @@ async def apply(
         except ConflictsError as exc:
             raise _conflict_error(exc) from None
         except typed.TypedError as exc:
-            raise _typed_error(store, scope.namespace, name, exc) from None
+            raise _typed_error(store, config, exc) from None
 
     def compute(old_wire: dict[str, Any]) -> dict[str, Any]:
         new, changed = merged(old_wire)

@@ -579,7 +579,8 @@ def _set_last_applied(obj: dict[str, Any], config: Mapping[str, Any]) -> None:
     applied["metadata"] = applied_meta
     meta = obj.setdefault("metadata", {})
     annotations = dict(meta.get("annotations") or {})
-    annotations[LAST_APPLIED] = orjson.dumps(applied, option=orjson.OPT_SORT_KEYS).decode()
+    # runtime.Encode of the unstructured configuration: sorted keys, compact, a final newline.
+    annotations[LAST_APPLIED] = orjson.dumps(applied, option=orjson.OPT_SORT_KEYS).decode() + "\n"
     if sum(len(k) + len(v) for k, v in annotations.items()) > _MAX_ANNOTATIONS_BYTES:
         annotations.pop(LAST_APPLIED)
     meta["annotations"] = annotations

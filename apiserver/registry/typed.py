@@ -114,7 +114,20 @@ def _check(schema: Schema, kind: str, value: Any, path: Path) -> None:
 
 
 def _shape(value: Any) -> str:
-    return "map" if isinstance(value, dict) else "list" if isinstance(value, list) else "scalar"
+    """How structured-merge-diff prints the offending value (Go's ``%v`` of a ``value.Value``)."""
+    return "&{" + _go(value) + "}"
+
+
+def _go(value: Any) -> str:
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{k}:{_go(v)}" for k, v in sorted(value.items())) + "]"
+    if isinstance(value, list):
+        return "[" + " ".join(_go(v) for v in value) + "]"
+    if value is None:
+        return "<nil>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 # ---- ToFieldSet -----------------------------------------------------------------------------------------

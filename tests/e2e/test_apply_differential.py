@@ -139,6 +139,13 @@ def check_sequence(admin: KubeHTTP, kind: str, steps: list[Step]) -> None:
         results = {group: run_step(admin, group, kind, name, step) for group in GROUPS}
         (arc_code, arc_body), (crd_code, crd_body) = results[ARC], results[CRD]
         where = f"step {i} of {json.dumps(steps)}"
+        if (arc_code, crd_code) == (400, 500):
+            # A configuration that does not fit the schema: kube answers a reasonless 500, ARC (whose bad
+            # input is never a 5xx) the same message as a 400 BadRequest.
+            arc_message = str(arc_body.get("message")).replace(ARC, "GROUP")
+            assert arc_message == str(crd_body.get("message")).replace(CRD, "GROUP"), where
+            assert arc_message.startswith("failed to create typed patch object"), where
+            continue
         assert arc_code == crd_code, f"{where}: ARC {arc_code} {arc_body} vs CRD {crd_code} {crd_body}"
         if arc_code >= 400:
             if arc_code == 409:

@@ -322,3 +322,20 @@ def test_the_apply_benchmark_runs(capsys: Any) -> None:
         "apply (again) / update",
     }
     assert all(value > 0 for value in report.values())
+
+
+async def test_the_garbage_collectors_strategic_patches(api: Api) -> None:
+    """kube's garbage collector patches ownerReferences with strategic merge (merge key uid)."""
+    owner = {"apiVersion": "v1", "kind": "ConfigMap", "name": "cm", "uid": "u1", "blockOwnerDeletion": True}
+    other = {"apiVersion": "v1", "kind": "ConfigMap", "name": "cm2", "uid": "u2"}
+    body = order()
+    body["metadata"]["ownerReferences"] = [owner, other]
+    _, created, _ = await api.call("POST", ORDERS, json=body)
+    uid = created["metadata"]["uid"]
+    unblock = {"metadata": {"ownerReferences": [{**owner, "blockOwnerDeletion": False}], "uid": uid}}
+    status, obj, _ = await api.call("PATCH", f"{ORDERS}/o1", data=orjson.dumps(unblock), content_type=SMP)
+    assert status == 200, obj
+    assert obj["metadata"]["ownerReferences"] == [{**owner, "blockOwnerDeletion": False}, other]
+    remove = {"metadata": {"ownerReferences": [{"$patch": "delete", "uid": "u1"}], "uid": uid}}
+    status, obj, _ = await api.call("PATCH", f"{ORDERS}/o1", data=orjson.dumps(remove), content_type=SMP)
+    assert status == 200 and obj["metadata"]["ownerReferences"] == [other]
