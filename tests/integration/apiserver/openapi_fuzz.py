@@ -822,12 +822,15 @@ def _malformed_segment(request: FuzzRequest, answer: Answer) -> bool:
 
 
 def malformed_name_reproduces(target: Target) -> bool:
-    path = f"{GV_PATH}/namespaces/{target.namespaces[0]}/orders/a%2Fb"
-    for method in ("GET", "DELETE"):
-        op = Operation(method, path, "get", None, (), (), False)
-        answer = target.client.send(FuzzRequest(method, path, [], {}, None, op))
-        if answer.status >= 500 or "for a storage key" in target.log_text():
-            return True
+    """``a/b`` (as ``%2F``; kube-apiserver does not pass it on) and ``.`` (it does) as names."""
+    start = len(target.log_text())
+    for name in ("a%2Fb", "."):
+        path = f"{GV_PATH}/namespaces/{target.namespaces[0]}/orders/{name}"
+        for method in ("GET", "DELETE"):
+            op = Operation(method, path, "get", None, (), (), False)
+            answer = target.client.send(FuzzRequest(method, path, [], {}, None, op))
+            if answer.status >= 500 or "for a storage key" in target.log_text()[start:]:
+                return True
     return False
 
 
