@@ -822,12 +822,15 @@ def _malformed_segment(request: FuzzRequest, answer: Answer) -> bool:
 
 
 def malformed_name_reproduces(target: Target) -> bool:
-    path = f"{GV_PATH}/namespaces/{target.namespaces[0]}/orders/a%2Fb"
-    for method in ("GET", "DELETE"):
-        op = Operation(method, path, "get", None, (), (), False)
-        answer = target.client.send(FuzzRequest(method, path, [], {}, None, op))
-        if answer.status >= 500 or "for a storage key" in target.log_text():
-            return True
+    """``a/b`` (as ``%2F``; kube-apiserver does not pass it on) and ``.`` (it does) as names."""
+    start = len(target.log_text())
+    for name in ("a%2Fb", "."):
+        path = f"{GV_PATH}/namespaces/{target.namespaces[0]}/orders/{name}"
+        for method in ("GET", "DELETE"):
+            op = Operation(method, path, "get", None, (), (), False)
+            answer = target.client.send(FuzzRequest(method, path, [], {}, None, op))
+            if answer.status >= 500 or "for a storage key" in target.log_text()[start:]:
+                return True
     return False
 
 
@@ -890,6 +893,29 @@ def warning_header_reproduces(target: Target) -> bool:
 
 JSON_BODY = {"Content-Type": "application/json"}
 
+LIMIT_OVERFLOW = (
+    "a deletecollection with limit >= 2^63 (e.g. 18446744073709551615) answers 500 with a traceback "
+    "(etcd's RangeRequest: 'Value out of range'); kube answers 400 (issue 14's oversized-limit finding, "
+    "fixed by the hostile-input change's int64 check)"
+)
+
+
+def _limit_overflow(request: FuzzRequest, answer: Answer) -> bool:
+    def huge(value: str) -> bool:
+        try:
+            return not -(2**63) <= int(value) < 2**63
+        except ValueError:
+            return False
+
+    return answer.status == 500 and any(n == "limit" and huge(v) for n, v in request.query)
+
+
+def limit_overflow_reproduces(target: Target) -> bool:
+    path = f"{GV_PATH}/namespaces/{target.namespaces[0]}/orders"
+    op = Operation("DELETE", path, "deletecollection", None, (), (), False)
+    query = [("limit", str(2**64 - 1)), ("dryRun", "All")]
+    return target.client.send(FuzzRequest("DELETE", path, query, {}, None, op)).status >= 500
+
 
 def known_findings(target: Target) -> list[KnownFinding]:
     """The findings below that still reproduce on this server (none, once their fixes are merged)."""
@@ -901,8 +927,13 @@ def known_findings(target: Target) -> list[KnownFinding]:
             KnownFinding(WATCH_DISCONNECT, lambda _r, _a: False, "Cannot write to closing transport")
         )
     if delete_options_reproduce(target):
-        pattern = r"in (delete|delete_collection)\\n.*(TypeError|AttributeError|ValueError)"
+        pattern = (
+            r"TypeError: int\(\) argument must be|TypeError: 'int' object is not iterable"
+            r"|AttributeError: '\w+' object has no attribute 'get'"
+        )
         known.append(KnownFinding(DELETE_OPTIONS_TYPES, _bad_delete_options, pattern))
+    if limit_overflow_reproduces(target):
+        known.append(KnownFinding(LIMIT_OVERFLOW, _limit_overflow, "Value out of range"))
     if warning_header_reproduces(target):
         pattern = "Forbidden control character detected in headers"
         known.append(KnownFinding(WARNING_HEADER, _unanswered_write, pattern))

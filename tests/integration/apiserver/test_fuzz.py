@@ -28,6 +28,7 @@ from tests.integration.apiserver.bounded import BoundedApiServer, start_small_et
 from tests.integration.apiserver.conftest import admin_token
 from tests.integration.apiserver.openapi_fuzz import (
     DELETE_OPTIONS_TYPES,
+    LIMIT_OVERFLOW,
     WARNING_HEADER,
     WATCH_DISCONNECT,
     Client,
@@ -38,6 +39,7 @@ from tests.integration.apiserver.openapi_fuzz import (
     fuzz,
     get,
     known_findings,
+    limit_overflow_reproduces,
     malformed_name_reproduces,
     operations,
     warning_header_reproduces,
@@ -93,6 +95,11 @@ def test_malformed_name_is_a_4xx_status(target: Standalone) -> None:
 @pytest.mark.xfail(strict=True, reason=DELETE_OPTIONS_TYPES)
 def test_delete_options_of_the_wrong_type_are_a_400(target: Standalone) -> None:
     assert not delete_options_reproduce(target)
+
+
+@pytest.mark.xfail(strict=True, reason=LIMIT_OVERFLOW)
+def test_oversized_limit_of_a_deletecollection_is_a_400(target: Standalone) -> None:
+    assert not limit_overflow_reproduces(target)
 
 
 @pytest.mark.xfail(strict=True, reason=WARNING_HEADER)
