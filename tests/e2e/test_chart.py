@@ -138,22 +138,21 @@ def release(
         bin_dir=bin_dir,
     )
     blackholed = _blackhole_service_range()
-    kubectl.run("create", "namespace", rel.namespace)
-    kubectl.run(
-        "label",
-        "namespace",
-        rel.namespace,
-        *(f"pod-security.kubernetes.io/{mode}=restricted" for mode in ("enforce", "warn", "audit")),
-    )
-    data = tmp_path_factory.mktemp("etcd-volumes")
-    claims = [f"data-{RELEASE}-etcd-0", f"{RELEASE}-etcd-snapshots"]
-    for claim in claims:
-        pv = _persistent_volume(f"{rel.namespace}-{claim}", claim, rel.namespace, data / claim)
-        kubectl.run("create", "-f", "-", stdin=json.dumps(pv))
-    # The chart brings its own APIService and ClusterWorkflowTemplates: the session's give way meanwhile.
-    kubectl.run("delete", "apiservice", ARC_APISERVICE)
-    kubectl.run("delete", "clusterworkflowtemplates", *SHIPPED_TEMPLATES, "--ignore-not-found")
     try:
+        kubectl.run("create", "namespace", rel.namespace)
+        kubectl.run(
+            "label",
+            "namespace",
+            rel.namespace,
+            *(f"pod-security.kubernetes.io/{mode}=restricted" for mode in ("enforce", "warn", "audit")),
+        )
+        data = tmp_path_factory.mktemp("etcd-volumes")
+        for claim in (f"data-{RELEASE}-etcd-0", f"{RELEASE}-etcd-snapshots"):
+            pv = _persistent_volume(f"{rel.namespace}-{claim}", claim, rel.namespace, data / claim)
+            kubectl.run("create", "-f", "-", stdin=json.dumps(pv))
+        # The chart brings its own APIService and ClusterWorkflowTemplates: the session's give way meanwhile.
+        kubectl.run("delete", "apiservice", ARC_APISERVICE)
+        kubectl.run("delete", "clusterworkflowtemplates", *SHIPPED_TEMPLATES, "--ignore-not-found")
         yield rel
     finally:
         rel.helm("uninstall", RELEASE, "--namespace", rel.namespace, "--wait", check=False)
@@ -163,15 +162,6 @@ def release(
         kubectl.run("delete", "pv", "-l", "arc.opendefense.cloud/e2e=chart", "--wait=false", check=False)
         if blackholed:
             subprocess.run(["ip", "route", "del", "blackhole", SERVICE_CLUSTER_IP_RANGE], check=False)
-
-
-def _pod_templates(obj: dict[str, Any]) -> list[dict[str, Any]]:
-    spec = obj.get("spec", {})
-    if obj["kind"] in ("Deployment", "StatefulSet", "Job"):
-        return [spec["template"]]
-    if obj["kind"] == "CronJob":
-        return [spec["jobTemplate"]["spec"]["template"]]
-    return []
 
 
 def test_every_rendered_manifest_is_accepted_by_kube_apiserver(release: Release, kubectl: Kubectl) -> None:
