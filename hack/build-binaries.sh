@@ -33,13 +33,13 @@ build_module() { # name version module package out [extras]
     cd "$dir"
     go mod edit -require="$3@$2"
     # Optional last column, comma-separated: replace:old=new@version (a wrapper module must repeat the replace
-    # directives of the dependency's go.mod, which Go ignores outside the main module) and x:pkg.var=value
-    # (-X stamps, e.g. the version a release build would write).
+    # directives of the dependency's go.mod, which Go ignores outside the main module), x:pkg.var=value
+    # (an -X stamp a release build would write) and a bare pkg.var (stamped with the version, for --version).
     for item in ${6//,/ }; do
       case "$item" in
         replace:*) go mod edit -replace="${item#replace:}" ;;
         x:*) ldflags+=" -X ${item#x:}" ;;
-        *) echo "unknown extra $item" >&2; exit 1 ;;
+        *) ldflags+=" -X $item=$2" ;;
       esac
     done
     go build -trimpath -ldflags="$ldflags" -o "$5" "$4"

@@ -1,23 +1,26 @@
-"""The tool images ARC's workflow steps run, pinned by digest — the one place to change them.
+"""The tool image ARC's workflow steps run, pinned by digest — read from ``deploy/images.lock.json``.
 
-Every image is rendered as ``<repository>:<tag>@<digest>``: the tag documents the version, the digest is what
-the kubelet pulls (SPEC §6; trivy's release pipeline was compromised in March 2026, so tags are not trusted).
+Every step runs in ``arc-tools``, the image ``make images`` builds from Debian's packages and the Go-built
+helm, oras and trivy (hack/images, docs/images.md). Its content does not depend on the ARC commit, so its
+digest only changes when the tools do; ``python -m hack.images lock`` writes the digest of the build into
+the lock file and renders the templates again, and a test checks that the lock, this module and the build
+agree. Every image is rendered as ``<repository>:<tag>@<digest>``: the tag documents the version, the digest
+is what the kubelet pulls (SPEC §6; tags are not trusted).
 
-The digests below are PLACEHOLDERS (:data:`PLACEHOLDER_DIGEST`): this repository is built without access to
-any container registry, so no digest could be resolved and verified here. Before deploying to a real cluster,
-mirror each image into the zone's registry, resolve its digest (``skopeo inspect --format '{{.Digest}}'
-docker://<repository>:<tag>``) and either edit :data:`TOOL_IMAGES` or render with overrides
-(``python -m workflowtemplates render --image skopeo=registry.zone/tools/skopeo@sha256:…``). The local stack
-runs the steps on kwok's fake nodes, which never pull images, so the placeholders work there.
+The step names (``skopeo``, ``helm``, ``trivy``) stay separate so a deployment can still point one of them
+elsewhere (``python -m workflowtemplates render --image trivy=registry.zone/tools/trivy@sha256:…``); by
+default they all name ``arc-tools``. To pull from the zone's registry, copy the image there with
+``make push REGISTRY=…`` (digest preserved) and render with ``--image`` overrides for each step.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
-#: Not a real digest: marks every image whose digest still has to be resolved (see the module docstring).
-PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
+LOCK_FILE = Path(__file__).resolve().parent.parent / "deploy" / "images.lock.json"
 
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
@@ -35,18 +38,21 @@ class ToolImage:
     def reference(self) -> str:
         return f"{self.repository}:{self.tag}@{self.digest}"
 
-    @property
-    def is_placeholder(self) -> bool:
-        return self.digest == PLACEHOLDER_DIGEST
+
+def load_lock(path: Path = LOCK_FILE) -> ToolImage:
+    """The ``arc-tools`` entry of the lock file; ValueError when it is missing or not pinned."""
+    entry = json.loads(path.read_text())["arc-tools"]
+    image = ToolImage(entry["repository"], entry["tag"], entry["digest"], entry["contents"])
+    if not _DIGEST.match(image.digest) or image.digest == "sha256:" + "0" * 64:
+        raise ValueError(f"{path}: arc-tools digest {image.digest!r} is not a real sha256 digest")
+    return image
 
 
-#: name → image. ``skopeo``: Fedora-based, also has /bin/sh, curl, sha256sum, mktemp (used by oci, helm,
-#: file); ``helm``: Alpine (busybox sh, sed, base64); ``trivy``: Alpine (busybox sh, mktemp).
-TOOL_IMAGES: dict[str, ToolImage] = {
-    "skopeo": ToolImage("quay.io/skopeo/stable", "v1.16.1", PLACEHOLDER_DIGEST, "skopeo, curl, coreutils"),
-    "helm": ToolImage("docker.io/alpine/helm", "3.16.2", PLACEHOLDER_DIGEST, "helm, busybox"),
-    "trivy": ToolImage("docker.io/aquasec/trivy", "0.58.2", PLACEHOLDER_DIGEST, "trivy, busybox"),
-}
+#: The image every step runs in (``deploy/images.lock.json``).
+ARC_TOOLS = load_lock()
+
+#: step tool → image. All are ``arc-tools`` (skopeo, curl, coreutils, dash, helm, oras, trivy).
+TOOL_IMAGES: dict[str, ToolImage] = {"skopeo": ARC_TOOLS, "helm": ARC_TOOLS, "trivy": ARC_TOOLS}
 
 
 def is_pinned(reference: str) -> bool:

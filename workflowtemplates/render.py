@@ -63,12 +63,9 @@ def docs_section() -> str:
             allowed = ", ".join(f"`{v}`" for v in p.enum) if p.enum else ""
             lines.append(f"| `{p.name}` | {default} | {allowed} | {_cell(p.description)} |")
         lines.append("")
-    lines += ["### Tool images", "", "| name | image | contents | digest |", "|---|---|---|---|"]
+    lines += ["### Tool images", "", "| step tool | image | contents | digest |", "|---|---|---|---|"]
     for name, image in TOOL_IMAGES.items():
-        status = " (**placeholder**)" if image.is_placeholder else ""
-        lines.append(
-            f"| {name} | `{image.repository}:{image.tag}` | {image.contents} | `{image.digest}`{status} |"
-        )
+        lines.append(f"| {name} | `{image.repository}:{image.tag}` | {image.contents} | `{image.digest}` |")
     lines += ["", DOCS_END]
     return "\n".join(lines) + "\n"
 

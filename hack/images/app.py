@@ -7,7 +7,7 @@ from a copy of the sources, so stale ``build/`` directories in the checkout can 
 
 Reproducibility: pip's ``direct_url.json`` (it names the wheel's temporary path) is dropped, byte-code is
 compiled by us in ``unchecked-hash`` mode with the in-image path (``compileall -d``), and the layer's files
-get the commit's ``SOURCE_DATE_EPOCH``. The console scripts ``arc-apiserver`` and
+get ``SOURCE_DATE_EPOCH`` (the last commit of its sources). The console scripts ``arc-apiserver`` and
 ``arc-controller-manager`` are written here with ``#!/usr/bin/python3`` (pip's would name the build host's
 interpreter). The finished layer is cached per hash of the inputs, so an unchanged tree rebuilds nothing.
 """
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hack.binaries import REPO_ROOT
-from hack.images.oci import Entry, Layer, file_info, tree_entries, write_layer
+from hack.images.oci import Entry, Layer, file_info, tree_entries, write_atomic, write_layer
 from hack.images.rootfs import cache_root
 
 log = logging.getLogger("hack.images")
@@ -133,7 +133,7 @@ def app_layer(epoch: int, *, rebuild: bool = False) -> AppLayer:
         "dists": [{"name": d.name, "version": d.version} for d in dists],
         "scripts": sorted(scripts),
     }
-    meta_path.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+    write_atomic(meta_path, (json.dumps(meta, indent=1, sort_keys=True) + "\n").encode())
     log.info("app layer: built in %.0f s (%s)", time.monotonic() - started, layer.digest)
     return AppLayer(layer, dists, tuple(sorted(scripts)))
 

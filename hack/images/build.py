@@ -3,7 +3,8 @@
 - ``arc`` — Debian base (``python3``, ``ca-certificates``, ``tzdata``, ``libstdc++6`` for grpcio) + ARC's app
   layer. Entrypoint ``/usr/local/bin/arc-apiserver`` (the console script of ``python -m apiserver``); the
   controller manager runs from the same image with the command ``/usr/local/bin/arc-controller-manager``.
-  Labels carry the version, the git revision and ``created`` = ``SOURCE_DATE_EPOCH`` (the commit's time).
+  Labels carry the version, the git revision and ``created`` = ``SOURCE_DATE_EPOCH`` (see
+  :func:`source_date_epoch`).
 - ``arc-tools`` — Debian base (``skopeo``, ``curl``, ``ca-certificates``; ``dash``, coreutils and sed come
   with the essential set) + the Go-built ``helm``, ``oras`` and ``trivy`` from ``~/.cache/arc/bin``. Nothing
   in it depends on the ARC commit (no revision label, ``created`` = the base's fixed epoch), so the digest
@@ -37,6 +38,7 @@ from hack.images.oci import (
     dir_info,
     file_info,
     image_config,
+    write_atomic,
     write_layer,
     write_layout,
 )
@@ -51,7 +53,11 @@ REPOSITORY_PREFIX = "ghcr.io/opendefensecloud"
 SOURCE_URL = "https://github.com/opendefensecloud/arc"
 
 ARC_BASE = BaseSpec("arc", ("python3", "ca-certificates", "tzdata", "libstdc++6"))
-TOOLS_BASE = BaseSpec("arc-tools", ("ca-certificates", "curl", "skopeo", "tzdata"))
+#: skopeo's package depends on a container network stack (containernetworking-plugins, 46 MB); skopeo never
+#: runs it, so its files are left out.
+TOOLS_BASE = BaseSpec(
+    "arc-tools", ("ca-certificates", "curl", "skopeo", "tzdata"), excludes=("/usr/lib/cni/*",)
+)
 TOOLS_PROGRAMS = ("helm", "oras", "trivy")
 #: The tools image's tag: names its base (the digest pins the content).
 TOOLS_TAG = "bookworm"
@@ -71,17 +77,29 @@ def _git(*args: str) -> str:
     ).stdout.strip()
 
 
+#: The files the app layer is made of (its wheel's sources and pins).
+APP_SOURCES = (
+    "api",
+    "apiserver",
+    "controllers",
+    "workflowtemplates",
+    "pyproject.toml",
+    "README.md",
+    "hack/constraints.txt",
+)
+
+
 def source_date_epoch() -> int:
-    """``$SOURCE_DATE_EPOCH``, else the commit time of HEAD."""
+    """``$SOURCE_DATE_EPOCH``, else the time of the last commit that changed :data:`APP_SOURCES` — not HEAD's,
+    so a commit that only touches docs or tests leaves the app layer (and its cache entry) as it was."""
     value = os.environ.get("SOURCE_DATE_EPOCH")
-    return int(value) if value else int(_git("log", "-1", "--format=%ct", "HEAD"))
+    return int(value) if value else int(_git("log", "-1", "--format=%ct", "HEAD", "--", *APP_SOURCES))
 
 
 def revision() -> str:
     """HEAD's commit, with ``-dirty`` when the files that go into the image differ from it."""
     commit = _git("rev-parse", "HEAD")
-    paths = ["api", "apiserver", "controllers", "workflowtemplates", "pyproject.toml", "hack/constraints.txt"]
-    dirty = _git("status", "--porcelain", "--untracked-files=no", "--", *paths)
+    dirty = _git("status", "--porcelain", "--untracked-files=no", "--", *APP_SOURCES)
     return commit + ("-dirty" if dirty else "")
 
 
@@ -182,7 +200,7 @@ def _tools_layer(programs: list[sbom.GoProgram], *, rebuild: bool = False) -> La
         entries.append(Entry(dir_info(directory_name, BASE_EPOCH)))
     directory.mkdir(parents=True, exist_ok=True)
     layer = write_layer(entries, directory / "layer.tar.gz")
-    meta_path.write_text(json.dumps(layer.to_json(), sort_keys=True) + "\n")
+    write_atomic(meta_path, (json.dumps(layer.to_json(), sort_keys=True) + "\n").encode())
     return layer
 
 
@@ -255,7 +273,7 @@ def build(
             "size": b.image.size,
             "unpackedSize": b.image.unpacked_size,
         }
-    summary_path.write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    write_atomic(summary_path, (json.dumps(summary, indent=1, sort_keys=True) + "\n").encode())
     return built
 
 

@@ -141,7 +141,7 @@ def write_layer(entries: Iterable[Entry], out: Path) -> Layer:
     by_name.update(rewritten)
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
+    tmp = out.with_name(f"{out.name}.tmp.{os.getpid()}")
     with tmp.open("wb") as raw:
         compressed = _HashingWriter(raw)
         with gzip.GzipFile(
@@ -296,7 +296,7 @@ def write_layout(out: Path, name: str, tag: str, config: bytes, layers: Iterable
         target = blobs / hexdigest
         if target.is_file() and target.stat().st_size == layer.size:
             continue
-        tmp = target.with_name(hexdigest + ".tmp")
+        tmp = target.with_name(f"{hexdigest}.tmp.{os.getpid()}")
         tmp.unlink(missing_ok=True)
         try:
             os.link(layer.path, tmp)
@@ -321,6 +321,12 @@ def read_layout(out: Path) -> tuple[str, str]:
 def _write_if_changed(path: Path, data: bytes) -> None:
     if path.is_file() and path.read_bytes() == data:
         return
-    tmp = path.with_name(path.name + ".tmp")
+    write_atomic(path, data)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``path`` through a temporary file and a rename: concurrent builds (two worktrees share the
+    cache) never see half a file."""
+    tmp = path.with_name(f"{path.name}.tmp.{os.getpid()}")
     tmp.write_bytes(data)
     os.replace(tmp, path)

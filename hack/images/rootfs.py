@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hack.images.oci import Entry, Layer, canonical_json, normalize, write_layer
+from hack.images.oci import Entry, Layer, canonical_json, normalize, write_atomic, write_layer
 
 log = logging.getLogger("hack.images")
 
@@ -41,7 +41,8 @@ NONROOT_UID = 65532
 NONROOT_NAME = "nonroot"
 MMDEBSTRAP = "/usr/bin/mmdebstrap"
 
-#: dpkg path excludes: documentation, manuals and translations are never read in a container.
+#: dpkg path excludes (and no Recommends, see ``mmdebstrap_args``): documentation, manuals and translations
+#: are never read in a container.
 PATH_EXCLUDES = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/locale/*", "/usr/share/info/*")
 
 #: Runs inside mmdebstrap's customize phase (``$1`` is the root directory): the non-root user, hash-checked
@@ -68,6 +69,8 @@ class BaseSpec:
 
     name: str
     packages: tuple[str, ...]
+    #: more dpkg path excludes for this base (files of hard dependencies the image never runs)
+    excludes: tuple[str, ...] = ()
     suite: str = "bookworm"
     mirrors: tuple[str, ...] = (
         "deb http://deb.debian.org/debian {suite} main",
@@ -77,7 +80,8 @@ class BaseSpec:
 
     def mmdebstrap_args(self) -> list[str]:
         args = [MMDEBSTRAP, "--variant=essential", "--include=" + ",".join(self.packages), "--format=tar"]
-        args += [f"--dpkgopt=path-exclude={p}" for p in PATH_EXCLUDES]
+        args.append('--aptopt=APT::Install-Recommends "false"')
+        args += [f"--dpkgopt=path-exclude={p}" for p in (*PATH_EXCLUDES, *self.excludes)]
         args += [f"--customize-hook={hook}" for hook in CUSTOMIZE]
         return args
 
@@ -177,7 +181,7 @@ def base(spec: BaseSpec, *, refresh: bool = False) -> Base:
         "layer": layer.to_json(),
         "packages": [p.to_json() for p in packages],
     }
-    meta_path.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+    write_atomic(meta_path, (json.dumps(meta, indent=1, sort_keys=True) + "\n").encode())
     log.info("base %s: built in %.0f s (%s)", spec.name, time.monotonic() - started, layer.digest)
     return Base(spec, layer, packages, fetched_at)
 

@@ -32,3 +32,6 @@ def test_every_binary_reports_its_pinned_version() -> None:
         assert out.stdout.strip() == f"Kubernetes {versions[name]}"
     out = subprocess.run([str(binary_path("etcd")), "--version"], capture_output=True, text=True, check=True)
     assert f"etcd Version: {versions['etcd'].removeprefix('v')}" in out.stdout
+    # The sixth column of binaries.txt stamps the version into programs that would otherwise say "dev".
+    out = subprocess.run([str(binary_path("trivy")), "--version"], capture_output=True, text=True, check=True)
+    assert f"Version: {versions['trivy']}" in out.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -13,7 +14,7 @@ import yaml
 from workflowtemplates import file, helm, oci, scripts
 from workflowtemplates.__main__ import main
 from workflowtemplates.common import COMMON_PARAMETERS, DST_SECRET_VOLUME, SRC_SECRET_VOLUME, Param
-from workflowtemplates.images import PLACEHOLDER_DIGEST, TOOL_IMAGES, is_pinned, resolve_images
+from workflowtemplates.images import ARC_TOOLS, LOCK_FILE, TOOL_IMAGES, is_pinned, load_lock, resolve_images
 from workflowtemplates.render import DEFAULT_DOCS, DEFAULT_OUT, TEMPLATE_NAMES, TEMPLATES, render
 
 FILES = sorted(TEMPLATES)
@@ -198,15 +199,22 @@ def test_scripts_are_posix_sh(filename: str) -> None:
         assert proc.returncode == 0, (template["name"], proc.stderr)
 
 
-def test_images_are_pinned_and_placeholders_are_documented() -> None:
+def test_images_are_pinned_by_the_lock_and_documented() -> None:
     for image in TOOL_IMAGES.values():
         assert is_pinned(image.reference)
+        assert image == ARC_TOOLS == load_lock(LOCK_FILE)
     assert not is_pinned("quay.io/skopeo/stable:v1.16.1")
     assert not is_pinned("quay.io/skopeo/stable@sha256:abc")
-    placeholders = [name for name, image in TOOL_IMAGES.items() if image.is_placeholder]
     docs = DEFAULT_DOCS.read_text()
-    if placeholders:
-        assert "placeholder" in docs and PLACEHOLDER_DIGEST[:16] in docs
+    assert ARC_TOOLS.digest in docs and "sha256:" + "0" * 64 not in docs
+
+
+def test_a_placeholder_digest_in_the_lock_is_refused(tmp_path: Path) -> None:
+    lock = tmp_path / "images.lock.json"
+    entry = {"repository": "r/arc-tools", "tag": "t", "contents": "c", "digest": "sha256:" + "0" * 64}
+    lock.write_text(json.dumps({"arc-tools": entry}))
+    with pytest.raises(ValueError, match="not a real sha256 digest"):
+        load_lock(lock)
 
 
 def test_no_parameter_looks_like_a_credential() -> None:
