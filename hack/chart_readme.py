@@ -47,11 +47,14 @@ def _type_of(value: Any) -> str:
     return "object"
 
 
-def _lookup(values: dict[str, Any], path: list[str]) -> Any:
+def _lookup(values: dict[str, Any], path: list[str]) -> tuple[bool, Any]:
+    """(found, value) of a path of map keys; keys inside list items are not values of their own."""
     node: Any = values
     for part in path:
+        if not isinstance(node, dict) or part not in node:
+            return False, None
         node = node[part]
-    return node
+    return True, node
 
 
 def documented_values(values_file: Path) -> list[Value]:
@@ -77,9 +80,9 @@ def documented_values(values_file: Path) -> list[Value]:
         while stack and stack[-1][0] >= indent:
             stack.pop()
         stack.append((indent, match["key"]))
-        if comment is not None:
+        found, default = _lookup(values, [key for _, key in stack])
+        if comment is not None and found:
             path = [key for _, key in stack]
-            default = _lookup(values, path)
             documented.append(
                 Value(
                     key=".".join(path),

@@ -5,10 +5,12 @@ and the values schema refusing bad values with a message naming them."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +18,10 @@ import jsonschema
 import pytest
 import yaml
 
-from hack import argo
+from hack import crds
 from hack.binaries import REPO_ROOT, binary_path
 from tests.integration.chart.support import CHART_DIR, CI_VALUES, documents, helm, helm_env, render
+from tests.integration.workflowtemplates.support import Registry
 
 pytestmark = pytest.mark.integration
 
@@ -117,18 +120,50 @@ def test_every_rendered_object_is_valid_for_kubernetes_1_33(home: Path, tmp_path
     assert "ERROR" not in proc.stdout, proc.stdout
 
 
-def _crd_schema(plural: str) -> dict[str, Any]:
-    full = argo.module_dir() / "manifests" / "base" / "crds" / "full"
-    crd = yaml.safe_load((full / f"argoproj.io_{plural}.yaml").read_text())
-    return dict(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
+def _strict(schema: Any) -> Any:
+    """A CRD's structural schema with unknown fields refused, as kube-apiserver's strict field validation
+    does (objects without properties or marked x-kubernetes-preserve-unknown-fields keep any field)."""
+    if isinstance(schema, list):
+        return [_strict(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    strict = {k: _strict(v) for k, v in schema.items()}
+    if (
+        "properties" in strict
+        and "additionalProperties" not in strict
+        and not strict.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        strict["additionalProperties"] = False
+        strict["properties"].setdefault("apiVersion", {"type": "string"})
+    return strict
 
 
-def test_workflow_templates_match_argos_full_crd_schema(home: Path) -> None:
-    schema = _crd_schema("clusterworkflowtemplates")
-    templates = [o for o in render(home) if o["kind"] == "ClusterWorkflowTemplate"]
-    assert sorted(t["metadata"]["name"] for t in templates) == ["arc-file", "arc-helm", "arc-oci"]
-    for template in templates:
-        jsonschema.validate(template, schema)
+@functools.cache
+def _crd_validator(group: str, version: str, kind: str) -> jsonschema.Draft7Validator:
+    return jsonschema.Draft7Validator(_strict(crds.schema(group, version, kind)))
+
+
+@pytest.mark.parametrize("values", CI_VALUES, ids=lambda p: p.stem)
+def test_custom_resources_match_their_projects_crd_schemas(home: Path, values: Path) -> None:
+    """ClusterWorkflowTemplates against Argo's full CRD, Certificates/Issuers against cert-manager's,
+    ServiceMonitors against the Prometheus Operator's (hack/crds.py), unknown fields refused."""
+    checked = set()
+    for obj in render(home, values=[values]):
+        group, _, version = obj["apiVersion"].rpartition("/")
+        if group not in ("argoproj.io", *crds.CRD_MODULES):
+            continue
+        _crd_validator(group, version, obj["kind"]).validate(obj)
+        checked.add(obj["kind"])
+    assert "ClusterWorkflowTemplate" in checked
+    if values.name == "cert-manager-values.yaml":
+        assert checked == {"ClusterWorkflowTemplate", "Certificate", "Issuer", "ServiceMonitor"}
+
+
+def test_strict_crd_validation_refuses_an_unknown_field(home: Path) -> None:
+    certificate = next(o for o in render(home, sets=["tls.mode=cert-manager"]) if o["kind"] == "Certificate")
+    certificate["spec"]["renewBefor"] = "1h"
+    with pytest.raises(jsonschema.ValidationError, match="renewBefor"):
+        _crd_validator("cert-manager.io", "v1", "Certificate").validate(certificate)
 
 
 def test_workflow_templates_are_deploys_rendering(home: Path) -> None:
@@ -202,3 +237,39 @@ def test_chart_readme_values_table_is_current() -> None:
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
+
+
+def test_air_gapped_chart_copy_through_an_oci_registry(home: Path, tmp_path: Path) -> None:
+    """docs/install.md's air-gapped path for the chart: `helm package` (the files linked from deploy/ are
+    copied into the archive), `helm push` to a registry (Debian's docker-registry on loopback), and the
+    chart pulled back from there renders the same objects."""
+    registry = Registry(tmp_path / "registry")
+    registry.start()
+    try:
+        helm("package", str(CHART_DIR), "--destination", str(tmp_path / "dist"), home=home)
+        archive = tmp_path / "dist" / "arc-0.1.0.tgz"
+        with tarfile.open(archive) as tar:
+            names = set(tar.getnames())
+        assert {f"arc/files/workflowtemplates/{n}.yaml" for n in ("oci", "helm", "file")} <= names
+        assert "arc/files/controllers-rbac.yaml" in names
+        pushed = helm("push", str(archive), f"oci://{registry.host}/arc/charts", "--plain-http", home=home)
+        assert "Digest: sha256:" in pushed.stderr + pushed.stdout
+        pulled = documents(
+            helm(
+                "template",
+                "arc",
+                f"oci://{registry.host}/arc/charts/arc",
+                "--version",
+                "0.1.0",
+                "--plain-http",
+                "--namespace",
+                "arc-system",
+                home=home,
+            ).stdout
+        )
+    finally:
+        registry.stop()
+    local = render(home)
+    assert sorted((o["kind"], o["metadata"]["name"]) for o in pulled) == sorted(
+        (o["kind"], o["metadata"]["name"]) for o in local
+    )

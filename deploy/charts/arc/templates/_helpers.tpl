@@ -149,10 +149,10 @@ imagePullSecrets:
 {{- end -}}
 {{- end -}}
 
-{{/* etcdctl's client configuration (the chart's etcd through its client Service). */}}
+{{/* etcdctl's client configuration; call with (dict "root" $ "endpoints" "..."). */}}
 {{- define "arc.etcdctl.env" -}}
 - name: ETCDCTL_ENDPOINTS
-  value: https://{{ include "arc.etcd.fullname" . }}.{{ .Release.Namespace }}.svc:2379
+  value: {{ .endpoints }}
 - name: ETCDCTL_CACERT
   value: /etc/etcd/tls/ca.crt
 - name: ETCDCTL_CERT
