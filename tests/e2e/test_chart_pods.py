@@ -291,6 +291,13 @@ def test_the_pods_probes_answer_from_the_real_processes(stack: Stack) -> None:
                         return False
 
                 eventually(ok, timeout=60, what=f"{kind} {url} of {pod['metadata']['name']}")
+        if pod["metadata"]["labels"].get("app.kubernetes.io/component") == "apiserver":
+            # kube's checks: etcd over TLS with the chart's client certificate, the delegation informers.
+            url = f"https://{pod['status']['podIP']}:8443/readyz?verbose"
+            with urllib.request.urlopen(url, timeout=5, context=insecure) as resp:
+                text = resp.read().decode()
+            for check in ("etcd", "etcd-readiness", "informer-sync", "shutdown"):
+                assert f"[+]{check} ok" in text, text
 
 
 def test_an_order_succeeds_with_the_images_controller_manager(stack: Stack) -> None:
