@@ -23,6 +23,8 @@ from typing import Any, Final, Union
 
 from pydantic import BaseModel
 
+from api.fields import go_quote
+
 __all__ = ["duplicate_field_warning", "strict_decoding_message", "unknown_field_warning", "unknown_fields"]
 
 # A node of the compiled schema: a model's fields, a list/dict of nodes, or None (anything goes).
@@ -120,9 +122,9 @@ def strict_decoding_message(paths: Sequence[str], duplicates: Sequence[str] = ()
 
 def duplicate_field_warning(path: str) -> str:
     """The text of a duplicate key (`sigs.k8s.io/json`'s strict error), as a warning or in the 400."""
-    return f'duplicate field "{path}"'
+    return f"duplicate field {go_quote(path)}"
 
 
 def unknown_field_warning(path: str) -> str:
     """The warning text for `fieldValidation=Warn` (the server sends it as `299 - "<text>"`)."""
-    return f'unknown field "{path}"'
+    return f"unknown field {go_quote(path)}"

@@ -8,6 +8,7 @@ negotiation. Errors are raised as ``StatusError`` and written by the middleware.
 from __future__ import annotations
 
 import time
+import unicodedata
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any, cast
@@ -43,10 +44,11 @@ MAX_BODY_BYTES = MAX_REQUEST_BODY_BYTES
 
 
 def warning_headers(warnings: list[str]) -> list[tuple[str, str]]:
-    """``Warning: 299 - "<text>"`` headers (RFC 7234), deduplicated in order."""
+    """``Warning: 299 - "<text>"`` headers (RFC 7234), deduplicated in order. A text with a control
+    character is dropped, as kube's ``NewWarningHeader`` refuses it (a header cannot carry it)."""
     seen: list[str] = []
     for warning in warnings:
-        if warning not in seen:
+        if warning not in seen and not any(unicodedata.category(ch) == "Cc" for ch in warning):
             seen.append(warning)
     return [("Warning", '299 - "' + w.replace("\\", "\\\\").replace('"', '\\"') + '"') for w in seen]
 

@@ -9,7 +9,7 @@ known ones with bad values are a 400 BadRequest or a 422 Invalid naming the opti
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -228,12 +228,53 @@ def patch_options(query: Mapping[str, str], patch_type: str, field_manager: str 
     return bool(force)
 
 
+_DELETE_OPTIONS_TYPES: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "apiVersion": ("string", lambda v: isinstance(v, str)),
+    "kind": ("string", lambda v: isinstance(v, str)),
+    "gracePeriodSeconds": ("int64", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    "orphanDependents": ("bool", lambda v: isinstance(v, bool)),
+    "propagationPolicy": ("v1.DeletionPropagation", lambda v: isinstance(v, str)),
+    "dryRun": ("[]string", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)),
+    "preconditions": ("v1.Preconditions", lambda v: isinstance(v, dict)),
+    "preconditions.uid": ("types.UID", lambda v: isinstance(v, str)),
+    "preconditions.resourceVersion": ("string", lambda v: isinstance(v, str)),
+}
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _check_delete_options_types(body: Mapping[str, Any]) -> None:
+    """The body decodes into DeleteOptions as Go's decoder would, else kube's 400 (``json: cannot
+    unmarshal … into Go struct field …``); null is every field's zero value."""
+    fields = [(k, v) for k, v in body.items()]
+    preconditions = body.get("preconditions")
+    if isinstance(preconditions, dict):
+        fields += [(f"preconditions.{k}", v) for k, v in preconditions.items()]
+    for path, value in fields:
+        expected = _DELETE_OPTIONS_TYPES.get(path)
+        if expected is None or value is None or expected[1](value):
+            continue
+        raise errors.bad_request(
+            f"json: cannot unmarshal {_json_type(value)} into Go struct field DeleteOptions.{path} "
+            f"of type {expected[0]}"
+        )
+
+
 def delete_options(query: Mapping[str, str], body: Any, dry_run_values: list[str]) -> dict[str, Any]:
     """DeleteOptions from the body (if any) and the query (query wins, as kube's decoder does)."""
     options: dict[str, Any] = {}
     if body is not None:
         if not isinstance(body, dict):
             raise errors.bad_request("the body of a delete must be a DeleteOptions object")
+        _check_delete_options_types(body)
         options.update(body)
     grace = _int(query, "gracePeriodSeconds")
     if grace is not None:

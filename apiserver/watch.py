@@ -19,6 +19,7 @@ handler and the ``finally`` closes its subscription.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -236,7 +237,9 @@ async def serve_watch(
         if lease is not None:
             lease.release()
         await watcher.close()
-    await response.write_eof()
+    with contextlib.suppress(ConnectionResetError):
+        # The client may go away just as the watch ends (its timeout): nothing to send, nothing to log.
+        await response.write_eof()
     return response
 
 

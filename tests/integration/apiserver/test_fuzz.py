@@ -27,10 +27,6 @@ from hack.process import pid_alive
 from tests.integration.apiserver.bounded import BoundedApiServer, start_small_etcd
 from tests.integration.apiserver.conftest import admin_token
 from tests.integration.apiserver.openapi_fuzz import (
-    DELETE_OPTIONS_TYPES,
-    LIMIT_OVERFLOW,
-    WARNING_HEADER,
-    WATCH_DISCONNECT,
     Client,
     Oracle,
     Target,
@@ -92,22 +88,18 @@ def test_malformed_name_is_a_4xx_status(target: Standalone) -> None:
     assert not malformed_name_reproduces(target)
 
 
-@pytest.mark.xfail(strict=True, reason=DELETE_OPTIONS_TYPES)
 def test_delete_options_of_the_wrong_type_are_a_400(target: Standalone) -> None:
     assert not delete_options_reproduce(target)
 
 
-@pytest.mark.xfail(strict=True, reason=LIMIT_OVERFLOW)
 def test_oversized_limit_of_a_deletecollection_is_a_400(target: Standalone) -> None:
     assert not limit_overflow_reproduces(target)
 
 
-@pytest.mark.xfail(strict=True, reason=WARNING_HEADER)
 def test_unknown_field_with_a_control_character_is_answered(target: Standalone) -> None:
     assert not warning_header_reproduces(target)
 
 
-@pytest.mark.xfail(strict=True, reason=WATCH_DISCONNECT)
 def test_watch_client_going_away_logs_no_traceback(target: Standalone) -> None:
     assert not watch_disconnect_reproduces(target)
 
