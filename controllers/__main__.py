@@ -39,6 +39,8 @@ from controllers.runtime.logs import configure_logging
 
 logger = logging.getLogger("controllers")
 
+HASH_KEY_NAME = DEFAULT_SECRET.partition("/")[2]
+
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="arc-controller-manager", description=__doc__.split("\n")[0])
@@ -84,9 +86,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--hash-key-secret",
-        default=DEFAULT_SECRET,
+        default=None,
         help="namespace/name of the Secret holding the installation's artifact hash key (created when"
-        " missing; SPEC 4.1)",
+        f" missing; SPEC 4.1); default: {HASH_KEY_NAME} in the pod's namespace,"
+        f" {DEFAULT_SECRET} outside a pod",
     )
     p.add_argument("--log-level", default="info")
     p.add_argument("--log-format", choices=("json", "text"), default="json")
@@ -98,8 +101,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     args = p.parse_args(argv)
     args.kubeconfig = resolve_kubeconfig(args.kubeconfig)
+    pod_namespace = in_cluster_namespace()
     if args.leader_election_namespace is None:
-        args.leader_election_namespace = in_cluster_namespace() or "arc-system"
+        args.leader_election_namespace = pod_namespace or "arc-system"
+    if args.hash_key_secret is None:
+        args.hash_key_secret = f"{pod_namespace}/{HASH_KEY_NAME}" if pod_namespace else DEFAULT_SECRET
     return args
 
 

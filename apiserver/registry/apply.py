@@ -50,12 +50,10 @@ def _conflict_error(exc: ConflictsError) -> errors.StatusError:
     return errors.apply_conflict(causes, str(exc))
 
 
-def _typed_error(store: Store, config: Mapping[str, Any], exc: typed.TypedError) -> errors.StatusError:
-    """kube answers these with a reasonless 500 (``objectGVKNN`` of the configuration in the message);
-    bad input is never a 5xx in ARC: the same words as a 400."""
-    meta = config.get("metadata") or {}
+def _typed_error(store: Store, where: str, exc: typed.TypedError) -> errors.StatusError:
+    """kube answers these with a reasonless 500 (``objectGVKNN`` of the configuration as sent, in the
+    message); bad input is never a 5xx in ARC: the same words as a 400."""
     gvk = f"{store.info.group}/{store.info.version}, Kind={store.info.kind}"
-    where = f"{meta.get('namespace') or ''}/{meta.get('name') or ''}"
     return errors.bad_request(f"failed to create typed patch object ({where}; {gvk}): {exc}")
 
 
@@ -75,6 +73,7 @@ async def apply(
     fm = store.field_manager
     meta = config.get("metadata") or {}
     precondition = store._revision(meta.get("resourceVersion"))
+    sent_as = f"{meta.get('namespace') or ''}/{meta.get('name') or ''}"  # before the merge fills them in
 
     def merged(live: dict[str, Any] | None) -> tuple[dict[str, Any], bool]:
         try:
@@ -84,7 +83,7 @@ async def apply(
         except ConflictsError as exc:
             raise _conflict_error(exc) from None
         except typed.TypedError as exc:
-            raise _typed_error(store, config, exc) from None
+            raise _typed_error(store, sent_as, exc) from None
 
     def compute(old_wire: dict[str, Any]) -> dict[str, Any]:
         new, changed = merged(old_wire)
