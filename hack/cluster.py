@@ -94,11 +94,12 @@ class LocalCluster:
         """``controller_manager=False`` leaves ARC's controller manager out (tests that run their own).
 
         For tests that install ARC into the cluster (the Helm chart) instead of running it on the host:
-        ``arc_apiserver=False`` neither starts nor registers the host API server (so the chart's APIService
-        is the only one; the demo's ARC objects are left out too), ``aggregator_routing=True`` makes
-        kube-apiserver dial an APIService's endpoint (pod) IPs instead of its Service's ClusterIP
-        (``--enable-aggregator-routing``: no kube-proxy here), and ``pod_cidrs`` gives each fake node a
-        ``spec.podCIDR``, from which kwok allocates its pods' IPs (without one kwok takes 10.0.0.0/24);
+        ``arc_apiserver=False`` starts neither the host API server nor its etcd and registers nothing (so
+        the chart's APIService is the only one; the demo's ARC objects are left out too),
+        ``aggregator_routing=True`` makes kube-apiserver dial an APIService's endpoint (pod) IPs instead
+        of its Service's ClusterIP (``--enable-aggregator-routing``: no kube-proxy here), ``pod_cidrs``
+        gives each fake node a ``spec.podCIDR``, from which kwok allocates its pods' IPs (without one kwok
+        takes 10.0.0.0/24);
         ``demo=False`` installs none of the demo objects (a chart that ships its own templates).
         """
         self.work_dir = work_dir.resolve()
@@ -131,7 +132,7 @@ class LocalCluster:
         """Start order."""
         return [
             "etcd",
-            "etcd-arc",
+            *(["etcd-arc"] if self.with_arc_apiserver else []),
             "kube-apiserver",
             "kube-controller-manager",
             "kube-scheduler",
@@ -471,7 +472,7 @@ class LocalCluster:
         """Start every component that is not running and wait until the cluster is usable."""
         started = time.monotonic()
         self.ensure_pki()
-        for etcd in (self.etcd, self.etcd_arc):
+        for etcd in (self.etcd, self.etcd_arc) if self.with_arc_apiserver else (self.etcd,):
             if etcd.component.is_running():
                 log(f"{etcd.name}: already running (pid {etcd.component.pid()})")
             else:
