@@ -56,18 +56,31 @@ def crd_directory(group: str) -> Path:
 
 
 @functools.cache
-def schema(group: str, version: str, kind: str) -> dict[str, Any]:
-    """The openAPIV3Schema of ``kind`` in ``group/version``, from the project's CRD manifest (the file named
-    after the kind's plural, as all three projects name them)."""
+def crd(group: str, kind: str) -> dict[str, Any]:
+    """The CustomResourceDefinition of ``kind`` in ``group``, from the project's manifest (the file named
+    after the kind's plural, as all three projects name them). Template markers of the projects' own Helm
+    charts (in cert-manager's labels) are left out: only name and spec are kept."""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     for path in sorted(crd_directory(group).glob(f"*{kind.lower()}s.yaml")):
         for doc in yaml.load_all(path.read_text(), Loader=loader):
-            if not doc or doc.get("kind") != "CustomResourceDefinition":
-                continue
-            spec = doc["spec"]
-            if spec["group"] != group or spec["names"]["kind"] != kind:
-                continue
-            for served in spec["versions"]:
-                if served["name"] == version:
-                    return dict(served["schema"]["openAPIV3Schema"])
-    raise KeyError(f"no CRD for {group}/{version} {kind} in {crd_directory(group)}")
+            if (
+                doc
+                and doc.get("kind") == "CustomResourceDefinition"
+                and doc["spec"]["group"] == group
+                and doc["spec"]["names"]["kind"] == kind
+            ):
+                return {
+                    "apiVersion": doc["apiVersion"],
+                    "kind": doc["kind"],
+                    "metadata": {"name": doc["metadata"]["name"]},
+                    "spec": doc["spec"],
+                }
+    raise KeyError(f"no CRD for {group} {kind} in {crd_directory(group)}")
+
+
+def schema(group: str, version: str, kind: str) -> dict[str, Any]:
+    """The openAPIV3Schema of ``kind`` in ``group/version``."""
+    for served in crd(group, kind)["spec"]["versions"]:
+        if served["name"] == version:
+            return dict(served["schema"]["openAPIV3Schema"])
+    raise KeyError(f"{group} {kind} has no version {version}")
