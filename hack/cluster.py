@@ -116,11 +116,12 @@ class LocalCluster:
         """``controller_manager=False`` leaves ARC's controller manager out (tests that run their own).
 
         For tests that install ARC into the cluster (the Helm chart) instead of running it on the host:
-        ``arc_apiserver=False`` neither starts nor registers the host API server (so the chart's APIService
-        is the only one; the demo's ARC objects are left out too), ``aggregator_routing=True`` makes
-        kube-apiserver dial an APIService's endpoint (pod) IPs instead of its Service's ClusterIP
-        (``--enable-aggregator-routing``: no kube-proxy here), and ``pod_cidrs`` gives each fake node a
-        ``spec.podCIDR``, from which kwok allocates its pods' IPs (without one kwok takes 10.0.0.0/24);
+        ``arc_apiserver=False`` starts neither the host API server nor its etcd and registers nothing (so
+        the chart's APIService is the only one; the demo's ARC objects are left out too),
+        ``aggregator_routing=True`` makes kube-apiserver dial an APIService's endpoint (pod) IPs instead
+        of its Service's ClusterIP (``--enable-aggregator-routing``: no kube-proxy here), ``pod_cidrs``
+        gives each fake node a ``spec.podCIDR``, from which kwok allocates its pods' IPs (without one kwok
+        takes 10.0.0.0/24);
         ``demo=False`` installs none of the demo objects (a chart that ships its own templates).
         ``etcd_tls=False`` serves ARC's etcd over plain HTTP (benchmarks that compare with raw etcd calls);
         by default it requires client certificates, and only arc-apiserver holds one.
@@ -161,7 +162,7 @@ class LocalCluster:
             c
             for c in COMPONENTS
             if (self.with_controller_manager or not c.controller_manager)
-            and (self.with_arc_apiserver or c.name != "arc-apiserver")
+            and (self.with_arc_apiserver or c.name not in ("arc-apiserver", "etcd-arc"))
         ]
 
     @property
@@ -499,8 +500,10 @@ class LocalCluster:
         """Start every component that is not running and wait until the cluster is usable."""
         started = time.monotonic()
         self.ensure_pki()
-        for spec in self.components:
-            self.start_component(spec)
+            c
+            for c in COMPONENTS
+            if (self.with_controller_manager or not c.controller_manager)
+            and (self.with_arc_apiserver or c.name not in ("arc-apiserver", "etcd-arc"))
         if self.with_demo:
             self.install_demo()
         log(f"control plane up in {time.monotonic() - started:.1f}s")

@@ -262,7 +262,13 @@ def test_the_apiservice_is_available_through_the_real_aggregator(stack: Stack) -
     apiservice = stack.kubectl.json("get", "apiservice", APISERVICE)
     assert apiservice["spec"]["service"]["namespace"] == NAMESPACE
     assert "127.0.0.1" not in json.dumps(apiservice["spec"])
-    assert stack.kubectl.run("get", "orders", "-A") is not None
+
+    def orders_served() -> bool:
+        # kube-apiserver's aggregated discovery picks the group up a moment after Available.
+        out = stack.kubectl.run("get", "orders", "-A", "-o", "json", check=False)
+        return '"kind": "List"' in out or '"items"' in out
+
+    eventually(orders_served, timeout=60, what="kubectl get orders -A")
     resources = stack.kubectl.run("api-resources", "--api-group=arc.opendefense.cloud", "-o", "name")
     assert "orders.arc.opendefense.cloud" in resources
 
@@ -321,3 +327,46 @@ def test_an_order_succeeds_with_the_images_controller_manager(stack: Stack) -> N
     holder = lease["spec"]["holderIdentity"]
     managers = [p["metadata"]["name"] for p in stack.pods() if "controller-manager" in p["metadata"]["name"]]
     assert any(holder.startswith(name) for name in managers), (holder, managers)
+
+
+def test_a_rolling_upgrade_replaces_the_real_pods_and_keeps_etcds_data(stack: Stack) -> None:
+    """helm upgrade with a changed value: new API server pods start for real, the old ones stop, and the
+    Order written before is still served (it lives in etcd's claim, not in a pod)."""
+    before = {p["metadata"]["uid"] for p in stack.pods() if "apiserver" in p["metadata"]["name"]}
+    helm = [str(binary_path("helm")), "--kubeconfig", str(stack.cluster.kubeconfig)]
+    upgrade = subprocess.run(
+        [*helm, "upgrade", RELEASE, str(CHART), "-n", NAMESPACE, "--reuse-values",
+         "--set", "apiserver.logLevel=DEBUG", "--wait", "--timeout", "5m"],
+        capture_output=True, text=True, timeout=400, check=False,
+    )  # fmt: skip
+    assert upgrade.returncode == 0, upgrade.stderr
+
+    def replaced() -> bool:
+        pods = [p for p in stack.pods() if "apiserver" in p["metadata"]["name"]]
+        uids = {p["metadata"]["uid"] for p in pods}
+        running = stack.podman("ps", "--filter", "status=running", "--format", "{{.Labels}}")
+        return (
+            not uids & before
+            and all(uid in running for uid in uids)
+            and not any(uid in running for uid in before)
+        )
+
+    eventually(replaced, timeout=180, interval=2, what=f"API server pods replaced; {stack.diagnostics()}")
+    args = [
+        c["args"]
+        for p in stack.pods()
+        for c in p["spec"]["containers"]
+        if "apiserver" in p["metadata"]["name"]
+    ]
+    assert all("--log-level=DEBUG" in a for a in args), args
+
+    def served() -> bool:
+        order = stack.kubectl.run(
+            "get", "orders.arc.opendefense.cloud", "-n", "arc-demo", "mirror-base-images", "-o", "json",
+            check=False,
+        )  # fmt: skip
+        return '"phase": "Succeeded"' in order
+
+    eventually(
+        served, timeout=120, interval=2, what=f"the Order served after the upgrade; {stack.diagnostics()}"
+    )
