@@ -500,10 +500,8 @@ class LocalCluster:
         """Start every component that is not running and wait until the cluster is usable."""
         started = time.monotonic()
         self.ensure_pki()
-            c
-            for c in COMPONENTS
-            if (self.with_controller_manager or not c.controller_manager)
-            and (self.with_arc_apiserver or c.name not in ("arc-apiserver", "etcd-arc"))
+        for spec in self.components:
+            self.start_component(spec)
         if self.with_demo:
             self.install_demo()
         log(f"control plane up in {time.monotonic() - started:.1f}s")
