@@ -19,7 +19,7 @@ from aiohttp import web
 from apiserver import errors
 from apiserver.admission.attributes import AdmissionAttributes, AdmissionPlugin
 from apiserver.admission.resource_quota import ResourceQuotaGate
-from apiserver.auth import USER
+from apiserver.auth import USER, UserInfo
 from apiserver.limits import MAX_REQUEST_BODY_BYTES
 from apiserver.listing import ListGate, write_body
 from apiserver.negotiation import (
@@ -217,19 +217,7 @@ class ResourceHandlers:
         name = str(meta.get("name") or "")
         quota = self.quota.create(self.info, scope.namespace, name) if self.quota else nullcontext()
         async with quota:
-            await self._admit(
-                AdmissionAttributes(
-                    "CREATE",
-                    self.info,
-                    scope.namespace,
-                    name,
-                    None,
-                    body,
-                    scope.dry_run,
-                    user=request.get(USER),
-                    scope=scope,
-                )
-            )
+            await self._admit(self._attributes("CREATE", scope, name, obj=body, user=request.get(USER)))
             obj = await self.store.create(scope, body)
         return respond(
             transform_object(self.info, media, obj, include_object_of(request)),
@@ -255,17 +243,7 @@ class ResourceHandlers:
         if not isinstance(body, dict):
             raise errors.bad_request("the request body must be a JSON object")
         await self._admit(
-            AdmissionAttributes(
-                "UPDATE",
-                self.info,
-                scope.namespace,
-                name,
-                subresource,
-                body,
-                scope.dry_run,
-                user=request.get(USER),
-                scope=scope,
-            )
+            self._attributes("UPDATE", scope, name, subresource=subresource, obj=body, user=request.get(USER))
         )
         obj = await self.store.update(scope, name, body, subresource=subresource)
         return respond(
@@ -291,16 +269,12 @@ class ResourceHandlers:
         if patch_type == APPLY_PATCH:
             return await self._apply(request, media, scope, name, patch, subresource=subresource, force=force)
         await self._admit(
-            AdmissionAttributes(
+            self._attributes(
                 "UPDATE",
-                self.info,
-                scope.namespace,
+                scope,
                 name,
-                subresource,
-                None,
-                scope.dry_run,
+                subresource=subresource,
                 user=request.get(USER),
-                scope=scope,
                 patch=(patch_type, patch),
             )
         )
@@ -327,32 +301,11 @@ class ResourceHandlers:
         user = request.get(USER)
 
         async def admit_create(obj: Mapping[str, Any]) -> None:
-            await self._admit(
-                AdmissionAttributes(
-                    "CREATE",
-                    self.info,
-                    scope.namespace,
-                    name,
-                    None,
-                    obj,
-                    scope.dry_run,
-                    user=user,
-                    scope=scope,
-                )
-            )
+            await self._admit(self._attributes("CREATE", scope, name, obj=obj, user=user))
 
         await self._admit(
-            AdmissionAttributes(
-                "UPDATE",
-                self.info,
-                scope.namespace,
-                name,
-                subresource,
-                None,
-                scope.dry_run,
-                user=user,
-                scope=scope,
-                patch=(APPLY_PATCH, config),
+            self._attributes(
+                "UPDATE", scope, name, subresource=subresource, user=user, patch=(APPLY_PATCH, config)
             )
         )
         quota: AbstractAsyncContextManager[None] = nullcontext()
@@ -370,6 +323,31 @@ class ResourceHandlers:
             media,
             status=201 if created else 200,
             warnings=scope.warnings,
+        )
+
+    def _attributes(
+        self,
+        operation: str,
+        scope: RequestScope,
+        name: str,
+        *,
+        subresource: str | None = None,
+        obj: Mapping[str, Any] | None = None,
+        user: UserInfo | None = None,
+        patch: tuple[str, Any] | None = None,
+    ) -> AdmissionAttributes:
+        """What admission sees of this request (``admission.NewAttributesRecord``)."""
+        return AdmissionAttributes(
+            operation,
+            self.info,
+            scope.namespace,
+            name,
+            subresource,
+            obj,
+            scope.dry_run,
+            user=user,
+            scope=scope,
+            patch=patch,
         )
 
     async def _exists(self, namespace: str | None, name: str) -> bool:
@@ -397,9 +375,7 @@ class ResourceHandlers:
         media = negotiate(request.headers.get("Accept"), "object")
         name = request.match_info["name"]
         options, scope = await self._delete_request(request)
-        await self._admit(
-            AdmissionAttributes("DELETE", self.info, scope.namespace, name, None, None, scope.dry_run)
-        )
+        await self._admit(self._attributes("DELETE", scope, name))
         result, _deleted = await self.store.delete(scope, name, options)
         if result.get("kind") == "Status":
             return respond(result, MediaType(media.subtype))
@@ -409,9 +385,7 @@ class ResourceHandlers:
         media = negotiate(request.headers.get("Accept"), "list")
         options, _ = list_options(self.info, {k: v for k, v in request.query.items() if k != "watch"})
         delete, scope = await self._delete_request(request)
-        await self._admit(
-            AdmissionAttributes("DELETE", self.info, scope.namespace, "", None, None, scope.dry_run)
-        )
+        await self._admit(self._attributes("DELETE", scope, ""))
         items = await self.store.delete_collection(scope, options, delete)
         return respond(transform_list(self.info, media, items, {}, include_object_of(request)), media)
 

@@ -157,28 +157,10 @@ def _yaml_result(raw: bytes, failure: BaseException | None) -> Any:
     raise errors.bad_request(f"error decoding YAML: {failure}") from None
 
 
-def decode_patch(raw: bytes, content_type: str | None) -> tuple[str, Any]:
-    """The patch type and the decoded patch document (an apply configuration is YAML, or JSON).
-
-    An apply configuration is decoded here on the calling thread; request handlers use
-    :func:`decode_patch_async`, which decodes it off the event loop.
-    """
-    media = _patch_media_type(content_type)
-    if media == APPLY_PATCH:
-        json_doc = _json_apply_configuration(raw)
-        if json_doc is not None:
-            return media, json_doc
-        try:
-            doc = yamldecode.load(raw)
-        except (yaml.YAMLError, ValueError) as exc:
-            raise errors.bad_request(f"error decoding YAML: {exc}") from None
-        return media, _apply_configuration(doc)
-    return media, _json_patch_document(raw, media)
-
-
 async def decode_patch_async(raw: bytes, content_type: str | None) -> tuple[str, Any]:
-    """:func:`decode_patch`, with an apply configuration decoded in ``yamldecode``'s threads (go-yaml's
-    limits apply: an alias bomb is refused, a large body does not hold the event loop)."""
+    """The patch type and the decoded patch document: an apply configuration is JSON (read by orjson) or
+    YAML, decoded in ``yamldecode``'s threads (go-yaml's limits apply: an alias bomb is refused, a large
+    body does not hold the event loop)."""
     media = _patch_media_type(content_type)
     if media == APPLY_PATCH:
         json_doc = _json_apply_configuration(raw)
