@@ -34,6 +34,7 @@ from apiserver.negotiation import (
 )
 from apiserver.observability import ADMISSION_DURATION
 from apiserver.query import delete_options, list_options, patch_options, write_options
+from apiserver.registry import deletion
 from apiserver.registry.apply import apply
 from apiserver.registry.patch import APPLY_PATCH
 from apiserver.registry.store import RequestScope, Store, stored_json
@@ -376,7 +377,7 @@ class ResourceHandlers:
         name = request.match_info["name"]
         options, scope = await self._delete_request(request)
         await self._admit(self._attributes("DELETE", scope, name))
-        result, _deleted = await self.store.delete(scope, name, options)
+        result, _deleted = await deletion.delete(self.store, scope, name, options)
         if result.get("kind") == "Status":
             return respond(result, MediaType(media.subtype))
         return respond(transform_object(self.info, media, result, include_object_of(request)), media)
@@ -386,7 +387,7 @@ class ResourceHandlers:
         options, _ = list_options(self.info, {k: v for k, v in request.query.items() if k != "watch"})
         delete, scope = await self._delete_request(request)
         await self._admit(self._attributes("DELETE", scope, ""))
-        items = await self.store.delete_collection(scope, options, delete)
+        items = await deletion.delete_collection(self.store, scope, options, delete)
         return respond(transform_list(self.info, media, items, {}, include_object_of(request)), media)
 
 

@@ -34,9 +34,8 @@ from apiserver import errors
 from apiserver.encoding import encode_json
 from apiserver.listing import Lease, ListGate, write_slices
 from apiserver.negotiation import IncludeObject, MediaType, partial_object_metadata, table
-from apiserver.registry.store import ListOptions, Store, decode_stored, stored_json
-from apiserver.storage.interface import EventType, ExpiredError, Revision, StorageError
-from apiserver.storage.interface import WatchEvent as StorageEvent
+from apiserver.registry.store import ListOptions, Store, stored_json
+from apiserver.registry.watching import EventType, ObjectEvent, Revision
 
 logger = logging.getLogger(__name__)
 
@@ -100,24 +99,24 @@ class WatchEncoder:
 
 
 def translate(
-    event: StorageEvent, matches: Callable[[dict[str, Any]], bool] | None
+    event: ObjectEvent, matches: Callable[[dict[str, Any]], bool] | None
 ) -> tuple[str, dict[str, Any]] | None:
-    """A storage event as the (type, object) a selector-filtered watcher sees, or None to skip it."""
+    """A Store event as the (type, object) a selector-filtered watcher sees, or None to skip it."""
     rv = str(event.revision)
     if event.type == EventType.DELETED:
-        if event.prev_value is None:
+        old = event.prev_object
+        if old is None:
             return None
-        old = decode_stored(event.prev_value)
         old["metadata"]["resourceVersion"] = rv
         return ("DELETED", old) if matches is None or matches(old) else None
-    assert event.value is not None
-    new = decode_stored(event.value)
+    new = event.object
+    assert new is not None
     if matches is None:
         return ("ADDED" if event.type == EventType.ADDED else "MODIFIED"), new
     new_matches = matches(new)
-    if event.type == EventType.ADDED or event.prev_value is None:
+    old = None if event.type == EventType.ADDED else event.prev_object
+    if old is None:
         return ("ADDED", new) if new_matches else None
-    old = decode_stored(event.prev_value)
     old_matches = matches(old)
     if new_matches and old_matches:
         return "MODIFIED", new
@@ -212,19 +211,9 @@ async def serve_watch(
                     translated = translate(event, matches)
                     if translated is not None:
                         await response.write(encoder.event(*translated))
-            except ExpiredError as err:
-                await response.write(
-                    encoder.error(
-                        errors.expired(
-                            f"too old resource version: {err.requested} ({err.oldest or err.current})"
-                        )
-                    )
-                )
-            except StorageError as err:
-                logger.warning("watch ended by storage error", extra={"error": str(err)})
-                await response.write(
-                    encoder.error(errors.internal_error("the watch was interrupted by a storage error"))
-                )
+            except errors.StatusError as err:
+                # The Store mapped the storage's failure (410 compacted, 500): the watch's last event.
+                await response.write(encoder.error(err))
     except TimeoutError:
         pass
     except ConnectionResetError:

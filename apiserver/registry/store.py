@@ -34,6 +34,7 @@ from apiserver.encoding import encode_json
 from apiserver.registry.managedfields import FieldManager, settle_request
 from apiserver.registry.patch import apply_patch
 from apiserver.registry.strategy import ResourceStrategy, StatusStrategy, Strategy, metadata_of
+from apiserver.registry.watching import ObjectWatch
 from apiserver.storage.interface import (
     INCONSISTENT_CONTINUE_MESSAGE,
     CompactedError,
@@ -52,7 +53,6 @@ from apiserver.storage.interface import (
     StorageUnavailableError,
     StoredValue,
     TooLargeRevisionError,
-    Watcher,
 )
 from apiserver.storage.keys import KeyLayout
 from apiserver.uid import new_uuid
@@ -392,13 +392,16 @@ class Store:
             raise self._error(err, "", "list") from None
         return len(result.items) + (result.remaining_item_count or 0)
 
-    async def watch(self, namespace: str | None, *, from_revision: Revision | None) -> Watcher:
+    async def watch(self, namespace: str | None, *, from_revision: Revision | None) -> ObjectWatch:
+        """A watch of the namespace (or the cluster) from ``from_revision`` (now when None), with bookmarks:
+        decoded events, storage errors as Statuses (``registry/watching.py``)."""
         try:
-            return await self.storage.watch(
+            watcher = await self.storage.watch(
                 self.prefix(namespace), from_revision=from_revision, bookmarks=True
             )
         except StorageError as err:
             raise self._error(err, "", "watch") from None
+        return ObjectWatch(watcher, decode_stored)
 
     # ---- create -----------------------------------------------------------------------------------
     async def create(self, scope: RequestScope, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -633,133 +636,6 @@ class Store:
             return self._prepare_update(scope, new, old_wire, subresource=subresource)
 
         return await self._guaranteed_update(scope, scope.namespace, name, compute, precondition=None)
-
-    # ---- delete -----------------------------------------------------------------------------------
-    async def delete(
-        self, scope: RequestScope, name: str, options: Mapping[str, Any]
-    ) -> tuple[dict[str, Any], bool]:
-        """Delete one object; returns (a Status or the object now terminating, whether it is gone).
-
-        Finalizers (and ``propagationPolicy`` Orphan/Foreground, which add the ``orphan`` or
-        ``foregroundDeletion`` finalizer) turn the delete into an update setting ``deletionTimestamp``.
-        """
-        key = self.key(scope.namespace, name)
-        preconditions = options.get("preconditions") or {}
-        uid_pre = preconditions.get("uid")
-        rv_pre = self._revision(preconditions.get("resourceVersion"))
-        policy = options.get("propagationPolicy")
-        orphan_dependents = options.get("orphanDependents")
-
-        def check_preconditions(obj: Mapping[str, Any]) -> None:
-            meta = obj.get("metadata") or {}
-            if uid_pre and uid_pre != meta.get("uid"):
-                raise errors.conflict(
-                    self.info.group_resource,
-                    name,
-                    f"Precondition failed: UID in precondition: {uid_pre}, "
-                    f"UID in object meta: {meta.get('uid', '')}",
-                )
-            if rv_pre is not None and str(rv_pre) != meta.get("resourceVersion"):
-                raise errors.conflict(
-                    self.info.group_resource,
-                    name,
-                    f"Precondition failed: ResourceVersion in precondition: {rv_pre}, "
-                    f"ResourceVersion in object meta: {meta.get('resourceVersion', '')}",
-                )
-
-        def gc_finalizers(finalizers: list[str]) -> list[str]:
-            """``deletionFinalizersForGarbageCollection``."""
-            orphan = FINALIZER_ORPHAN in finalizers
-            foreground = FINALIZER_FOREGROUND in finalizers
-            if orphan_dependents is not None:
-                orphan, foreground = bool(orphan_dependents), False
-            elif policy == "Orphan":
-                orphan, foreground = True, False
-            elif policy == "Foreground":
-                orphan, foreground = False, True
-            elif policy == "Background":
-                orphan, foreground = False, False
-            out = [x for x in finalizers if x not in (FINALIZER_ORPHAN, FINALIZER_FOREGROUND)]
-            if orphan:
-                out.append(FINALIZER_ORPHAN)
-            if foreground:
-                out.append(FINALIZER_FOREGROUND)
-            return out
-
-        try:
-            current = decode_stored(await self.storage.get(key))
-        except StorageError as err:
-            raise self._error(err, name, "delete") from None
-        check_preconditions(current)
-        meta = current["metadata"]
-        finalizers = list(meta.get("finalizers") or [])
-        if meta.get("deletionTimestamp") and finalizers:
-            # Already terminating: finalizers cannot be changed through DeleteOptions any more.
-            return current, False
-        new_finalizers = gc_finalizers(finalizers)
-        if new_finalizers:
-
-            def mark_deleting(old_wire: dict[str, Any]) -> dict[str, Any]:
-                check_preconditions(old_wire)
-                out = dict(old_wire)
-                out_meta = dict(out["metadata"])
-                out_meta["finalizers"] = gc_finalizers(list(out_meta.get("finalizers") or []))
-                if not out_meta.get("deletionTimestamp"):
-                    out_meta["deletionTimestamp"] = now_rfc3339()
-                    out_meta["deletionGracePeriodSeconds"] = 0
-                out["metadata"] = out_meta
-                return out
-
-            updated = await self._guaranteed_update(
-                scope, scope.namespace, name, mark_deleting, precondition=None
-            )
-            return updated, False
-
-        if scope.dry_run:
-            return self._deleted_status(current), True
-        try:
-            deleted = await self.storage.delete(
-                key,
-                precondition=Revision(int(meta["resourceVersion"])) if rv_pre is not None else None,
-                validate=lambda value: check_preconditions(decode_stored(value)),
-            )
-        except StorageError as err:
-            raise self._error(err, name, "delete") from None
-        return self._deleted_status(decode_stored(deleted)), True
-
-    def _deleted_status(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        meta = obj.get("metadata") or {}
-        details = {"name": meta.get("name", ""), "group": self.info.group, "kind": self.info.plural}
-        if meta.get("uid"):
-            details["uid"] = meta["uid"]
-        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
-
-    async def delete_collection(
-        self, scope: RequestScope, list_options: ListOptions, options: Mapping[str, Any]
-    ) -> builtins.list[dict[str, Any]]:
-        """Delete every object the list selects (a few at a time, like kube's workers); returns them."""
-        page = await self.list(scope.namespace, list_options)
-        semaphore = asyncio.Semaphore(16)
-
-        async def delete_one(obj: dict[str, Any]) -> dict[str, Any] | None:
-            meta = obj["metadata"]
-            item_scope = RequestScope(
-                namespace=meta.get("namespace"),
-                dry_run=scope.dry_run,
-                field_manager=scope.field_manager,
-                user_agent=scope.user_agent,
-            )
-            async with semaphore:
-                try:
-                    await self.delete(item_scope, meta["name"], options)
-                except errors.StatusError as err:
-                    if err.code == 404:
-                        return None
-                    raise
-            return obj
-
-        results = await asyncio.gather(*(delete_one(obj) for obj in page.items))
-        return [obj for obj in results if obj is not None]
 
 
 def _only_managed_field_times_differ(new: Mapping[str, Any], old: Mapping[str, Any]) -> bool:
