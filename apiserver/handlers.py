@@ -204,15 +204,21 @@ class ResourceHandlers:
             lease.release()
 
     # ---- writes -----------------------------------------------------------------------------------
-    async def create(self, request: web.Request) -> web.StreamResponse:
-        media = negotiate(request.headers.get("Accept"), "object")
-        scope = self._scope(request, "CreateOptions")
+    async def _object_body(self, request: web.Request, scope: RequestScope) -> dict[str, Any]:
+        """The object of a create or update (JSON or YAML, decoded off the loop); its duplicate keys go
+        into ``scope`` for fieldValidation."""
         raw = await self._body(request)
         body = await decode_body_async(raw, request.headers.get("Content-Type"))
         if scope.field_validation != "Ignore":
             scope.duplicate_fields = duplicate_fields(raw, request.headers.get("Content-Type"))
         if not isinstance(body, dict):
             raise errors.bad_request("the request body must be a JSON object")
+        return body
+
+    async def create(self, request: web.Request) -> web.StreamResponse:
+        media = negotiate(request.headers.get("Accept"), "object")
+        scope = self._scope(request, "CreateOptions")
+        body = await self._object_body(request, scope)
         raw_meta = body.get("metadata")
         meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
         name = str(meta.get("name") or "")
@@ -237,12 +243,7 @@ class ResourceHandlers:
         media = negotiate(request.headers.get("Accept"), "object")
         scope = self._scope(request, "UpdateOptions")
         name = request.match_info["name"]
-        raw = await self._body(request)
-        body = await decode_body_async(raw, request.headers.get("Content-Type"))
-        if scope.field_validation != "Ignore":
-            scope.duplicate_fields = duplicate_fields(raw, request.headers.get("Content-Type"))
-        if not isinstance(body, dict):
-            raise errors.bad_request("the request body must be a JSON object")
+        body = await self._object_body(request, scope)
         await self._admit(
             self._attributes("UPDATE", scope, name, subresource=subresource, obj=body, user=request.get(USER))
         )
