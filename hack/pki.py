@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from apiserver.certs import (
+    write_private_file as write_private_file,  # one writer of private files (re-exported)
+)
 
 _VALIDITY = datetime.timedelta(days=365)
 
@@ -45,20 +48,6 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) 
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         ),
     )
-
-
-def write_private_file(path: Path, data: bytes) -> None:
-    """Write a key or token readable by its owner only, created with mode 0600 (never wider, not even
-    between the write and a chmod); an existing file is narrowed to 0600 before anything is written."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        if os.fstat(fd).st_mode & 0o077:
-            os.fchmod(fd, 0o600)  # an older file, created wider: narrow it while it is still empty
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
 
 
 def _name(common_name: str, organizations: Sequence[str] = ()) -> x509.Name:

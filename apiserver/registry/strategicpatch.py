@@ -17,6 +17,7 @@ import copy
 from typing import Any
 
 from api.structure import DEDUCED, Schema
+from apiserver.registry.typed import go_format
 
 DIRECTIVE = "$patch"
 RETAIN_KEYS = "$retainKeys"
@@ -40,19 +41,6 @@ class StrategicPatchError(ValueError):
 def strategic_merge_patch(original: dict[str, Any], patch: dict[str, Any], schema: Schema) -> dict[str, Any]:
     """``original`` with ``patch`` applied (neither is modified)."""
     return _merge_map(copy.deepcopy(original), copy.deepcopy(patch), schema)
-
-
-def _go(value: Any) -> str:
-    """How Go's ``%v`` prints a decoded JSON value (roughly), for error messages."""
-    if isinstance(value, dict):
-        return "map[" + " ".join(f"{k}:{_go(v)}" for k, v in sorted(value.items())) + "]"
-    if isinstance(value, list):
-        return "[" + " ".join(_go(v) for v in value) + "]"
-    if value is None:
-        return "<nil>"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def _strategies(schema: Schema | None) -> tuple[bool, str]:
@@ -82,7 +70,7 @@ def _merge_map(original: dict[str, Any] | None, patch: dict[str, Any], schema: S
             return patch
         if directive == "delete":
             return {}
-        raise StrategicPatchError(f"unknown patch type: {_go(directive)} in map: {_go(patch)}")
+        raise StrategicPatchError(f"unknown patch type: {go_format(directive)} in map: {go_format(patch)}")
     if original is None:
         original = {}
     _apply_retain_keys(original, patch)
@@ -206,8 +194,8 @@ def _validate_with_order(patch_list: list[Any], order: list[Any], merge_key: str
         oi += 1
     if pi < len(items) and oi >= len(order):
         raise StrategicPatchError(
-            f"The order in patch list:\n{_go(patch_list)}\n doesn't match {SET_ELEMENT_ORDER} list:\n"
-            f"{_go(order)}\n"
+            f"The order in patch list:\n{go_format(patch_list)}\n doesn't match {SET_ELEMENT_ORDER} list:\n"
+            f"{go_format(order)}\n"
         )
 
 
@@ -292,7 +280,7 @@ def _element_is_map(*lists: list[Any]) -> bool:
             elif seen is not current and not (
                 issubclass(seen, (int, float)) and issubclass(current, (int, float))
             ):
-                raise StrategicPatchError(f"list element types are not identical: {_go(list(lists))}")
+                raise StrategicPatchError(f"list element types are not identical: {go_format(list(lists))}")
     if seen is None:
         raise StrategicPatchError("no elements in any of the given slices")
     return seen is dict
@@ -351,7 +339,7 @@ def _merge_special_elements(
         if directive == "delete":
             if merge_key not in item:
                 raise StrategicPatchError(
-                    f"map: {_go(item)} does not contain declared merge key: {merge_key}"
+                    f"map: {go_format(item)} does not contain declared merge key: {merge_key}"
                 )
             original = [
                 o for o in original if not (isinstance(o, dict) and o.get(merge_key, _NO) == item[merge_key])
@@ -361,7 +349,7 @@ def _merge_special_elements(
         elif directive == "merge":
             raise StrategicPatchError("merging lists cannot yet be specified in the patch")
         else:
-            raise StrategicPatchError(f"unknown patch type: {_go(directive)} in map: {_go(item)}")
+            raise StrategicPatchError(f"unknown patch type: {go_format(directive)} in map: {go_format(item)}")
     if replace:
         return without, []
     return original, without
@@ -375,7 +363,7 @@ def _has_key(item: Any, merge_key: str, value: Any) -> bool:
 
 
 def _no_merge_key(item: Any, merge_key: str) -> StrategicPatchError:
-    return StrategicPatchError(f"map: {_go(item)} does not contain declared merge key: {merge_key}")
+    return StrategicPatchError(f"map: {go_format(item)} does not contain declared merge key: {merge_key}")
 
 
 def _bad_arg(item: Any) -> StrategicPatchError:
@@ -446,7 +434,7 @@ def _normalize_slice_order(items: list[Any], order: list[Any], merge_key: str, i
                 )
             if merge_key not in item:
                 raise StrategicPatchError(
-                    f"map: {_go(item)} does not contain declared merge key: {merge_key}"
+                    f"map: {go_format(item)} does not contain declared merge key: {merge_key}"
                 )
         keep = [v for v in items if v.get(DIRECTIVE) != "delete"]
         to_delete = [v for v in items if v.get(DIRECTIVE) == "delete"]

@@ -115,14 +115,15 @@ def _check(schema: Schema, kind: str, value: Any, path: Path) -> None:
 
 def _shape(value: Any) -> str:
     """How structured-merge-diff prints the offending value (Go's ``%v`` of a ``value.Value``)."""
-    return "&{" + _go(value) + "}"
+    return "&{" + go_format(value) + "}"
 
 
-def _go(value: Any) -> str:
+def go_format(value: Any) -> str:
+    """How Go's ``%v`` prints a decoded JSON value (roughly), for error messages kube words with it."""
     if isinstance(value, dict):
-        return "map[" + " ".join(f"{k}:{_go(v)}" for k, v in sorted(value.items())) + "]"
+        return "map[" + " ".join(f"{k}:{go_format(v)}" for k, v in sorted(value.items())) + "]"
     if isinstance(value, list):
-        return "[" + " ".join(_go(v) for v in value) + "]"
+        return "[" + " ".join(go_format(v) for v in value) + "]"
     if value is None:
         return "<nil>"
     if isinstance(value, bool):
