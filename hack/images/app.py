@@ -7,9 +7,13 @@ from a copy of the sources, so stale ``build/`` directories in the checkout can 
 
 Reproducibility: pip's ``direct_url.json`` (it names the wheel's temporary path) is dropped, byte-code is
 compiled by us in ``unchecked-hash`` mode with the in-image path (``compileall -d``), and the layer's files
-get ``SOURCE_DATE_EPOCH`` (the last commit of its sources). The console scripts ``arc-apiserver`` and
-``arc-controller-manager`` are written here with ``#!/usr/bin/python3`` (pip's would name the build host's
-interpreter). The finished layer is cached per hash of the inputs, so an unchanged tree rebuilds nothing.
+get ``SOURCE_DATE_EPOCH`` (the last commit of its sources). The wheel's build backend is pinned
+(``hack/build-constraints.txt``), dependencies are installed from wheels only (``--only-binary :all:``: a
+locally built sdist differs from build to build), and every Python step runs with ``PYTHONHASHSEED=0`` (set
+iteration order, and so marshalled frozensets, would follow the random hash seed). The console scripts
+``arc-apiserver`` and ``arc-controller-manager`` are written here with ``#!/usr/bin/python3`` (pip's would
+name the build host's interpreter). The finished layer is cached per hash of the inputs, so an unchanged tree
+rebuilds nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import configparser
 import hashlib
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -36,9 +41,9 @@ SITE_PACKAGES = "usr/local/lib/python3.11/dist-packages"
 BIN_DIR = "usr/local/bin"
 #: The project's packages (setuptools' include list) and the files that decide the installed content.
 PACKAGES = ("api", "apiserver", "controllers", "workflowtemplates")
-INPUT_FILES = ("pyproject.toml", "README.md", "hack/constraints.txt")
+INPUT_FILES = ("pyproject.toml", "README.md", "hack/constraints.txt", "hack/build-constraints.txt")
 #: Bump when the way the layer is made changes.
-APP_FORMAT = 1
+APP_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,7 @@ class AppLayer:
 def inputs_key(epoch: int) -> str:
     """Hash of every input of the app layer: the project's sources, pins, interpreter and mtime."""
     h = hashlib.sha256()
-    h.update(f"{APP_FORMAT}\0{epoch}\0{sys.version}\0".encode())
+    h.update(f"{APP_FORMAT}\0{epoch}\0{sys.version}\0{_pip_version()}\0".encode())
     paths = [REPO_ROOT / f for f in INPUT_FILES]
     for package in PACKAGES:
         paths += sorted(
@@ -84,13 +89,16 @@ def app_layer(epoch: int, *, rebuild: bool = False) -> AppLayer:
     directory.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="arc-app-") as tmp:
         work = Path(tmp)
-        wheel = _build_wheel(work)
+        wheel = _build_wheel(work, epoch)
         site = work / "site"
         _pip(
+            epoch,
             "install",
             "--quiet",
             "--no-compile",
             "--no-warn-script-location",
+            "--only-binary",
+            ":all:",
             "--target",
             str(site),
             "-c",
@@ -120,6 +128,7 @@ def app_layer(epoch: int, *, rebuild: bool = False) -> AppLayer:
                 str(site),
             ],
             check=True,
+            env=_build_env(epoch),
         )
         scripts = _console_scripts(site)
         entries: list[Entry] = list(tree_entries(site, SITE_PACKAGES, epoch))
@@ -138,11 +147,30 @@ def app_layer(epoch: int, *, rebuild: bool = False) -> AppLayer:
     return AppLayer(layer, dists, tuple(sorted(scripts)))
 
 
-def _pip(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", *args], check=True)
+def _build_env(epoch: int) -> dict[str, str]:
+    """The environment of every step that makes the layer: a fixed hash seed and source date, and the pinned
+    build backend for pip's isolated build environment."""
+    return {
+        **os.environ,
+        "PYTHONHASHSEED": "0",
+        "SOURCE_DATE_EPOCH": str(epoch),
+        "PIP_CONSTRAINT": str(REPO_ROOT / "hack" / "build-constraints.txt"),
+    }
 
 
-def _build_wheel(work: Path) -> Path:
+def _pip_version() -> str:
+    from pip import __version__
+
+    return __version__
+
+
+def _pip(epoch: int, *args: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--disable-pip-version-check", *args], check=True, env=_build_env(epoch)
+    )
+
+
+def _build_wheel(work: Path, epoch: int) -> Path:
     src = work / "src"
     src.mkdir()
     for f in ("pyproject.toml", "README.md"):
@@ -152,7 +180,7 @@ def _build_wheel(work: Path) -> Path:
             REPO_ROOT / package, src / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
         )
     dist = work / "dist"
-    _pip("wheel", "--quiet", "--no-deps", "-w", str(dist), str(src))
+    _pip(epoch, "wheel", "--quiet", "--no-deps", "-w", str(dist), str(src))
     (wheel,) = dist.glob("arc-*.whl")
     return wheel
 

@@ -330,3 +330,45 @@ def write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f"{path.name}.tmp.{os.getpid()}")
     tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+def diff_layouts(a: Path, b: Path, *, limit: int = 20) -> list[str]:
+    """What differs between the single images of the layouts ``a`` and ``b``: config keys, then each layer's
+    members (name, mode, owner, mtime, size, content hash), at most ``limit`` lines — what a failed
+    reproducibility check prints, so the cause is in the log and not on the machine that saw it."""
+
+    def image(out: Path) -> tuple[dict[str, Any], list[Path]]:
+        _, digest = read_layout(out)
+        blobs = out / "blobs" / "sha256"
+        manifest = json.loads((blobs / digest.removeprefix("sha256:")).read_bytes())
+        config = json.loads((blobs / manifest["config"]["digest"].removeprefix("sha256:")).read_bytes())
+        return config, [blobs / la["digest"].removeprefix("sha256:") for la in manifest["layers"]]
+
+    def members(path: Path) -> dict[str, tuple[Any, ...]]:
+        found: dict[str, tuple[Any, ...]] = {}
+        with tarfile.open(path, "r:gz") as tar:
+            for m in tar:
+                f = tar.extractfile(m) if m.isreg() else None
+                content = hashlib.sha256(f.read()).hexdigest()[:12] if f else m.linkname
+                found[m.name] = (m.type, oct(m.mode), m.uid, m.gid, m.mtime, m.size, content)
+        return found
+
+    (config_a, layers_a), (config_b, layers_b) = image(a), image(b)
+    lines = []
+    for key in ("config", "history", "created", "architecture", "os"):
+        if config_a.get(key) != config_b.get(key):
+            lines.append(f"config.{key}: {config_a.get(key)!r} != {config_b.get(key)!r}")
+    if len(layers_a) != len(layers_b):
+        lines.append(f"{len(layers_a)} layers != {len(layers_b)} layers")
+    for i, (la, lb) in enumerate(zip(layers_a, layers_b, strict=False)):
+        if la.name == lb.name:
+            continue
+        ma, mb = members(la), members(lb)
+        for name in sorted(set(ma) | set(mb)):
+            if ma.get(name) != mb.get(name):
+                lines.append(f"layer {i} {name}: {ma.get(name)} != {mb.get(name)}")
+                if len(lines) >= limit:
+                    return lines
+        if ma == mb:
+            lines.append(f"layer {i}: same members, different bytes (tar headers or gzip)")
+    return lines[:limit]

@@ -25,6 +25,7 @@ from hack.binaries import REPO_ROOT, pinned_versions
 from hack.etcd import EtcdServer
 from hack.images import sbom
 from hack.images.build import DEFAULT_OUT, LOCK_FILE, NONROOT_UID
+from hack.images.oci import diff_layouts
 from hack.process import free_port
 from tests.integration.images.conftest import ULIMITS, Podman, build, require
 from tests.integration.workflowtemplates.support import (
@@ -72,7 +73,10 @@ def test_two_builds_of_one_commit_have_the_same_digests(
     out = tmp_path_factory.mktemp("images-again")
     again = build(out, "--rebuild")
     for name in ("arc", "arc-tools"):
-        assert again[name]["digest"] == built[name]["digest"], name
+        assert again[name]["digest"] == built[name]["digest"], (
+            name,
+            diff_layouts(DEFAULT_OUT / built[name]["layout"], out / again[name]["layout"]),
+        )
         assert again[name]["size"] == built[name]["size"]
         # The SBOM is a function of the image too.
         assert (out / again[name]["sbom"]).read_text() == (DEFAULT_OUT / built[name]["sbom"]).read_text()

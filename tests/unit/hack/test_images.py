@@ -11,6 +11,7 @@ from pathlib import Path
 
 from hack.images.oci import (
     Entry,
+    diff_layouts,
     dir_info,
     file_info,
     image_config,
@@ -108,6 +109,24 @@ def test_layout_is_written_once_and_unreferenced_blobs_go(tmp_path: Path) -> Non
     blobs = {p.name for p in (out / "blobs" / "sha256").iterdir()}
     assert image.digest.removeprefix("sha256:") not in blobs
     assert changed.digest.removeprefix("sha256:") in blobs and len(blobs) == 3
+
+
+def test_diff_layouts_names_the_config_keys_and_members_that_differ(tmp_path: Path) -> None:
+    def layout(name: str, user: str, mtime: int, y: bytes) -> Path:
+        entries = [Entry(dir_info("a", 1000)), Entry(file_info("a/y", len(y), mtime), data=y)]
+        layer = write_layer(entries, tmp_path / f"{name}.tar.gz")
+        created = "2025-01-01T00:00:00Z"
+        config = image_config(created=created, layers=[layer], config={"User": user}, history=[])
+        write_layout(tmp_path / name, "t", "1.0", config, [layer])
+        return tmp_path / name
+
+    one = layout("one", "1", 1000, b"y")
+    assert diff_layouts(one, layout("same", "1", 1000, b"y")) == []
+    (user,) = diff_layouts(one, layout("user", "2", 1000, b"y"))
+    assert user == "config.config: {'User': '1'} != {'User': '2'}"
+    (member,) = diff_layouts(one, layout("mtime", "1", 1001, b"y"))
+    assert member.startswith("layer 0 a/y: ") and ", 1000, 1, " in member and ", 1001, 1, " in member
+    assert len(diff_layouts(one, layout("both", "2", 1000, b"z"))) == 2
 
 
 STATUS = """Package: python3
