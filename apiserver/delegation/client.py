@@ -7,19 +7,17 @@ thing with a different error family.
 Credentials come from a kubeconfig (client certificate or bearer token, CA) or from the in-cluster service
 account as client-go's ``rest.InClusterConfig`` reads it: the address from ``KUBERNETES_SERVICE_HOST`` and
 ``KUBERNETES_SERVICE_PORT`` (no cluster DNS needed), the mounted CA, and the token file re-read every
-minute (the kubelet rotates bound service-account tokens; a token read once expires). Errors are mapped
-once to :class:`DelegationError` carrying the status code and the server's Status.
+minute (the kubelet rotates bound service-account tokens; a token read once expires); `api.incluster` reads
+it for both programs. Errors are mapped once to :class:`DelegationError` carrying the status code and the
+server's Status.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
-import os
 import ssl
 import tempfile
-import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,39 +27,10 @@ import aiohttp
 import orjson
 import yaml
 
+from api.incluster import SERVICE_ACCOUNT_DIR, service_host
+from api.incluster import NotInClusterError as NotInClusterError  # raised by load_kubeconfig(None)
+from api.incluster import TokenFile as TokenFile
 from apiserver.certs import write_private_file
-
-IN_CLUSTER_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
-TOKEN_REREAD_SECONDS = 60.0
-"""client-go's cachingTokenSource period for ``BearerTokenFile``."""
-
-
-class NotInClusterError(Exception):
-    """client-go's ``ErrNotInCluster``."""
-
-
-class TokenFile:
-    """A bearer token read from a file, re-read once it is a minute old (and kept if a re-read fails)."""
-
-    def __init__(self, path: Path, *, period: float = TOKEN_REREAD_SECONDS) -> None:
-        self.path = path
-        self.period = period
-        self._token = self._read()
-        self._read_at = time.monotonic()
-
-    def _read(self) -> str:
-        token = self.path.read_text().strip()
-        if not token:
-            raise ValueError(f"{self.path} is empty")
-        return token
-
-    def token(self) -> str:
-        if time.monotonic() - self._read_at >= self.period:
-            # client-go keeps the cached token when the file is briefly unreadable
-            with contextlib.suppress(OSError, ValueError):
-                self._token = self._read()
-            self._read_at = time.monotonic()
-        return self._token
 
 
 class DelegationError(Exception):
@@ -85,20 +54,12 @@ class KubeConfig:
 
 
 def in_cluster_config(
-    service_account_dir: Path = IN_CLUSTER_DIR, environ: Mapping[str, str] | None = None
+    service_account_dir: Path = SERVICE_ACCOUNT_DIR, environ: Mapping[str, str] | None = None
 ) -> KubeConfig:
     """client-go's ``rest.InClusterConfig``: the Service's address from the environment, the pod's token."""
-    env = os.environ if environ is None else environ
-    host, port = env.get("KUBERNETES_SERVICE_HOST", ""), env.get("KUBERNETES_SERVICE_PORT", "")
-    if not host or not port:
-        raise NotInClusterError(
-            "unable to load in-cluster configuration, KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT"
-            " must be defined"
-        )
-    if ":" in host:  # net.JoinHostPort
-        host = f"[{host}]"
+    server = service_host(environ)  # NotInClusterError first, as client-go checks the environment first
     ctx = ssl.create_default_context(cafile=str(service_account_dir / "ca.crt"))
-    return KubeConfig(f"https://{host}:{port}", ctx, token_file=TokenFile(service_account_dir / "token"))
+    return KubeConfig(server, ctx, token_file=TokenFile(service_account_dir / "token"))
 
 
 def _material(entry: Mapping[str, Any], key: str, base: Path) -> bytes | None:

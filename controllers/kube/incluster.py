@@ -1,12 +1,8 @@
 """Where the controller manager finds kube-apiserver, as controller-runtime's ``config.GetConfig`` does.
 
 Order: ``--kubeconfig``, then ``$KUBECONFIG``, then the pod's service account (client-go's
-``rest.InClusterConfig``), then ``~/.kube/config``. In a pod the service account is:
-- the address ``https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT`` (the kubelet sets both for the
-  ``kubernetes`` Service; no cluster DNS needed);
-- ``ca.crt``, ``token`` and ``namespace`` under ``/var/run/secrets/kubernetes.io/serviceaccount``. The token
-  is a bound token the kubelet rotates (it expires within the hour), so it is re-read every minute, as
-  client-go's cached token source does; a failed re-read keeps the previous token.
+``rest.InClusterConfig``), then ``~/.kube/config``. The service account is read by `api.incluster` (shared
+with the API server); this module maps its errors into the controllers' `ConfigError` family.
 
 This module reads files and the environment only; `controllers.kube.client` turns the result into a
 configured HTTP client.
@@ -14,13 +10,13 @@ configured HTTP client.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from api import incluster
+from api.incluster import SERVICE_ACCOUNT_DIR, TokenFile, service_host
 from controllers.kube.errors import ConfigError
 
 __all__ = [
@@ -33,38 +29,9 @@ __all__ = [
     "resolve_kubeconfig",
 ]
 
-SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
-TOKEN_REREAD_SECONDS = 60.0
 
-
-class NotInClusterError(ConfigError):
+class NotInClusterError(ConfigError, incluster.NotInClusterError):
     """client-go's ``ErrNotInCluster``: the service's environment variables are not set."""
-
-
-class TokenFile:
-    """A bearer token from a file, re-read once it is ``period`` seconds old."""
-
-    def __init__(self, path: Path, *, period: float = TOKEN_REREAD_SECONDS) -> None:
-        self.path = path
-        self.period = period
-        self._token = self._read()
-        self._read_at = time.monotonic()
-
-    def _read(self) -> str:
-        try:
-            token = self.path.read_text().strip()
-        except OSError as exc:
-            raise ConfigError(f"service account token {self.path}: {exc}") from exc
-        if not token:
-            raise ConfigError(f"service account token {self.path} is empty")
-        return token
-
-    def token(self) -> str:
-        if time.monotonic() - self._read_at >= self.period:
-            with contextlib.suppress(ConfigError):
-                self._token = self._read()
-            self._read_at = time.monotonic()
-        return self._token
 
 
 @dataclass(frozen=True)
@@ -79,19 +46,20 @@ def in_cluster(
     service_account_dir: Path = SERVICE_ACCOUNT_DIR, environ: Mapping[str, str] | None = None
 ) -> InCluster:
     """The pod's service account; `NotInClusterError` outside a pod, `ConfigError` if its files are bad."""
-    env = os.environ if environ is None else environ
-    host, port = env.get("KUBERNETES_SERVICE_HOST", ""), env.get("KUBERNETES_SERVICE_PORT", "")
-    if not host or not port:
-        raise NotInClusterError(
-            "unable to load in-cluster configuration, KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT"
-            " must be defined"
-        )
-    if ":" in host:  # an IPv6 address: net.JoinHostPort brackets it
-        host = f"[{host}]"
+    try:
+        host = service_host(environ)
+    except incluster.NotInClusterError as exc:
+        raise NotInClusterError(str(exc)) from None
     ca_file = service_account_dir / "ca.crt"
     if not ca_file.is_file():
         raise ConfigError(f"service account CA {ca_file} does not exist")
-    return InCluster(f"https://{host}:{port}", ca_file, TokenFile(service_account_dir / "token"))
+    token = service_account_dir / "token"
+    try:
+        return InCluster(host, ca_file, TokenFile(token))
+    except OSError as exc:
+        raise ConfigError(f"service account token {token}: {exc}") from exc
+    except ValueError as exc:  # empty
+        raise ConfigError(str(exc)) from exc
 
 
 def in_cluster_namespace(service_account_dir: Path = SERVICE_ACCOUNT_DIR) -> str | None:
