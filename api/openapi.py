@@ -512,53 +512,54 @@ def _resource_paths(r: ResourceInfo, version: Version) -> dict[str, Any]:
             "parameters": [name_param, *ns_param, pretty],
             **read_replace_patch("Status", "status of the specified"),
         }
-    watch_common = [_param(n, v) for n in _LIST_PARAMS]
-    paths[f"{base}/watch/{ns_seg}{r.plural}"] = {
-        "parameters": [*watch_common[:5], *ns_param, pretty, *watch_common[5:]],
-        "get": o.op(
-            op_id=f"watch{_OP_PREFIX}{scope}{kind}List",
-            description=f"watch individual changes to a list of {kind}. deprecated: use the 'watch' "
-            "parameter with a list operation instead.",
-            action="watchlist",
+
+    def list_parameters(*path_params: dict[str, Any]) -> list[dict[str, Any]]:
+        """A list or watch path's parameters in kube's order: the list options around path and pretty."""
+        return [*list_params[:5], *path_params, pretty, *list_params[5:]]
+
+    def streaming_get(op_id: str, description: str, action: str, definition: str) -> dict[str, Any]:
+        """The GET of a list-only or watch-only path: every parameter is the path's, the answer may stream."""
+        return o.op(
+            op_id=op_id,
+            description=description,
+            action=action,
             params=[],
-            responses=o.response(watch_def, ok, watch=True),
+            responses=o.response(definition, ok, watch=True),
             watch=True,
-        ),
+        )
+
+    watch_list = (
+        f"watch individual changes to a list of {kind}. deprecated: use the 'watch' parameter with a list "
+        "operation instead."
+    )
+    paths[f"{base}/watch/{ns_seg}{r.plural}"] = {
+        "parameters": list_parameters(*ns_param),
+        "get": streaming_get(f"watch{_OP_PREFIX}{scope}{kind}List", watch_list, "watchlist", watch_def),
     }
     paths[f"{base}/watch/{ns_seg}{r.plural}/{{name}}"] = {
-        "parameters": [*watch_common[:5], name_param, *ns_param, pretty, *watch_common[5:]],
-        "get": o.op(
-            op_id=f"watch{_OP_PREFIX}{scope}{kind}",
-            description=f"watch changes to an object of kind {kind}. deprecated: use the 'watch' parameter "
-            "with a list operation instead, filtered to a single item with the 'fieldSelector' parameter.",
-            action="watch",
-            params=[],
-            responses=o.response(watch_def, ok, watch=True),
-            watch=True,
+        "parameters": list_parameters(name_param, *ns_param),
+        "get": streaming_get(
+            f"watch{_OP_PREFIX}{scope}{kind}",
+            f"watch changes to an object of kind {kind}. deprecated: use the 'watch' parameter with a list "
+            "operation instead, filtered to a single item with the 'fieldSelector' parameter.",
+            "watch",
+            watch_def,
         ),
     }
     if r.namespaced:
         paths[f"{base}/{r.plural}"] = {
-            "parameters": [*watch_common[:5], pretty, *watch_common[5:]],
-            "get": o.op(
-                op_id=f"list{_OP_PREFIX}{kind}ForAllNamespaces",
-                description=f"list or watch objects of kind {kind}",
-                action="list",
-                params=[],
-                responses=o.response(o.list_def, ok, watch=True),
-                watch=True,
+            "parameters": list_parameters(),
+            "get": streaming_get(
+                f"list{_OP_PREFIX}{kind}ForAllNamespaces",
+                f"list or watch objects of kind {kind}",
+                "list",
+                o.list_def,
             ),
         }
         paths[f"{base}/watch/{r.plural}"] = {
-            "parameters": [*watch_common[:5], pretty, *watch_common[5:]],
-            "get": o.op(
-                op_id=f"watch{_OP_PREFIX}{kind}ListForAllNamespaces",
-                description=f"watch individual changes to a list of {kind}. deprecated: use the 'watch' "
-                "parameter with a list operation instead.",
-                action="watchlist",
-                params=[],
-                responses=o.response(watch_def, ok, watch=True),
-                watch=True,
+            "parameters": list_parameters(),
+            "get": streaming_get(
+                f"watch{_OP_PREFIX}{kind}ListForAllNamespaces", watch_list, "watchlist", watch_def
             ),
         }
     return paths
