@@ -58,11 +58,21 @@ class FakeKubeClient:
     def _not_found(self, resource: Resource, name: str) -> NotFoundError:
         return NotFoundError(_status(404, "NotFound", f'{resource} "{name}" not found'))
 
-    async def get(self, resource: Resource, namespace: str | None, name: str) -> JSON:
-        self.calls.append(("get", resource.plural, namespace or "", name))
-        obj = self.objects.get(self._key(resource, namespace, name))
+    def _existing(
+        self, verb: str, resource: Resource, namespace: str | None, name: str, subresource: str | None = None
+    ) -> tuple[tuple[Resource, str, str], JSON]:
+        """Record the call, then find the object it names (its key and stored form) or raise NotFound."""
+        self.calls.append(
+            (verb if subresource is None else f"{verb}/{subresource}", resource.plural, namespace or "", name)
+        )
+        key = self._key(resource, namespace, name)
+        obj = self.objects.get(key)
         if obj is None:
             raise self._not_found(resource, name)
+        return key, obj
+
+    async def get(self, resource: Resource, namespace: str | None, name: str) -> JSON:
+        _, obj = self._existing("get", resource, namespace, name)
         return copy.deepcopy(obj)
 
     async def list(
@@ -169,18 +179,7 @@ class FakeKubeClient:
         *,
         subresource: str | None = None,
     ) -> JSON:
-        self.calls.append(
-            (
-                "update" if subresource is None else f"update/{subresource}",
-                resource.plural,
-                namespace or "",
-                name,
-            )
-        )
-        key = self._key(resource, namespace, name)
-        old = self.objects.get(key)
-        if old is None:
-            raise self._not_found(resource, name)
+        key, old = self._existing("update", resource, namespace, name, subresource)
         rv = (body.get("metadata") or {}).get("resourceVersion")
         if rv and rv != old["metadata"]["resourceVersion"]:
             raise ConflictError(
@@ -203,18 +202,7 @@ class FakeKubeClient:
         patch_type: PatchType = "merge",
         subresource: str | None = None,
     ) -> JSON:
-        self.calls.append(
-            (
-                "patch" if subresource is None else f"patch/{subresource}",
-                resource.plural,
-                namespace or "",
-                name,
-            )
-        )
-        key = self._key(resource, namespace, name)
-        old = self.objects.get(key)
-        if old is None:
-            raise self._not_found(resource, name)
+        key, old = self._existing("patch", resource, namespace, name, subresource)
         if patch_type == "json":
             try:
                 new = jsonpatch.apply_patch(copy.deepcopy(old), patch)
@@ -236,11 +224,7 @@ class FakeKubeClient:
         uid: str | None = None,
         propagation_policy: str | None = None,
     ) -> None:
-        self.calls.append(("delete", resource.plural, namespace or "", name))
-        key = self._key(resource, namespace, name)
-        old = self.objects.get(key)
-        if old is None:
-            raise self._not_found(resource, name)
+        key, old = self._existing("delete", resource, namespace, name)
         if uid and old["metadata"].get("uid") != uid:
             raise ConflictError(_status(409, "Conflict", "Precondition failed: UID in precondition"))
         if old["metadata"].get("finalizers"):
