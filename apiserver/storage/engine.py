@@ -13,11 +13,13 @@ import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Self
 
 from apiserver.storage.continuation import LATEST, decode_continue, encode_continue
 from apiserver.storage.interface import (
     EXPIRED_LIST_MESSAGE,
     INCONSISTENT_CONTINUE_MESSAGE,
+    Closable,
     CompactedError,
     KeyNotFoundError,
     ListResult,
@@ -56,7 +58,7 @@ def prefix_end(prefix: str) -> str:
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
-class StorageEngine(ABC):
+class StorageEngine(Closable, ABC):
     """Implements the Storage protocol's list, update, delete and watch over a backend's primitives."""
 
     def __init__(
@@ -81,6 +83,19 @@ class StorageEngine(ABC):
     def watch_hub(self) -> WatchHub:
         """The watch fan-out (introspection for tests and metrics)."""
         return self._hub
+
+    # -------------------------------------------------------------------------------------- lifecycle
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Connect (etcd) or nothing (memory); ``async with`` starts and closes the storage."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
 
     # ----------------------------------------------------------------------------- backend primitives
 

@@ -43,8 +43,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import aetcd.rpc as rpc
 from opentelemetry import trace
@@ -313,18 +312,6 @@ class EtcdStorage(StorageEngine):
         self._channel = self._kv = self._watch_stub = None
         for member in members:
             await member.channel.close()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     # ------------------------------------------------------------------------------ instrumented call
 

@@ -216,6 +216,27 @@ Predicate = Callable[[StoredValue], bool]
 for which it returned True, so a caller may collect decoded objects as a side effect."""
 
 
+class Closable:
+    """``async with`` closes it on the way out: the one ``__aexit__`` of the storage layer's closable
+    things (a watcher; a backend, whose ``__aenter__`` also starts it)."""
+
+    __slots__ = ()
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
 class Watcher(Protocol):
     """An open watch: an async iterator of :class:`WatchEvent`, in revision order.
 

@@ -16,8 +16,6 @@ import asyncio
 import bisect
 from collections import deque
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Self
 
 from apiserver.storage.engine import RangePage, StorageEngine
 from apiserver.storage.interface import (
@@ -102,18 +100,6 @@ class MemoryStorage(StorageEngine):
 
     async def close(self) -> None:
         await self._hub.close()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def _operation(self) -> None:
         """Every operation yields to the event loop once, as a real network call does, so that tests see

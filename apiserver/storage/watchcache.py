@@ -35,10 +35,10 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from types import TracebackType
 from typing import Protocol, Self
 
 from apiserver.storage.interface import (
+    Closable,
     EventType,
     ExpiredError,
     Revision,
@@ -70,7 +70,7 @@ class WatchSource(Protocol):
 OpenSource = Callable[[str, Revision], Awaitable[WatchSource]]
 
 
-class _Subscriber:
+class _Subscriber(Closable):
     """One client's watch: a bounded queue fed by a shared source. Implements ``interface.Watcher``."""
 
     __slots__ = (
@@ -166,17 +166,6 @@ class _Subscriber:
         shared, self._shared = self._shared, None
         if shared is not None:
             await shared.remove(self)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
 
 class _SharedWatch:
