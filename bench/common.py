@@ -1,15 +1,78 @@
-"""Shared pieces of the benchmarks: process CPU/RSS readings, latency statistics, concurrency drivers."""
+"""Shared pieces of the benchmarks: process CPU/RSS readings, latency statistics, concurrency drivers, and
+the frame of a run (its log lines, its work directory, its report's header)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import platform
+import shutil
 import statistics
+import subprocess
+import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", flush=True)
+
+
+def exit_on_signal(signum: int, frame: object) -> None:
+    """A SIGTERM handler that unwinds through the finally blocks stopping what the benchmark started."""
+    raise SystemExit(128 + signum)
+
+
+def git_commit() -> str:
+    """The checkout's commit (``+dirty`` with local changes): which code a result was measured on."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def report_header(benchmark: str, mode: str) -> dict[str, Any]:
+    """What every benchmark report starts with: which benchmark, when, on what machine, at which commit.
+
+    Call it when the runs are done: ``machine.load_avg_at_end`` says how busy the machine was meanwhile.
+    """
+    return {
+        "benchmark": benchmark,
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "mode": mode,
+        "machine": {
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_avg_at_end": os.getloadavg(),
+        },
+        "commit": git_commit(),
+    }
+
+
+@contextlib.contextmanager
+def work_directory(prefix: str, *, keep: bool = False) -> Iterator[Path]:
+    """A temporary directory for a run's servers and logs, removed afterwards unless ``keep``."""
+    work_dir = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield work_dir
+    finally:
+        if keep:
+            log(f"work directory kept: {work_dir}")
+        else:
+            shutil.rmtree(work_dir, ignore_errors=True)
 
 
 def cpu_seconds(pid: int) -> float:

@@ -40,16 +40,11 @@ import copy
 import dataclasses
 import json
 import os
-import platform
-import shutil
 import signal
 import ssl
-import subprocess
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +56,17 @@ from api.openapi import build_v3
 from api.resources import RESOURCES, ResourceInfo
 from bench.apiserver import RawEtcd
 from bench.apiserver import watch_latency_raw as raw_watch_latency
-from bench.common import Run, cpu_seconds, drive, percentile, rss_bytes
+from bench.common import (
+    Run,
+    cpu_seconds,
+    drive,
+    exit_on_signal,
+    log,
+    percentile,
+    report_header,
+    rss_bytes,
+    work_directory,
+)
 from hack.arcapiserver import ArcApiServer
 from hack.cluster import LocalCluster
 from hack.kube import KubeHTTP, KubeHTTPError
@@ -76,10 +81,6 @@ _MOD = rpc.Compare.CompareTarget.MOD
 _EQUAL = rpc.Compare.CompareResult.EQUAL
 MERGE_PATCH = "application/merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
-
-
-def log(message: str) -> None:
-    print(f"[bench] {message}", flush=True)
 
 
 # --- CRDs from ARC's OpenAPI --------------------------------------------------------------------------
@@ -741,24 +742,6 @@ async def run(cluster: LocalCluster, direct: ArcApiServer, sizes: Sizes) -> dict
     return results
 
 
-def exit_on_signal(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
-def git_commit() -> str:
-    """The checkout's commit (``+dirty`` with local changes): which code a result was measured on."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -778,42 +761,30 @@ def main(argv: list[str] | None = None) -> int:
         sizes = dataclasses.replace(sizes, list_sizes=tuple(sorted(args.lists)))
 
     signal.signal(signal.SIGTERM, exit_on_signal)  # unwind through the finally that stops the stack
-    work_dir = Path(tempfile.mkdtemp(prefix="arc-bench-compare-"))
-    cluster = LocalCluster(work_dir, controller_manager=False, etcd_tls=False)
-    direct = ArcApiServer(
-        work_dir,
-        cluster.etcd_arc.client_url,
-        name="arc-apiserver-direct",
-        etcd_prefix="/arc-direct",
-        extra_args=("--log-level=WARNING",),
-    )
-    try:
-        cluster.up()
-        direct.start()
-        admin = cluster.admin()
-        install_crds(admin)
-        ensure_namespaces(admin, [f"c{c}" for c in CONCURRENCIES] + ["list", "watch", "warmup"])
-        log("stack up, CRDs established; measuring")
-        import uvloop
+    with work_directory("arc-bench-compare-", keep=args.keep) as work_dir:
+        cluster = LocalCluster(work_dir, controller_manager=False, etcd_tls=False)
+        direct = ArcApiServer(
+            work_dir,
+            cluster.etcd_arc.client_url,
+            name="arc-apiserver-direct",
+            etcd_prefix="/arc-direct",
+            extra_args=("--log-level=WARNING",),
+        )
+        try:
+            cluster.up()
+            direct.start()
+            admin = cluster.admin()
+            install_crds(admin)
+            ensure_namespaces(admin, [f"c{c}" for c in CONCURRENCIES] + ["list", "watch", "warmup"])
+            log("stack up, CRDs established; measuring")
+            import uvloop
 
-        result = uvloop.run(run(cluster, direct, sizes))
-    finally:
-        direct.stop()
-        cluster.down()
-        if args.keep:
-            log(f"work directory kept: {work_dir}")
-        else:
-            shutil.rmtree(work_dir, ignore_errors=True)
+            result = uvloop.run(run(cluster, direct, sizes))
+        finally:
+            direct.stop()
+            cluster.down()
     report = {
-        "benchmark": "compare",
-        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "mode": "quick" if args.quick else "full",
-        "machine": {
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_avg_at_end": os.getloadavg(),
-        },
-        "commit": git_commit(),
+        **report_header("compare", "quick" if args.quick else "full"),
         "sizes": {"ops": sizes.ops, "ops_at_1": sizes.ops // 4, "lists": list(sizes.list_sizes)},
         **result,
     }

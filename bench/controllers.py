@@ -32,22 +32,17 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
-import shutil
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from bench.common import cpu_seconds, rss_bytes
-from bench.compare import git_commit
+from bench.common import cpu_seconds, log, report_header, rss_bytes, work_directory
 from controllers.kube import ApiKubeClient, KubeError, connect
 from controllers.kube.resources import (
     ARTIFACT_WORKFLOWS,
@@ -66,10 +61,6 @@ ARTIFACTS = 3
 ARTIFACT_TYPE = "bench-oci"  # the stack may bring a demo "oci" type of its own
 API_VERSION = "arc.opendefense.cloud/v1alpha1"
 NAMESPACES = Resource("", "v1", "namespaces", "Namespace", False)
-
-
-def log(message: str) -> None:
-    print(f"[bench] {message}", flush=True)
 
 
 # --- the manager's /metrics ---------------------------------------------------------------------------
@@ -595,38 +586,23 @@ def main(argv: list[str] | None = None) -> int:
             "--no-artifact-workflow-controller"
         )  # `make run` starts it; measured: the Order controller
 
-    work_dir = Path(tempfile.mkdtemp(prefix="arc-bench-controllers-"))
-    cluster = LocalCluster(work_dir, controller_manager=False)
-    try:
-        cluster.up()
-        result = asyncio.run(
-            run(
-                cluster,
-                n_orders,
-                extra,
-                limit=args.timeout,
-                profile=args.profile,
-                no_op_resync=not args.artifact_workflow_controller,
+    with work_directory("arc-bench-controllers-", keep=args.keep) as work_dir:
+        cluster = LocalCluster(work_dir, controller_manager=False)
+        try:
+            cluster.up()
+            result = asyncio.run(
+                run(
+                    cluster,
+                    n_orders,
+                    extra,
+                    limit=args.timeout,
+                    profile=args.profile,
+                    no_op_resync=not args.artifact_workflow_controller,
+                )
             )
-        )
-    finally:
-        cluster.down()
-        if args.keep:
-            log(f"work directory kept: {work_dir}")
-        else:
-            shutil.rmtree(work_dir, ignore_errors=True)
-    report = {
-        "benchmark": "controllers",
-        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "mode": "quick" if n_orders <= 200 else "full",
-        "commit": git_commit(),
-        "machine": {
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_avg_at_end": os.getloadavg(),
-        },
-        **result,
-    }
+        finally:
+            cluster.down()
+    report = {**report_header("controllers", "quick" if n_orders <= 200 else "full"), **result}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     summary = {k: v for k, v in report.items() if k not in ("progress_samples", "manager_argv")}

@@ -31,21 +31,25 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
-import shutil
 import signal
-import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
 
-from bench.common import cpu_seconds, percentile, rss_bytes
+from bench.common import (
+    cpu_seconds,
+    exit_on_signal,
+    log,
+    percentile,
+    report_header,
+    rss_bytes,
+    work_directory,
+)
 from bench.compare import (
     ARC_GROUP,
     CRD_GROUP,
@@ -53,8 +57,6 @@ from bench.compare import (
     Api,
     admin_target,
     ensure_namespaces,
-    exit_on_signal,
-    git_commit,
     install_crds,
     latency_summary,
     order,
@@ -77,10 +79,6 @@ SELECTOR = "shard=s7"
 CRD_P99_LIMIT = 1.0
 CRD_RSS_LIMIT = 4 * 2**30
 MB = 2**20
-
-
-def log(message: str) -> None:
-    print(f"[bench] {message}", flush=True)
 
 
 def name_of(i: int) -> tuple[str, str]:
@@ -307,6 +305,25 @@ def rss_trend(samples: list[dict[str, Any]], key: str, total: int) -> dict[str, 
     }
 
 
+@contextlib.asynccontextmanager
+async def sampled(
+    api: Api, etcd_url: str, pids: Mapping[str, int], *, checkpoint: Path | None = None
+) -> AsyncIterator[tuple[Progress, Sampler]]:
+    """A run's progress and its Sampler, sampling every 2 s while the run lasts; closes ``api`` after it."""
+    progress = Progress()
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+    sampler = Sampler(session, etcd_url, pids, progress, checkpoint=checkpoint)
+    sampling = asyncio.create_task(sampler.run(2.0))
+    try:
+        yield progress, sampler
+    finally:
+        sampling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sampling
+        await session.close()
+        await api.close()
+
+
 async def run_arc(work: Path, n: int, compaction_interval: float, checkpoint: Path) -> dict[str, Any]:
     etcd = EtcdServer.allocate("etcd-scale", work)
     etcd.start()
@@ -321,11 +338,7 @@ async def run_arc(work: Path, n: int, compaction_interval: float, checkpoint: Pa
         assert arc_pid and etcd_pid
         pids = {"arc-apiserver": arc_pid, "etcd": etcd_pid}
         api = Api(token_target("arc", arc))
-        progress = Progress()
-        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
-        sampler = Sampler(session, etcd.client_url, pids, progress, checkpoint=checkpoint)
-        sampling = asyncio.create_task(sampler.run(2.0))
-        try:
+        async with sampled(api, etcd.client_url, pids, checkpoint=checkpoint) as (progress, sampler):
             progress.phase = "create"
             cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
             started = time.perf_counter()
@@ -388,12 +401,6 @@ async def run_arc(work: Path, n: int, compaction_interval: float, checkpoint: Pa
                 "waited_s": round(compacted["t"] - after_patch["t"], 1),
             }
             log(f"compaction: {result['compaction']}")
-        finally:
-            sampling.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sampling
-            await session.close()
-            await api.close()
         result["samples"] = sampler.samples
         result["apiserver_rss"] = rss_trend(sampler.samples, "arc-apiserver_rss_mb", n)
         result["etcd_rss"] = rss_trend(sampler.samples, "etcd_rss_mb", n)
@@ -411,14 +418,10 @@ async def run_crd(cluster: LocalCluster, n: int, batch: int, rss_limit: int) -> 
         assert pid is not None
         pids[name] = pid
     api = Api(admin_target("crd", cluster, CRD_GROUP))
-    progress = Progress()
-    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
-    sampler = Sampler(session, cluster.etcd.client_url, pids, progress)
-    sampling = asyncio.create_task(sampler.run(2.0))
     batches: list[dict[str, Any]] = []
     stopped_because = f"reached {n}"
     over = 0
-    try:
+    async with sampled(api, cluster.etcd.client_url, pids) as (progress, sampler):
         # Warm-up (not counted): the first creates of a fresh CRD pay for its handler and caches.
         progress.phase = "warm-up"
         await create_orders(api, range(n, n + 500), Progress(), labels={"warmup": "yes"})
@@ -466,12 +469,6 @@ async def run_crd(cluster: LocalCluster, n: int, batch: int, rss_limit: int) -> 
         progress.phase = "idle"
         await asyncio.sleep(4)
         await sampler.sample()
-    finally:
-        sampling.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sampling
-        await session.close()
-        await api.close()
     result["samples"] = sampler.samples
     result["kube_apiserver_rss"] = rss_trend(sampler.samples, "kube-apiserver_rss_mb", stored)
     result["etcd_rss"] = rss_trend(sampler.samples, "etcd_rss_mb", stored)
@@ -513,15 +510,10 @@ def main(argv: list[str] | None = None) -> int:
     # the servers this benchmark started.
     signal.signal(signal.SIGTERM, exit_on_signal)
 
-    report: dict[str, Any] = {
-        "benchmark": "scale",
-        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "mode": "full" if n >= FULL_ORDERS else "quick" if n == QUICK_ORDERS else "custom",
-        "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
-        "commit": git_commit(),
-    }
-    work = Path(tempfile.mkdtemp(prefix="arc-bench-scale-"))
-    try:
+    report = report_header(
+        "scale", "full" if n >= FULL_ORDERS else "quick" if n == QUICK_ORDERS else "custom"
+    )
+    with work_directory("arc-bench-scale-") as work:
         checkpoint = args.out.with_suffix(".partial.json")
         if not args.skip_arc:
             report["arc"] = uvloop.run(run_arc(work / "arc", n, args.compaction_interval, checkpoint))
@@ -538,8 +530,6 @@ def main(argv: list[str] | None = None) -> int:
                 )
             finally:
                 cluster.down()
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     report["machine"]["load_avg_at_end"] = os.getloadavg()
     report["group"] = {"arc": ARC_GROUP, "crd": CRD_GROUP}
     args.out.parent.mkdir(parents=True, exist_ok=True)
