@@ -29,6 +29,16 @@ def _storage_version_hash(info: ResourceInfo) -> str:
     return base64.b64encode(digest[:8]).decode()
 
 
+def _short_names_and_categories(info: ResourceInfo) -> dict[str, list[str]]:
+    """``shortNames`` and ``categories`` of both discovery formats, each left out when empty (omitempty)."""
+    names: dict[str, list[str]] = {}
+    if info.short_names:
+        names["shortNames"] = list(info.short_names)
+    if info.categories:
+        names["categories"] = list(info.categories)
+    return names
+
+
 def api_resource_list() -> dict[str, Any]:
     resources: list[dict[str, Any]] = []
     for info in RESOURCES:
@@ -38,11 +48,8 @@ def api_resource_list() -> dict[str, Any]:
             "namespaced": info.namespaced,
             "kind": info.kind,
             "verbs": list(info.verbs),
+            **_short_names_and_categories(info),
         }
-        if info.short_names:
-            entry["shortNames"] = list(info.short_names)
-        if info.categories:
-            entry["categories"] = list(info.categories)
         entry["storageVersionHash"] = _storage_version_hash(info)
         resources.append(entry)
         for sub in info.subresources:
@@ -93,11 +100,8 @@ def api_group_discovery_list() -> dict[str, Any]:
             "scope": info.scope,
             "singularResource": info.singular,
             "verbs": list(info.verbs),
+            **_short_names_and_categories(info),
         }
-        if info.short_names:
-            entry["shortNames"] = list(info.short_names)
-        if info.categories:
-            entry["categories"] = list(info.categories)
         if info.subresources:
             entry["subresources"] = [
                 {"subresource": sub, "responseKind": kind, "verbs": list(info.subresource_verbs)}
