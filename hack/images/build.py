@@ -42,7 +42,7 @@ from hack.images.oci import (
     write_layer,
     write_layout,
 )
-from hack.images.rootfs import BASE_EPOCH, NONROOT_NAME, NONROOT_UID, BaseSpec, base, cache_root
+from hack.images.rootfs import BASE_EPOCH, NONROOT_NAME, NONROOT_UID, Base, BaseSpec, base, cache_root
 
 log = logging.getLogger("hack.images")
 
@@ -126,45 +126,84 @@ class Built:
     seconds: float
 
 
+@dataclass(frozen=True)
+class _Top:
+    """What one image puts on its Debian base: the layer, how it was made (history), its description."""
+
+    layer: Layer
+    history: str
+    description: str
+    config: dict[str, Any]
+    """The config's own keys (Entrypoint or Cmd, Env) beside the non-root user's."""
+    contents: dict[str, Any]
+    """The SBOM's entries for the layer: ``dists`` (Python) or ``programs`` (Go)."""
+
+
+def _write_image(
+    out: Path,
+    name: str,
+    tag: str,
+    base_: Base,
+    top: _Top,
+    *,
+    created: str,
+    started: float,
+    revision: str | None = None,
+) -> Built:
+    """Write image ``name`` (its base and ``top``) as an OCI layout under ``out`` with its SPDX SBOM."""
+    labels = {
+        "org.opencontainers.image.title": name,
+        "org.opencontainers.image.description": top.description,
+        "org.opencontainers.image.version": tag,
+        **({"org.opencontainers.image.revision": revision} if revision is not None else {}),
+        "org.opencontainers.image.source": SOURCE_URL,
+        "org.opencontainers.image.created": created,
+        "org.opencontainers.image.licenses": "Apache-2.0",
+        "org.opencontainers.image.base.name": f"debian:{base_.spec.suite}",
+    }
+    layers = [base_.layer, top.layer]
+    config = image_config(
+        created=created,
+        layers=layers,
+        config=_user_config(**top.config, Labels=labels),
+        history=[base_.spec.description, top.history],
+    )
+    layout = out / name
+    image = write_layout(layout, name, tag, config, layers)
+    repository = f"{REPOSITORY_PREFIX}/{name}"
+    doc = sbom.document(
+        image=name,
+        repository=repository,
+        digest=image.digest,
+        created=created,
+        suite=base_.spec.suite,
+        debs=base_.packages,
+        **top.contents,
+    )
+    sbom_path = out / f"{name}.spdx.json"
+    sbom.write(sbom_path, doc)
+    return Built(image, repository, layout, sbom_path, time.monotonic() - started)
+
+
 def build_arc(out: Path, *, refresh_base: bool = False, rebuild: bool = False) -> Built:
     started = time.monotonic()
     epoch = source_date_epoch()
     base_ = base(ARC_BASE, refresh=refresh_base)
     app = app_layer(epoch, rebuild=rebuild)
-    version, created = project_version(), iso(epoch)
-    labels = {
-        "org.opencontainers.image.title": "arc",
-        "org.opencontainers.image.description": "ARC, the Artifact Conduit: API server (entrypoint) and "
-        "controller manager (command /usr/local/bin/arc-controller-manager)",
-        "org.opencontainers.image.version": version,
-        "org.opencontainers.image.revision": revision(),
-        "org.opencontainers.image.source": SOURCE_URL,
-        "org.opencontainers.image.created": created,
-        "org.opencontainers.image.licenses": "Apache-2.0",
-        "org.opencontainers.image.base.name": f"debian:{ARC_BASE.suite}",
-    }
-    env = _user_config()["Env"] + ["PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1"]
-    config = image_config(
-        created=created,
-        layers=[base_.layer, app.layer],
-        config=_user_config(Entrypoint=[f"/{BIN_DIR}/arc-apiserver"], Env=env, Labels=labels),
-        history=[ARC_BASE.description, "pip install --target /usr/local/lib/python3.11/dist-packages arc"],
+    top = _Top(
+        app.layer,
+        history="pip install --target /usr/local/lib/python3.11/dist-packages arc",
+        description="ARC, the Artifact Conduit: API server (entrypoint) and controller manager (command "
+        "/usr/local/bin/arc-controller-manager)",
+        config={
+            "Entrypoint": [f"/{BIN_DIR}/arc-apiserver"],
+            "Env": _user_config()["Env"] + ["PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1"],
+        },
+        contents={"dists": app.dists},
     )
-    layout = out / "arc"
-    image = write_layout(layout, "arc", version, config, [base_.layer, app.layer])
-    repository = f"{REPOSITORY_PREFIX}/arc"
-    doc = sbom.document(
-        image="arc",
-        repository=repository,
-        digest=image.digest,
-        created=created,
-        suite=ARC_BASE.suite,
-        debs=base_.packages,
-        dists=app.dists,
+    return _write_image(
+        out, "arc", project_version(), base_, top, created=iso(epoch), started=started, revision=revision()
     )
-    sbom_path = out / "arc.spdx.json"
-    sbom.write(sbom_path, doc)
-    return Built(image, repository, layout, sbom_path, time.monotonic() - started)
 
 
 def _tools_programs() -> list[sbom.GoProgram]:
@@ -209,39 +248,15 @@ def build_tools(out: Path, *, refresh_base: bool = False, rebuild: bool = False)
     base_ = base(TOOLS_BASE, refresh=refresh_base)
     programs = _tools_programs()
     tools = _tools_layer(programs, rebuild=rebuild)
-    created = iso(BASE_EPOCH)
     versions = {d.name: d.version for d in base_.packages}
-    contents = tools_contents(versions, programs)
-    labels = {
-        "org.opencontainers.image.title": "arc-tools",
-        "org.opencontainers.image.description": "The programs ARC's workflow templates run: " + contents,
-        "org.opencontainers.image.version": TOOLS_TAG,
-        "org.opencontainers.image.source": SOURCE_URL,
-        "org.opencontainers.image.created": created,
-        "org.opencontainers.image.licenses": "Apache-2.0",
-        "org.opencontainers.image.base.name": f"debian:{TOOLS_BASE.suite}",
-    }
-    config = image_config(
-        created=created,
-        layers=[base_.layer, tools],
-        config=_user_config(Cmd=["/bin/sh"], Labels=labels),
-        history=[TOOLS_BASE.description, "COPY helm oras trivy /usr/local/bin/"],
+    top = _Top(
+        tools,
+        history="COPY helm oras trivy /usr/local/bin/",
+        description="The programs ARC's workflow templates run: " + tools_contents(versions, programs),
+        config={"Cmd": ["/bin/sh"]},
+        contents={"programs": programs},
     )
-    layout = out / "arc-tools"
-    image = write_layout(layout, "arc-tools", TOOLS_TAG, config, [base_.layer, tools])
-    repository = f"{REPOSITORY_PREFIX}/arc-tools"
-    doc = sbom.document(
-        image="arc-tools",
-        repository=repository,
-        digest=image.digest,
-        created=created,
-        suite=TOOLS_BASE.suite,
-        debs=base_.packages,
-        programs=programs,
-    )
-    sbom_path = out / "arc-tools.spdx.json"
-    sbom.write(sbom_path, doc)
-    return Built(image, repository, layout, sbom_path, time.monotonic() - started)
+    return _write_image(out, "arc-tools", TOOLS_TAG, base_, top, created=iso(BASE_EPOCH), started=started)
 
 
 def tools_contents(debian: dict[str, str], programs: list[sbom.GoProgram]) -> str:
