@@ -279,16 +279,26 @@ class LocalCluster:
             *(["--enable-aggregator-routing=true"] if self.aggregator_routing else []),
         ]
 
-    def kube_controller_manager_argv(self) -> list[str]:
-        p = self.pki_dir
-        kubeconfig = self._kubeconfig_of("kube-controller-manager")
+    def _component_base_argv(self, name: str, secure_port: int) -> list[str]:
+        """What kube-controller-manager and kube-scheduler are both given (their component-base options):
+        one kubeconfig to reach, authenticate and authorize against kube-apiserver, secure serving on
+        loopback, no leader election (one replica) and no profiling endpoints."""
+        kubeconfig = self._kubeconfig_of(name)
         return [
-            str(binary_path("kube-controller-manager")),
+            str(binary_path(name)),
             f"--kubeconfig={kubeconfig}",
             f"--authentication-kubeconfig={kubeconfig}",
             f"--authorization-kubeconfig={kubeconfig}",
             "--bind-address=127.0.0.1",
-            f"--secure-port={self.ports.kube_controller_manager}",
+            f"--secure-port={secure_port}",
+            "--leader-elect=false",
+            "--profiling=false",
+        ]
+
+    def kube_controller_manager_argv(self) -> list[str]:
+        p = self.pki_dir
+        return [
+            *self._component_base_argv("kube-controller-manager", self.ports.kube_controller_manager),
             "--controllers=*",
             f"--service-account-private-key-file={p / 'sa.key'}",
             f"--root-ca-file={p / 'ca.crt'}",
@@ -297,22 +307,10 @@ class LocalCluster:
             "--use-service-account-credentials=true",
             f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
             "--cluster-name=arc-local",
-            "--leader-elect=false",
-            "--profiling=false",
         ]
 
     def kube_scheduler_argv(self) -> list[str]:
-        kubeconfig = self._kubeconfig_of("kube-scheduler")
-        return [
-            str(binary_path("kube-scheduler")),
-            f"--kubeconfig={kubeconfig}",
-            f"--authentication-kubeconfig={kubeconfig}",
-            f"--authorization-kubeconfig={kubeconfig}",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={self.ports.kube_scheduler}",
-            "--leader-elect=false",
-            "--profiling=false",
-        ]
+        return self._component_base_argv("kube-scheduler", self.ports.kube_scheduler)
 
     def kwok_argv(self) -> list[str]:
         return [
