@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,13 +41,24 @@ class KeyPair:
         return self.key_file.read_bytes()
 
 
-def _write_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> None:
+_PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+
+def _kept_or_made(pair: KeyPair, make: Callable[[], tuple[_PrivateKey, bytes]]) -> KeyPair:
+    """``pair`` as it is when both files exist (a restarted cluster keeps its PKI); otherwise the key and
+    the public PEM (certificate or public key) that ``make`` returns, written there, the key owner-only."""
+    if pair.cert_file.exists() and pair.key_file.exists():
+        return pair
+    pair.key_file.parent.mkdir(parents=True, exist_ok=True)
+    key, public_pem = make()
     write_private_file(
-        path,
+        pair.key_file,
         key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         ),
     )
+    pair.cert_file.write_bytes(public_pem)
+    return pair
 
 
 def _name(common_name: str, organizations: Sequence[str] = ()) -> x509.Name:
@@ -56,31 +67,33 @@ def _name(common_name: str, organizations: Sequence[str] = ()) -> x509.Name:
     return x509.Name(attrs)
 
 
-def create_ca(directory: Path, name: str, common_name: str) -> KeyPair:
-    """A self-signed CA ``<name>.crt``/``<name>.key`` in ``directory`` (reused if present)."""
-    pair = KeyPair(directory / f"{name}.crt", directory / f"{name}.key")
-    if pair.cert_file.exists() and pair.key_file.exists():
-        return pair
-    directory.mkdir(parents=True, exist_ok=True)
-    key = ec.generate_private_key(ec.SECP256R1())
+def _certificate(
+    subject: x509.Name,
+    issuer: x509.Name,
+    key: ec.EllipticCurvePrivateKey,
+    validity: datetime.timedelta,
+    *,
+    ca: bool,
+) -> x509.CertificateBuilder:
+    """What every certificate here has: a random serial, validity from five minutes ago (clock skew),
+    BasicConstraints and KeyUsage (a CA signs certificates and CRLs; a leaf signs and enciphers keys)."""
     now = datetime.datetime.now(datetime.UTC)
-    subject = _name(common_name)
-    cert = (
+    return (
         x509.CertificateBuilder()
         .subject_name(subject)
-        .issuer_name(subject)
+        .issuer_name(issuer)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + 10 * _VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .not_valid_after(now + validity)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
                 digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
+                key_encipherment=not ca,
+                key_cert_sign=ca,
+                crl_sign=ca,
                 content_commitment=False,
-                key_encipherment=False,
                 data_encipherment=False,
                 key_agreement=False,
                 encipher_only=False,
@@ -88,12 +101,23 @@ def create_ca(directory: Path, name: str, common_name: str) -> KeyPair:
             ),
             critical=True,
         )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
     )
-    _write_key(pair.key_file, key)
-    pair.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return pair
+
+
+def create_ca(directory: Path, name: str, common_name: str) -> KeyPair:
+    """A self-signed CA ``<name>.crt``/``<name>.key`` in ``directory`` (reused if present)."""
+
+    def make() -> tuple[_PrivateKey, bytes]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = _name(common_name)
+        cert = (
+            _certificate(subject, subject, key, 10 * _VALIDITY, ca=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA256())
+        )
+        return key, cert.public_bytes(serialization.Encoding.PEM)
+
+    return _kept_or_made(KeyPair(directory / f"{name}.crt", directory / f"{name}.key"), make)
 
 
 def issue(
@@ -109,67 +133,39 @@ def issue(
     client: bool = False,
 ) -> KeyPair:
     """A certificate signed by ``ca`` for a server (SANs) and/or a client (CN = user, O = groups)."""
-    pair = KeyPair(directory / f"{name}.crt", directory / f"{name}.key")
-    if pair.cert_file.exists() and pair.key_file.exists():
-        return pair
-    directory.mkdir(parents=True, exist_ok=True)
-    ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
-    ca_key = serialization.load_pem_private_key(ca.key_pem, password=None)
-    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    usages = ([ExtendedKeyUsageOID.SERVER_AUTH] if server else []) + (
-        [ExtendedKeyUsageOID.CLIENT_AUTH] if client else []
-    )
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(common_name, organizations))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + _VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_encipherment=True,
-                key_cert_sign=False,
-                crl_sign=False,
-                content_commitment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
+
+    def make() -> tuple[_PrivateKey, bytes]:
+        ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
+        ca_key = serialization.load_pem_private_key(ca.key_pem, password=None)
+        assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+        key = ec.generate_private_key(ec.SECP256R1())
+        usages = ([ExtendedKeyUsageOID.SERVER_AUTH] if server else []) + (
+            [ExtendedKeyUsageOID.CLIENT_AUTH] if client else []
         )
-        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        builder = (
+            _certificate(_name(common_name, organizations), ca_cert.subject, key, _VALIDITY, ca=False)
+            .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+            )
         )
-    )
-    sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns_names]
-    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ip_addresses]
-    if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    cert = builder.sign(ca_key, hashes.SHA256())
-    _write_key(pair.key_file, key)
-    pair.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return pair
+        sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns_names]
+        sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ip_addresses]
+        if sans:
+            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        return key, builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+    return _kept_or_made(KeyPair(directory / f"{name}.crt", directory / f"{name}.key"), make)
 
 
 def create_service_account_keys(directory: Path) -> KeyPair:
     """The RSA key pair kube-apiserver signs and verifies service-account tokens with (sa.pub/sa.key)."""
-    pair = KeyPair(directory / "sa.pub", directory / "sa.key")
-    if pair.cert_file.exists() and pair.key_file.exists():
-        return pair
-    directory.mkdir(parents=True, exist_ok=True)
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    _write_key(pair.key_file, key)
-    pair.cert_file.write_bytes(
-        key.public_key().public_bytes(
+
+    def make() -> tuple[_PrivateKey, bytes]:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        public = key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-    )
-    return pair
+        return key, public
+
+    return _kept_or_made(KeyPair(directory / "sa.pub", directory / "sa.key"), make)
