@@ -114,6 +114,23 @@ class ResourceHandlers:
             user_agent=request.headers.get("User-Agent", ""),
         )
 
+    def _respond_object(
+        self,
+        request: web.Request,
+        media: MediaType,
+        obj: Any,
+        *,
+        status: int = 200,
+        warnings: list[str] | None = None,
+    ) -> web.Response:
+        """One object in the form the client negotiated: itself, a Table row or PartialObjectMetadata."""
+        return respond(
+            transform_object(self.info, media, obj, include_object_of(request)),
+            media,
+            status=status,
+            warnings=warnings,
+        )
+
     async def _admit(self, attributes: AdmissionAttributes) -> None:
         for plugin in self.admission:
             started, rejected = time.perf_counter(), "true"
@@ -129,7 +146,7 @@ class ResourceHandlers:
     async def get(self, request: web.Request) -> web.StreamResponse:
         media = negotiate(request.headers.get("Accept"), "object")
         obj = await self.store.get(self._namespace(request), request.match_info["name"])
-        return respond(transform_object(self.info, media, obj, include_object_of(request)), media)
+        return self._respond_object(request, media, obj)
 
     async def watch(self, request: web.Request) -> web.StreamResponse:
         """The legacy watch form ``…/watch/…``: a watch of the collection, narrowed to
@@ -226,12 +243,7 @@ class ResourceHandlers:
         async with quota:
             await self._admit(self._attributes("CREATE", scope, name, obj=body, user=request.get(USER)))
             obj = await self.store.create(scope, body)
-        return respond(
-            transform_object(self.info, media, obj, include_object_of(request)),
-            media,
-            status=201,
-            warnings=scope.warnings,
-        )
+        return self._respond_object(request, media, obj, status=201, warnings=scope.warnings)
 
     async def update(self, request: web.Request) -> web.StreamResponse:
         return await self._update(request, None)
@@ -248,11 +260,7 @@ class ResourceHandlers:
             self._attributes("UPDATE", scope, name, subresource=subresource, obj=body, user=request.get(USER))
         )
         obj = await self.store.update(scope, name, body, subresource=subresource)
-        return respond(
-            transform_object(self.info, media, obj, include_object_of(request)),
-            media,
-            warnings=scope.warnings,
-        )
+        return self._respond_object(request, media, obj, warnings=scope.warnings)
 
     async def patch(self, request: web.Request) -> web.StreamResponse:
         return await self._patch(request, None)
@@ -281,11 +289,7 @@ class ResourceHandlers:
             )
         )
         obj = await self.store.patch(scope, name, patch_type, patch, subresource=subresource)
-        return respond(
-            transform_object(self.info, media, obj, include_object_of(request)),
-            media,
-            warnings=scope.warnings,
-        )
+        return self._respond_object(request, media, obj, warnings=scope.warnings)
 
     async def _apply(
         self,
@@ -320,11 +324,8 @@ class ResourceHandlers:
             obj, created = await apply(
                 self.store, scope, name, config, subresource=subresource, force=force, on_create=admit_create
             )
-        return respond(
-            transform_object(self.info, media, obj, include_object_of(request)),
-            media,
-            status=201 if created else 200,
-            warnings=scope.warnings,
+        return self._respond_object(
+            request, media, obj, status=201 if created else 200, warnings=scope.warnings
         )
 
     def _attributes(
@@ -381,7 +382,7 @@ class ResourceHandlers:
         result, _deleted = await deletion.delete(self.store, scope, name, options)
         if result.get("kind") == "Status":
             return respond(result, MediaType(media.subtype))
-        return respond(transform_object(self.info, media, result, include_object_of(request)), media)
+        return self._respond_object(request, media, result)
 
     async def delete_collection(self, request: web.Request) -> web.StreamResponse:
         media = negotiate(request.headers.get("Accept"), "list")
