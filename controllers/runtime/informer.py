@@ -118,6 +118,10 @@ class Informer(Generic[T]):
             handler(None, obj)
 
     @property
+    def transform(self) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
+        return self._transform
+
+    @property
     def has_synced(self) -> bool:
         return self._synced.is_set()
 
