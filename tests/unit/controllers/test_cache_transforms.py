@@ -142,3 +142,20 @@ async def test_one_informer_is_not_shared_under_two_transforms() -> None:
     )
     with pytest.raises(ValueError, match="another transform"):
         manager.informer(ARTIFACT_WORKFLOWS, ArtifactWorkflow.model_validate)
+
+
+def test_cached_strings_are_interned_and_values_unchanged() -> None:
+    from controllers.kube.codec import loads
+    from controllers.runtime.informer import intern_strings
+
+    raw = b'{"metadata": {"namespace": "bench", "name": "o-1"}, "spec": {"n": 1.50, "xs": ["oci", 2, null]}}'
+    a, b = intern_strings(loads(raw)), intern_strings(loads(raw.replace(b"o-1", b"o-2")))
+    assert a == loads(raw)
+    assert a["metadata"]["namespace"] is b["metadata"]["namespace"]
+    assert a["spec"]["xs"][0] is b["spec"]["xs"][0]
+    assert repr(a["spec"]["n"]) == "1.50"  # numbers keep their text
+
+    def long() -> str:
+        return "".join(["x"] * 65)  # built at run time: two distinct objects
+
+    assert intern_strings({"k": long()})["k"] is not intern_strings({"k": long()})["k"]
