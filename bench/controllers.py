@@ -205,6 +205,33 @@ def request_delta(before: dict[str, Counts], after: dict[str, Counts], per: int)
     return out
 
 
+def requests_per_order(requests: dict[str, Any], n_orders: int) -> dict[str, float]:
+    """The requests of the run by kind, per Order: what the controller wrote to ARC (the benchmark's own
+    Order creates apart), the Events it wrote, the SubjectAccessReviews ARC's API server sent for it, and
+    everything else (leases, other controllers' traffic)."""
+    out = dict.fromkeys(
+        ("order_creates", "controller_writes", "controller_reads", "events", "subjectaccessreviews", "other"),
+        0.0,
+    )
+    for server in ("arc-apiserver", "kube-apiserver"):
+        for key, count in requests[server]["by_request"].items():
+            verb, what, _code = key.split(" ")
+            if what == "core/events":
+                kind = "events"
+            elif what == "authorization.k8s.io/subjectaccessreviews":
+                kind = "subjectaccessreviews"
+            elif server == "arc-apiserver" and verb == "POST" and what.endswith("/orders"):
+                kind = "order_creates"
+            elif server == "arc-apiserver" and verb in ("POST", "PUT", "PATCH", "DELETE"):
+                kind = "controller_writes"
+            elif server == "arc-apiserver" and verb in ("GET", "LIST"):
+                kind = "controller_reads"
+            else:
+                kind = "other"
+            out[kind] += count
+    return {kind: round(count / n_orders, 3) for kind, count in out.items()}
+
+
 # --- the workload -------------------------------------------------------------------------------------
 
 
@@ -538,7 +565,15 @@ async def run(
             "resync_no_op": resynced,
             "workqueue_adds_until_idle": int(delta(metrics_idle, "workqueue_adds_total", name="order")),
             "events_dropped_until_idle": int(delta(metrics_idle, "arc_events_dropped_total")),
-            "api_requests_until_idle": request_delta(requests_before, requests_idle, n_orders),
+            "api_requests_until_idle": (
+                api_requests := request_delta(requests_before, requests_idle, n_orders)
+            ),
+            "requests_per_order_until_idle": requests_per_order(api_requests, n_orders),
+            "cpu_ms_per_order_until_converged": {
+                k: round(1000 * v / n_orders, 2) for k, v in cpu_converged.items() if v >= 0.005
+            },
+            "cpu_ms_per_order_until_converged_total": round(1000 * sum(cpu_converged.values()) / n_orders, 1),
+            "manager_rss_mb_per_1000_orders": round((peak[0] - rss_before) / 2**20 * 1000 / n_orders, 1),
             "manager_rss_mb": {
                 "before": round(rss_before / 2**20, 1),
                 "peak": round(peak[0] / 2**20, 1),

@@ -149,6 +149,8 @@ async def run(args: argparse.Namespace) -> int:
         hash_key=hash_key,
         concurrency=args.concurrency,
         workflow_finalizers=[AW_FINALIZER] if args.artifact_workflow_controller else [],
+        # Without the ArtifactWorkflow controller nothing here reads their specs: cache them pruned.
+        cache_artifact_workflow_specs=args.artifact_workflow_controller,
     )
     if args.artifact_workflow_controller:
         setup_artifact_workflow_controller(manager, concurrency=args.concurrency)

@@ -27,7 +27,7 @@ from controllers.kube import KubeClient, Resource
 from controllers.runtime.controller import Controller
 from controllers.runtime.events import EventRecorder
 from controllers.runtime.health import probe_routes
-from controllers.runtime.informer import Informer
+from controllers.runtime.informer import Informer, strip_managed_fields
 from controllers.runtime.leaderelection import LeaderElectionConfig, LeaderElector
 
 __all__ = ["Manager"]
@@ -67,12 +67,26 @@ class Manager:
         self.elector: LeaderElector | None = None
         self.leading = asyncio.Event()
 
-    def informer(self, resource: Resource, decode: Callable[[dict[str, Any]], T]) -> Informer[T]:
-        """The shared informer for a resource (created on first use)."""
+    def informer(
+        self,
+        resource: Resource,
+        decode: Callable[[dict[str, Any]], T],
+        *,
+        transform: Callable[[dict[str, Any]], dict[str, Any]] = strip_managed_fields,
+    ) -> Informer[T]:
+        """The shared informer for a resource (created on first use).
+
+        `transform` prunes an object before it is decoded and cached (controller-runtime's
+        `cache.Options.ByObject[...].Transform`): what it drops, no controller of this manager may read. A
+        second controller asking for the same resource with another transform is a wiring error (it
+        would read fields the first one pruned), raised as `ValueError`.
+        """
         existing = self._informers.get(resource)
         if existing is not None:
+            if existing.transform is not transform:
+                raise ValueError(f"the informer of {resource} is already set up with another transform")
             return existing
-        informer: Informer[T] = Informer(self.client, resource, decode)
+        informer: Informer[T] = Informer(self.client, resource, decode, transform=transform)
         self._informers[resource] = informer
         return informer
 

@@ -77,11 +77,14 @@ class Env:
         ]
 
 
-@pytest.fixture
-async def env() -> AsyncIterator[Env]:
+@pytest.fixture(params=[True, False], ids=["full-cache", "pruned-artifactworkflows"])
+async def env(request: pytest.FixtureRequest) -> AsyncIterator[Env]:
+    """Every test runs with ArtifactWorkflows cached whole and pruned to what the controller reads."""
     client = FakeKubeClient()
     manager = Manager(client, bind_address=None)
-    setup_order_controller(manager, hash_key=TEST_KEY, concurrency=2)
+    setup_order_controller(
+        manager, hash_key=TEST_KEY, concurrency=2, cache_artifact_workflow_specs=request.param
+    )
     await client.create(
         CLUSTER_ARTIFACT_TYPES,
         None,
