@@ -61,7 +61,7 @@ from api.openapi import build_v3
 from api.resources import RESOURCES, ResourceInfo
 from bench.apiserver import RawEtcd
 from bench.apiserver import watch_latency_raw as raw_watch_latency
-from bench.common import Run, cpu_seconds, drive, percentile, rss_bytes
+from bench.common import Run, cpu_seconds, drive, percentile, rss_bytes, status_kib
 from hack.arcapiserver import ArcApiServer
 from hack.cluster import LocalCluster
 from hack.kube import KubeHTTP, KubeHTTPError
@@ -549,11 +549,7 @@ def latency_summary(latencies: list[float]) -> dict[str, Any]:
 
 
 def peak_rss_bytes(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
+    return status_kib(pid, "VmHWM") * 1024
 
 
 # --- the run ------------------------------------------------------------------------------------------
@@ -770,6 +766,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ops", type=int, help="operations per step (overrides the mode)")
     parser.add_argument("--lists", type=int, nargs="+", help="LIST sizes (overrides the mode's 1,000 10,000)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs) afterwards")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="arc-apiserver --workers for both ARC servers (default 1)"
+    )
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     if args.ops:
@@ -779,13 +778,14 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, exit_on_signal)  # unwind through the finally that stops the stack
     work_dir = Path(tempfile.mkdtemp(prefix="arc-bench-compare-"))
-    cluster = LocalCluster(work_dir, controller_manager=False, etcd_tls=False)
+    workers = (f"--workers={args.workers}",) if args.workers > 1 else ()
+    cluster = LocalCluster(work_dir, controller_manager=False, etcd_tls=False, arc_apiserver_args=workers)
     direct = ArcApiServer(
         work_dir,
         cluster.etcd_arc.client_url,
         name="arc-apiserver-direct",
         etcd_prefix="/arc-direct",
-        extra_args=("--log-level=WARNING",),
+        extra_args=("--log-level=WARNING", *workers),
     )
     try:
         cluster.up()
@@ -814,6 +814,7 @@ def main(argv: list[str] | None = None) -> int:
             "load_avg_at_end": os.getloadavg(),
         },
         "commit": git_commit(),
+        "arc_workers": args.workers,
         "sizes": {"ops": sizes.ops, "ops_at_1": sizes.ops // 4, "lists": list(sizes.list_sizes)},
         **result,
     }
