@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
+import multiprocessing.connection
 import signal
 import ssl
 import sys
@@ -18,6 +20,7 @@ from apiserver.observability import setup_logging, setup_tracing
 from apiserver.options import ServingOptions, complete, parser
 from apiserver.server import SHUTDOWN, Config, create_app
 from apiserver.tlsconfig import apply_tls_options
+from apiserver.workers import Supervisor
 
 logger = logging.getLogger("apiserver")
 
@@ -43,7 +46,15 @@ def serving_context(serving: ServingOptions) -> ssl.SSLContext:
     return context
 
 
-async def serve(config: Config, serving: ServingOptions) -> None:
+async def serve(
+    config: Config,
+    serving: ServingOptions,
+    *,
+    worker: int | None = None,
+    ready: multiprocessing.connection.Connection | None = None,
+) -> None:
+    """Serve until SIGTERM/SIGINT. ``worker``: this process's index under ``--workers`` (``ready`` gets one
+    byte once it listens; the port is then shared with the other workers by ``SO_REUSEPORT``)."""
     context = serving_context(serving)
     if config.delegated:
         # Clients may present certificates (the front proxy's, users' from the client CA); which CA a
@@ -67,6 +78,7 @@ async def serve(config: Config, serving: ServingOptions) -> None:
         backlog=1024,
         read_header_timeout=serving.read_header_timeout,
         max_connections=serving.max_connections,
+        reuse_port=worker is not None,
     )
     await site.start()
     # Everything allocated up to here (modules, schemas, the OpenAPI documents, clients) lives as long as
@@ -75,7 +87,12 @@ async def serve(config: Config, serving: ServingOptions) -> None:
     # every request in flight waits for).
     gc.collect()
     gc.freeze()
-    logger.info("serving", extra={"address": f"https://{serving.bind_address}:{serving.secure_port}"})
+    address = f"https://{serving.bind_address}:{serving.secure_port}"
+    logger.info("serving", extra={"address": address, **({"worker": worker} if worker is not None else {})})
+    if ready is not None:
+        with contextlib.suppress(OSError):  # a restarted worker's supervisor does not wait for it
+            ready.send_bytes(b"1")
+        ready.close()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -94,9 +111,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     config, serving = complete(args)
     setup_logging(args.log_level, config.log_format)
-    setup_tracing(args.tracing_exporter, "arc-apiserver")
-    uvloop.run(serve(config, serving))
-    return 0
+    if serving.workers == 1:
+        setup_tracing(args.tracing_exporter, "arc-apiserver")
+        uvloop.run(serve(config, serving))
+        return 0
+
+    def worker_main(index: int, ready: multiprocessing.connection.Connection) -> None:
+        # A forked worker starts with the supervisor's Python signal handlers; serve() installs its own.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_DFL)
+        setup_tracing(args.tracing_exporter, "arc-apiserver")  # its exporter's thread is per process
+        uvloop.run(serve(config, serving, worker=index, ready=ready))
+
+    return Supervisor(serving.workers, worker_main, shutdown_delay=serving.shutdown_delay).run()
 
 
 if __name__ == "__main__":

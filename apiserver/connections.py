@@ -155,8 +155,10 @@ class GovernedSite(web.BaseSite):
         backlog: int = 1024,
         read_header_timeout: float = READ_HEADER_TIMEOUT,
         max_connections: int = MAX_CONNECTIONS,
+        reuse_port: bool = False,
     ) -> None:
         super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
+        self._reuse_port = reuse_port
         self._host = host
         self._port = port
         self._read_header_timeout = read_header_timeout
@@ -188,5 +190,6 @@ class GovernedSite(web.BaseSite):
             self._port,
             ssl=self._ssl_context,
             backlog=self._backlog,
+            reuse_port=self._reuse_port or None,
             ssl_handshake_timeout=self._read_header_timeout if self._ssl_context else None,
         )

@@ -33,6 +33,8 @@ class ServingOptions:
     read_header_timeout: float = READ_HEADER_TIMEOUT
     idle_timeout: float = IDLE_TIMEOUT
     max_connections: int = MAX_CONNECTIONS
+    workers: int = 1
+    """API server processes on the port (``SO_REUSEPORT``), supervised by the started one (``workers``)."""
 
 
 def parser() -> argparse.ArgumentParser:
@@ -88,6 +90,13 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         default=MAX_QUEUED,
         help="distinct whole-collection reads waiting for a slot; more are answered 429",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="API server processes serving the port (SO_REUSEPORT), each with its own etcd watches; "
+        "the started process supervises them (restarts a dead one, SIGTERM drains all). One uses one core",
     )
     p.add_argument("--bind-address", default="127.0.0.1")
     p.add_argument("--secure-port", type=int, default=8443)
@@ -165,6 +174,7 @@ def complete(args: argparse.Namespace) -> tuple[Config, ServingOptions]:
         read_header_timeout=args.read_header_timeout,
         idle_timeout=args.idle_timeout,
         max_connections=args.max_connections,
+        workers=args.workers,
     )
     hosts = ["localhost", "127.0.0.1", args.bind_address]
     if args.tls_cert_file is not None:
@@ -197,6 +207,8 @@ def complete(args: argparse.Namespace) -> tuple[Config, ServingOptions]:
     )
     if args.max_inflight_lists < 1 or args.max_queued_lists < 1:
         raise SystemExit("arc-apiserver: --max-inflight-lists must be >= 1, --max-queued-lists >= 1")
+    if args.workers < 1:
+        raise SystemExit("arc-apiserver: --workers must be >= 1")
     if args.read_header_timeout <= 0 or args.idle_timeout <= 0 or args.max_connections < 1:
         raise SystemExit(
             "arc-apiserver: --read-header-timeout and --idle-timeout must be positive, --max-connections >= 1"

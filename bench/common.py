@@ -75,19 +75,51 @@ def work_directory(prefix: str, *, keep: bool = False) -> Iterator[Path]:
             shutil.rmtree(work_dir, ignore_errors=True)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (``/proc/<pid>/stat``)."""
-    with open(f"/proc/{pid}/stat") as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its live descendants (``arc-apiserver --workers N``: the supervisor and its workers)."""
+    tree, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        tree.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as handle:
+                    pending.extend(int(child) for child in handle.read().split())
+        except FileNotFoundError:
+            continue
+    return tree
+
+
+def _own_cpu_seconds(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time so far of a process and its live children (``/proc/<pid>/stat``)."""
+    return sum(_own_cpu_seconds(p) for p in process_tree(pid))
+
+
+def status_kib(pid: int, field: str) -> int:
+    """A ``/proc/<pid>/status`` size (``VmRSS``, ``VmHWM``) in KiB, summed over the process's tree."""
+    total = 0
+    for p in process_tree(pid):
+        try:
+            with open(f"/proc/{p}/status") as handle:
+                for line in handle:
+                    if line.startswith(f"{field}:"):
+                        total += int(line.split()[1])
+        except FileNotFoundError:
+            continue
+    return total
+
+
 def rss_bytes(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+    return status_kib(pid, "VmRSS") * 1024
 
 
 def percentile(values: list[float], p: float) -> float:

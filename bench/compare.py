@@ -65,6 +65,7 @@ from bench.common import (
     percentile,
     report_header,
     rss_bytes,
+    status_kib,
     work_directory,
 )
 from hack.arcapiserver import ArcApiServer
@@ -550,11 +551,7 @@ def latency_summary(latencies: list[float]) -> dict[str, Any]:
 
 
 def peak_rss_bytes(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
+    return status_kib(pid, "VmHWM") * 1024
 
 
 # --- the run ------------------------------------------------------------------------------------------
@@ -753,6 +750,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ops", type=int, help="operations per step (overrides the mode)")
     parser.add_argument("--lists", type=int, nargs="+", help="LIST sizes (overrides the mode's 1,000 10,000)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs) afterwards")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="arc-apiserver --workers for both ARC servers (default 1)"
+    )
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     if args.ops:
@@ -762,13 +762,16 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, exit_on_signal)  # unwind through the finally that stops the stack
     with work_directory("arc-bench-compare-", keep=args.keep) as work_dir:
-        cluster = LocalCluster(work_dir, controller_manager=False, etcd_tls=False)
+        workers = (f"--workers={args.workers}",) if args.workers > 1 else ()
+        cluster = LocalCluster(
+            work_dir, controller_manager=False, etcd_tls=False, arc_apiserver_args=workers
+        )
         direct = ArcApiServer(
             work_dir,
             cluster.etcd_arc.client_url,
             name="arc-apiserver-direct",
             etcd_prefix="/arc-direct",
-            extra_args=("--log-level=WARNING",),
+            extra_args=("--log-level=WARNING", *workers),
         )
         try:
             cluster.up()
@@ -785,6 +788,7 @@ def main(argv: list[str] | None = None) -> int:
             cluster.down()
     report = {
         **report_header("compare", "quick" if args.quick else "full"),
+        "arc_workers": args.workers,
         "sizes": {"ops": sizes.ops, "ops_at_1": sizes.ops // 4, "lists": list(sizes.list_sizes)},
         **result,
     }

@@ -112,6 +112,7 @@ class LocalCluster:
         pod_cidrs: Sequence[str] = (),
         demo: bool = True,
         etcd_tls: bool = True,
+        arc_apiserver_args: Sequence[str] = (),
     ) -> None:
         """``controller_manager=False`` leaves ARC's controller manager out (tests that run their own).
 
@@ -125,10 +126,12 @@ class LocalCluster:
         ``demo=False`` installs none of the demo objects (a chart that ships its own templates).
         ``etcd_tls=False`` serves ARC's etcd over plain HTTP (benchmarks that compare with raw etcd calls);
         by default it requires client certificates, and only arc-apiserver holds one.
+        ``arc_apiserver_args``: more flags for the host API server (benchmarks: ``--workers=2``).
         """
         self.work_dir = work_dir.resolve()
         self.with_controller_manager = controller_manager
         self.with_arc_apiserver = arc_apiserver
+        self.arc_apiserver_args = tuple(arc_apiserver_args)
         self.aggregator_routing = aggregator_routing
         if pod_cidrs and len(pod_cidrs) != len(FAKE_NODES):
             raise ValueError(f"pod_cidrs: one CIDR per fake node ({len(FAKE_NODES)})")
@@ -335,6 +338,7 @@ class LocalCluster:
             f"--secure-port={self.ports.arc_apiserver}",
             f"--tls-cert-file={p / 'arc-apiserver.crt'}",
             f"--tls-private-key-file={p / 'arc-apiserver.key'}",
+            *self.arc_apiserver_args,
         ]
 
     def arc_apiserver_ready(self) -> bool:

@@ -41,6 +41,25 @@ def test_too_deep_field_names_the_first_field_past_the_limit() -> None:
     assert f"must not be nested more than {limits.MAX_OBJECT_DEPTH} levels deep" in err.body()
 
 
+_trees = st.recursive(
+    st.integers() | st.text(max_size=2),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text("ab", max_size=2), children, max_size=3)
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(tree=_trees, limit=st.integers(1, 6))
+def test_too_deep_field_counts_levels_as_nesting_depth_does(tree: object, limit: int) -> None:
+    """The level-counting pre-check agrees with ``nesting_depth``, and a field is named exactly when it says
+    too deep (no false None, no false error)."""
+    too_deep = limits.nesting_depth(tree) > limit
+    assert limits._deeper_than(tree, limit) is too_deep
+    assert (limits.too_deep_field(tree, limit) is not None) is too_deep
+
+
 def test_path_segment_problems_are_kubes() -> None:
     assert limits.path_segment_problems("fine-name") == []
     assert limits.path_segment_problems("..") == ["may not be '..'"]

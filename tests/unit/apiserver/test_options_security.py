@@ -36,6 +36,7 @@ def test_etcd_tls_flags_reach_the_config(tmp_path: Path) -> None:
         Path("c.key"),
     )
     assert serving.tls_min_version == "VersionTLS13"
+    assert serving.workers == 1  # one process unless --workers says more
     assert serving.tls_cipher_suites == (
         "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
         "TLS_AES_128_GCM_SHA256",
@@ -49,6 +50,7 @@ def test_etcd_tls_flags_reach_the_config(tmp_path: Path) -> None:
         (("--etcd-keyfile=c.key",), "--etcd-certfile and --etcd-keyfile go together"),
         (("--tls-min-version=TLS12",), "unknown tls version 'TLS12'"),
         (("--tls-cipher-suites=TLS_RSA_WITH_NULL_SHA",), "Cipher suite TLS_RSA_WITH_NULL_SHA not supported"),
+        (("--workers=0",), "--workers must be >= 1"),
     ],
 )
 def test_bad_combinations_stop_the_server(tmp_path: Path, flags: tuple[str, ...], message: str) -> None:
