@@ -69,6 +69,21 @@ PARAMETERS: tuple[Param, ...] = (
         "",
     ),
     COPY_SIGNATURES,
+    flag(
+        "specCopyReferrers",
+        "Copy the image's cosign attachments (sha256-<digest>.sig/.att/.sbom tags) with it, digests checked.",
+    ),
+    Param(
+        "verifyCosignPublicKey",
+        "PEM public key the source must be signed with (cosign verify --offline on the resolved digest);"
+        " empty: no signature gate. The ArtifactType's (spec.verification); an Order cannot set it.",
+        "",
+    ),
+    Param(
+        "verifyCosignKeyIdentity",
+        "Where the key came from (e.g. ConfigMap/ns/name[key]), recorded with the key's sha256.",
+        "",
+    ),
 )
 
 #: The scan gate's verdict (vulnerabilities found) is final; anything else (a deleted pod, a registry
@@ -76,6 +91,13 @@ PARAMETERS: tuple[Param, ...] = (
 SCAN_RETRY_EXPRESSION = (
     f"lastRetry.status == 'Error' || "
     f"(lastRetry.status == 'Failed' && lastRetry.exitCode != '{scripts.SCAN_GATE_EXIT_CODE}')"
+)
+
+
+#: The signature gate's verdict (no signature, wrong key, digest mismatch) is final.
+VERIFY_RETRY_EXPRESSION = (
+    f"lastRetry.status == 'Error' || "
+    f"(lastRetry.status == 'Failed' && lastRetry.exitCode != '{scripts.VERIFY_GATE_EXIT_CODE}')"
 )
 
 
@@ -96,7 +118,13 @@ def build(images: dict[str, str]) -> ClusterWorkflowTemplate:
                 resources={"cpu": "500m", "memory": "1Gi"},
                 retry_expression=SCAN_RETRY_EXPRESSION,
             ),
-            StepSpec(name="copy", image=images["skopeo"], script=scripts.oci_copy()),
+            StepSpec(
+                name="copy",
+                image=images["skopeo"],
+                script=scripts.oci_copy_verified(),
+                retry_expression=VERIFY_RETRY_EXPRESSION,
+                evidence=True,
+            ),
             StepSpec(
                 name="copy-signatures",
                 image=images["skopeo"],
