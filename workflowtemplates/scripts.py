@@ -175,7 +175,12 @@ _SPLIT_IMAGE = r"""split_image() { # image → sets _repo and _ref (":tag" or "@
 #: key"). Offline: no transparency log, no keyless lookups.
 _VERIFY = r"""if [ -n "$VERIFY_COSIGN_PUBLIC_KEY" ]; then
   keyfile="$work/cosign.pub"; printf '%s\n' "$VERIFY_COSIGN_PUBLIC_KEY" >"$keyfile"
-  key_sum=$(digest_of "$keyfile")
+  # The key's identity: the SHA-256 of its DER SubjectPublicKeyInfo (what the PEM body encodes), so the
+  # same key has the same fingerprint whatever whitespace its ConfigMap value has.
+  sed '/^-----/d' "$keyfile" | tr -d ' \t\r\n' | base64 -d >"$work/cosign.der" 2>/dev/null \
+    || fail "verifyCosignPublicKey is not a PEM public key"
+  [ -s "$work/cosign.der" ] || fail "verifyCosignPublicKey is not a PEM public key"
+  key_sum=$(digest_of "$work/cosign.der")
   key_id="${VERIFY_COSIGN_KEY_IDENTITY:-cosign.pub} $key_sum"
   sig_tag="$(printf '%s' "$digest" | tr : -).sig"
   if ! skopeo_side src inspect --raw "docker://$src_reg/$src_repo:$sig_tag" >"$work/sig.json" 2>/dev/null
