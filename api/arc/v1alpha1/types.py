@@ -42,7 +42,6 @@ __all__ = [
     "EndpointList",
     "EndpointSpec",
     "EndpointStatus",
-    "KeySelector",
     "LocalObjectReference",
     "ObjectMeta",
     "Order",
@@ -56,7 +55,6 @@ __all__ = [
     "Parameter",
     "PlatformDigest",
     "ProvenanceReference",
-    "PublicKeySource",
     "Referrer",
     "SignatureVerification",
     "StartFailureReason",
@@ -239,45 +237,17 @@ class ArtifactTypeTTL(K8sModel):
     )
 
 
-class KeySelector(K8sModel):
-    """One key of a ConfigMap or Secret in the type's namespace (like core/v1 ConfigMapKeySelector)."""
-
-    name: str = Field(
-        default="",
-        description="Name of the ConfigMap or Secret.",
-        json_schema_extra=x_kubernetes(required=True),
-    )
-    key: str = Field(
-        default="",
-        description="The key holding the PEM-encoded public key.",
-        json_schema_extra=x_kubernetes(required=True),
-    )
-
-
-class PublicKeySource(K8sModel):
-    """Where a public key comes from: exactly one of configMapKeyRef and secretKeyRef."""
-
-    config_map_key_ref: KeySelector | None = Field(
-        default=None, description="A key of a ConfigMap in the ArtifactType's namespace."
-    )
-    secret_key_ref: KeySelector | None = Field(
-        default=None,
-        description=(
-            "A key of a Secret in the ArtifactType's namespace. Not supported yet: the key must be passed"
-            " to the workflow as a mounted file, which the templates do not do yet (use configMapKeyRef; a"
-            " public key is not secret)."
-        ),
-    )
-
-
 class CosignVerification(K8sModel):
     """Verify cosign key-pair signatures offline (no transparency log, no keyless lookups)."""
 
-    public_key: PublicKeySource | None = Field(
-        default=None,
+    public_key: str = Field(
+        default="",
         description=(
-            "The public key the source artifact must be signed with (cosign verify --key ... --offline"
-            " --insecure-ignore-tlog, on the resolved digest, before anything is pushed)."
+            "The PEM public key (-----BEGIN PUBLIC KEY-----, as cosign generate-key-pair writes cosign.pub)"
+            " the source artifact must be signed with. It is verified with cosign verify --key --offline"
+            " --insecure-ignore-tlog on the resolved digest, before anything is pushed. Inline, like an"
+            " APIService's caBundle: a public key is not secret, and a ClusterArtifactType's policy must not"
+            " depend on objects in tenants' namespaces."
         ),
         json_schema_extra=x_kubernetes(required=True),
     )

@@ -336,3 +336,36 @@ def test_an_artifacts_entry_gets_the_destination_digest_and_the_verifying_key() 
     _, p = plan(status_after(o, p), inputs())
     entry = (p.status.artifact_workflows or {})[a.hash]
     assert (entry.digest, entry.verified_by) == (digest, key)
+
+
+def test_the_types_cosign_key_becomes_the_signature_gates_parameters_and_an_order_cannot_override_it() -> (
+    None
+):
+    pem = "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n"
+    gated = ClusterArtifactType.model_validate(
+        dump(OCI)
+        | {
+            "spec": dump(OCI)["spec"]
+            | {
+                "verification": {"cosign": {"publicKey": pem}},
+                "parameters": [{"name": "verifyCosignPublicKey", "value": "the type's own parameter loses"}],
+            }
+        }
+    )
+    o = order({"type": "oci", "spec": {"image": "a", "verifyCosignPublicKey": "", "verify": {"cosign": "x"}}})
+    i = inputs()
+    i = Inputs(i.endpoints, i.secret_hashes, {"oci": gated})
+    (a,) = resolve_order(o, i).artifacts
+    assert a.spec is not None
+    params = {p["name"]: p["value"] for p in a.spec["parameters"]}
+    assert params["verifyCosignPublicKey"] == pem
+    assert params["verifyCosignKeyIdentity"] == "ClusterArtifactType/oci"
+    # The Order's spec only ever makes spec* names.
+    assert params["specVerifyCosignPublicKey"] == "" and params["specVerifyCosign"] == "x"
+    # Without verification nothing is added.
+    (plain,) = resolve_order(o, inputs()).artifacts
+    assert plain.spec is not None
+    assert not {p["name"] for p in plain.spec["parameters"]} & {
+        "verifyCosignPublicKey",
+        "verifyCosignKeyIdentity",
+    }
