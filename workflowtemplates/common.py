@@ -110,6 +110,33 @@ OUTPUTS: tuple[tuple[str, str], ...] = (
     ("tools", "One line per tool: name version."),
 )
 
+#: Copy cosign's attachment tags with the artifact (the tenant may ask; the type may force it).
+COPY_REFERRERS = flag(
+    "specCopyReferrers",
+    "Copy the artifact's cosign attachments (sha256-<digest>.sig/.att/.sbom tags) with it, digests checked.",
+)
+
+#: The signature gate, the ArtifactType's (spec.verification; never derived from an Order's spec).
+VERIFY_PARAMETERS: tuple[Param, ...] = (
+    Param(
+        "verifyCosignPublicKey",
+        "PEM public key the source must be signed with (cosign verify --offline on the resolved digest);"
+        " empty: no signature gate. The ArtifactType's (spec.verification); an Order cannot set it.",
+        "",
+    ),
+    Param(
+        "verifyCosignKeyIdentity",
+        "Which type the key is from (ArtifactType/ns/name), recorded with the key's SHA-256 fingerprint.",
+        "",
+    ),
+)
+
+#: The signature gate's verdict (no signature, wrong key, digest mismatch; exit code 4) is final; anything
+#: else (a deleted pod, a registry hiccup) is retried.
+VERIFY_RETRY_EXPRESSION = (
+    "lastRetry.status == 'Error' || (lastRetry.status == 'Failed' && lastRetry.exitCode != '4')"
+)
+
 #: Requests of an ordinary transfer step (Kueue admits pods by these).
 TRANSFER_RESOURCES = {"cpu": "250m", "memory": "256Mi"}
 

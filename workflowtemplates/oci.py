@@ -35,7 +35,10 @@ from hera.workflows import ClusterWorkflowTemplate
 from workflowtemplates import scripts
 from workflowtemplates.common import (
     COMMON_PARAMETERS,
+    COPY_REFERRERS,
     TLS_PARAMETERS,
+    VERIFY_PARAMETERS,
+    VERIFY_RETRY_EXPRESSION,
     Param,
     StepSpec,
     build_template,
@@ -69,21 +72,8 @@ PARAMETERS: tuple[Param, ...] = (
         "",
     ),
     COPY_SIGNATURES,
-    flag(
-        "specCopyReferrers",
-        "Copy the image's cosign attachments (sha256-<digest>.sig/.att/.sbom tags) with it, digests checked.",
-    ),
-    Param(
-        "verifyCosignPublicKey",
-        "PEM public key the source must be signed with (cosign verify --offline on the resolved digest);"
-        " empty: no signature gate. The ArtifactType's (spec.verification); an Order cannot set it.",
-        "",
-    ),
-    Param(
-        "verifyCosignKeyIdentity",
-        "Where the key came from (e.g. ConfigMap/ns/name[key]), recorded with the key's sha256.",
-        "",
-    ),
+    COPY_REFERRERS,
+    *VERIFY_PARAMETERS,
 )
 
 #: The scan gate's verdict (vulnerabilities found) is final; anything else (a deleted pod, a registry
@@ -91,13 +81,6 @@ PARAMETERS: tuple[Param, ...] = (
 SCAN_RETRY_EXPRESSION = (
     f"lastRetry.status == 'Error' || "
     f"(lastRetry.status == 'Failed' && lastRetry.exitCode != '{scripts.SCAN_GATE_EXIT_CODE}')"
-)
-
-
-#: The signature gate's verdict (no signature, wrong key, digest mismatch) is final.
-VERIFY_RETRY_EXPRESSION = (
-    f"lastRetry.status == 'Error' || "
-    f"(lastRetry.status == 'Failed' && lastRetry.exitCode != '{scripts.VERIFY_GATE_EXIT_CODE}')"
 )
 
 

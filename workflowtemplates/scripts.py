@@ -261,20 +261,21 @@ fi
 )
 
 
-def oci_copy_verified() -> str:
-    """oci: resolve ``specImage`` to a digest, gate on its signature, copy exactly that digest (all
-    architectures, digests preserved), check the destination serves the same digest, copy the referrers the
-    type asks for, and write the evidence (:data:`EVIDENCE`)."""
+def _copy_verified(select: str) -> str:
+    """Resolve ``$src_image`` (below the source registry) to a digest, gate on its signature, copy
+    exactly that digest (all architectures, digests preserved) to ``$dst_image``, check the destination
+    serves the same digest, copy the referrers the type asks for, and write the evidence
+    (:data:`EVIDENCE`). ``select`` checks the step's parameters and sets ``src_image``/``dst_image``."""
     return (
         PRELUDE
         + EVIDENCE
         + _SPLIT_IMAGE
         + _CHECK_COMMON
-        + r"""need specImage "$SPEC_IMAGE"
-need_bool specCopyReferrers "$SPEC_COPY_REFERRERS"
+        + select
+        + r"""need_bool specCopyReferrers "$SPEC_COPY_REFERRERS"
 work=$(mktemp -d)
-split_image "$SPEC_IMAGE"; src_repo=$_repo; src_ref=$_ref
-split_image "${SPEC_DST_IMAGE:-$SPEC_IMAGE}"; dst_repo=$_repo; dst_ref=$_ref
+split_image "$src_image"; src_repo=$_repo; src_ref=$_ref
+split_image "$dst_image"; dst_repo=$_repo; dst_ref=$_ref
 tool_version skopeo "$(skopeo --version)"
 digest=$(resolve_digest src "$src_reg/$src_repo$src_ref" "$work/src.json") \
   || fail "cannot resolve $src_reg/$src_repo$src_ref"
@@ -302,6 +303,16 @@ emit destinationDigest "$got"
 """
         + _PLATFORMS
         + _REFERRERS
+    )
+
+
+def oci_copy_verified() -> str:
+    """oci: :func:`_copy_verified` of ``specImage`` to ``specDstImage`` (default: the same name)."""
+    return _copy_verified(
+        r"""need specImage "$SPEC_IMAGE"
+src_image=$SPEC_IMAGE
+dst_image=${SPEC_DST_IMAGE:-$SPEC_IMAGE}
+"""
     )
 
 
@@ -334,24 +345,32 @@ need specVersion "$SPEC_VERSION"
 tag=$(printf '%s' "$SPEC_VERSION" | tr + _)
 """
 
-#: helm, OCI source: the chart is an OCI artifact already; skopeo copies it byte for byte (digest preserved).
-HELM_COPY_OCI = (
-    PRELUDE
-    + _CHECK_COMMON
-    + _HELM_TAG
-    + r"""src="docker://$src_reg/$SPEC_CHART:$tag"
-dst="docker://$dst_reg/$SPEC_CHART:$tag"
+#: helm, OCI source: the chart is an OCI artifact already; copied like an image (digest resolved first,
+#: signature gate, byte for byte, destination digest checked, evidence written).
+HELM_COPY_OCI = _copy_verified(
+    _HELM_TAG
+    + r"""src_image="$SPEC_CHART:$tag"
+dst_image="$SPEC_CHART:$tag"
 """
-    + _skopeo_copy()
-    + _EXEC_SKOPEO
 )
+
+#: A step that cannot verify signatures refuses to run when the type asks for it: the gate fails closed.
+_NO_COSIGN_GATE = r"""if [ -n "$VERIFY_COSIGN_PUBLIC_KEY" ]; then
+  log "signature gate: not possible here: @WHY@"
+  exit @EXIT@
+fi
+""".replace("@EXIT@", str(VERIFY_GATE_EXIT_CODE))
 
 #: helm, classic repository source (index.yaml over HTTP(S)): helm pull, then helm push to the OCI
 #: destination.
 HELM_COPY_CLASSIC = (
     PRELUDE
+    + EVIDENCE
     + _CHECK_COMMON
     + _HELM_TAG
+    + _NO_COSIGN_GATE.replace(
+        "@WHY@", "a classic chart repository has no cosign signatures (use an OCI source)"
+    )
     + r"""case "$SPEC_CHART" in
   */*) fail "specChart must be a chart name in a classic repository, got \"$SPEC_CHART\"" ;;
 esac
@@ -383,8 +402,18 @@ case "$DST_REMOTE_URL" in http://*) set -- "$@" --plain-http ;; esac
 if [ "$DST_SECRET" = true ]; then
   f=$(authfile destination "$ARC_DST_AUTH_DIR"); set -- "$@" --registry-config "$f"
 fi
+chart_sum=$(digest_of "$chart")
+emit sourceRef "$repo/$SPEC_CHART-$SPEC_VERSION"
+emit sourceDigest "$chart_sum"
+tool_version helm "$(helm version --short)"
 log "helm $*"
-exec helm "$@"
+pushed=$(helm "$@" 2>&1) || { printf '%s\n' "$pushed" >&2; fail "helm push failed"; }
+printf '%s\n' "$pushed" >&2
+ref=$(printf '%s\n' "$pushed" | sed -n 's/^Pushed: *//p' | head -n 1)
+got=$(printf '%s\n' "$pushed" | sed -n 's/^Digest: *//p' | head -n 1)
+[ -n "$ref" ] && [ -n "$got" ] || fail "helm push did not report what it pushed"
+emit destinationRef "$ref"
+emit destinationDigest "$got"
 """
 )
 
@@ -392,7 +421,11 @@ exec helm "$@"
 #: makes: empty config, one layer titled with the file name) and push it with skopeo.
 FILE_COPY = (
     PRELUDE
+    + EVIDENCE
     + _CHECK_COMMON
+    + _NO_COSIGN_GATE.replace(
+        "@WHY@", "a file is checked by its checksum (specSha256), not a cosign signature"
+    )
     + r"""need specUrl "$SPEC_URL"
 need specArtifact "$SPEC_ARTIFACT"
 need specMediaType "$SPEC_MEDIA_TYPE"
@@ -442,6 +475,9 @@ if [ -n "$want" ] && [ "$sum" != "$want" ]; then
   fail "sha256 mismatch for $url: want $want, got $sum"
 fi
 log "fetched $url: sha256:$sum, $(($(wc -c <"$work/file"))) bytes"
+emit sourceRef "${url%%[?#]*}"
+emit sourceDigest "sha256:$sum"
+tool_version curl "$(curl --version | head -n 1)"
 layout="$work/layout"; mkdir -p "$layout/blobs/sha256"
 blob() { _d=$(sha256sum "$1"); _d=${_d%% *}; cp "$1" "$layout/blobs/sha256/$_d"; printf '%s' "$_d"; }
 size() { printf '%s' "$(($(wc -c <"$1")))"; }
@@ -470,5 +506,12 @@ src="oci:$layout:arc"
 dst="docker://$dst_reg/$SPEC_ARTIFACT"
 """
     + _skopeo_copy(from_registry=False)
-    + _EXEC_SKOPEO
+    + r"""log "skopeo $* $src $dst"
+skopeo "$@" "$src" "$dst"
+got=$(resolve_digest dst "$dst_reg/$SPEC_ARTIFACT" "$work/pushed.json") || fail "cannot read back $dst"
+[ "$got" = "sha256:$manifest" ] || fail "digest mismatch: pushed sha256:$manifest, the destination has $got"
+emit destinationRef "$dst_reg/$SPEC_ARTIFACT"
+emit destinationDigest "$got"
+tool_version skopeo "$(skopeo --version)"
+"""
 )

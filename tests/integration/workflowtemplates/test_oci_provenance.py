@@ -22,6 +22,7 @@ from controllers.artifactworkflow.provenance import provenance_from_workflow
 from tests.integration.workflowtemplates.support import (
     Layout,
     Registry,
+    chart_archive,
     find_tool,
     outputs,
     run_step,
@@ -359,3 +360,66 @@ def test_signature_sbom_and_attestation_reach_the_destination_and_verify_there(
     assert cosign.run(
         "verify", "--key", str(keys["other_pub"]), *offline, dst_ref, docker_config=login
     ).returncode
+
+
+@pytest.mark.parametrize("signed", [True, False])
+def test_an_oci_helm_chart_passes_the_same_gate(
+    tmp_path: Path,
+    open_registry: Registry,
+    auth_registry: Registry,
+    cosign: Cosign,
+    keys: dict[str, Path],
+    repo: str,
+    signed: bool,
+) -> None:
+    layout = Layout(tmp_path / "chart")
+    config = json.dumps({"apiVersion": "v2", "name": "hello", "version": "1.0.0"}).encode()
+    chart = layout.artifact(
+        (config, "application/vnd.cncf.helm.config.v1+json"),
+        [(chart_archive("hello", "1.0.0"), "application/vnd.cncf.helm.chart.content.v1.tar+gzip", {})],
+    )
+    layout.tag(chart, "c")
+    open_registry.push_layout(layout.path, "c", f"{repo}/hello:1.0.0")
+    if signed:
+        cosign.ok(
+            "sign",
+            "--key",
+            str(keys["key"]),
+            "--tlog-upload=false",
+            *INSECURE,
+            f"{open_registry.host}/{repo}/hello@{chart['digest']}",
+        )
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    cosign_binary = find_tool("cosign")
+    assert cosign_binary is not None
+    (tools / "cosign").symlink_to(cosign_binary)
+    proc = run_step(
+        "helm.yaml",
+        "copy-oci",
+        {
+            "srcType": "oci",
+            "srcRemoteURL": f"http://{open_registry.host}",
+            "dstType": "oci",
+            "dstRemoteURL": f"http://{auth_registry.host}",
+            "dstSecret": "true",
+            "specChart": f"{repo}/hello",
+            "specVersion": "1.0.0",
+            "verifyCosignPublicKey": keys["pub"].read_text(),
+            "verifyCosignKeyIdentity": "ClusterArtifactType/helm",
+        },
+        work=tmp_path,
+        dst_auth=auth_registry.auth_dir(tmp_path / "dst-auth"),
+        tools=[tools],
+        extra_env=SANDBOX,
+    )
+    out = outputs(tmp_path)
+    if signed:
+        assert proc.returncode == 0, proc.stderr
+        assert out["signatureKey"] == f"ClusterArtifactType/helm {fingerprint(keys['pub'])}"
+        assert out["destinationDigest"] == out["signedDigest"] == chart["digest"]
+        assert sha256(auth_registry.raw_manifest(f"{repo}/hello:1.0.0")) == chart["digest"]
+    else:
+        assert proc.returncode == scripts.VERIFY_GATE_EXIT_CODE, proc.stderr
+        assert "signature gate: no signature:" in proc.stderr
+        assert not auth_registry.has(f"{repo}/hello:1.0.0")
