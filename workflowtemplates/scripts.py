@@ -256,6 +256,38 @@ _REFERRERS = (
     [ "$got" = "$want" ] || fail "digest mismatch: $kind $tag is $want at the source, $got at the destination"
     emit_line referrers "$kind $got $dst_reg/$dst_repo:$tag"
   done
+  # OCI 1.1 referrers (the referrers API, or its sha256-<hex> tag fallback): oras copies the graph.
+  if command -v oras >/dev/null 2>&1; then
+    # oras' flags for one side's TLS: plain HTTP for an http:// URL, else --insecure when not verified.
+    oras_tls() { # remoteURL, tlsVerify, flag prefix ("from-", "to-" or "")
+      case "$1" in
+        http://*) printf -- '--%splain-http' "$3" ;;
+        *) [ "$2" = true ] || printf -- '--%sinsecure' "$3" ;;
+      esac
+    }
+    set -- cp --recursive --no-tty
+    t=$(oras_tls "$SRC_REMOTE_URL" "$SPEC_TLS_VERIFY_SRC" from-); [ -z "$t" ] || set -- "$@" "$t"
+    t=$(oras_tls "$DST_REMOTE_URL" "$SPEC_TLS_VERIFY_DST" to-); [ -z "$t" ] || set -- "$@" "$t"
+    if [ "$SRC_SECRET" = true ]; then
+      f=$(authfile source "$ARC_SRC_AUTH_DIR"); set -- "$@" --from-registry-config "$f"
+    fi
+    if [ "$DST_SECRET" = true ]; then
+      f=$(authfile destination "$ARC_DST_AUTH_DIR"); set -- "$@" --to-registry-config "$f"
+    fi
+    log "oras $* $src_reg/$src_repo@$digest $dst_reg/$dst_repo@$digest"
+    oras "$@" "$src_reg/$src_repo@$digest" "$dst_reg/$dst_repo@$digest" >&2
+    set -- discover --format json --no-tty
+    t=$(oras_tls "$DST_REMOTE_URL" "$SPEC_TLS_VERIFY_DST" ""); [ -z "$t" ] || set -- "$@" "$t"
+    if [ "$DST_SECRET" = true ]; then
+      f=$(authfile destination "$ARC_DST_AUTH_DIR"); set -- "$@" --registry-config "$f"
+    fi
+    oras "$@" "$dst_reg/$dst_repo@$digest" >"$work/referrers.json"
+    for ref in $(grep -o '"digest" *: *"sha256:[0-9a-f]\{64\}"' "$work/referrers.json" \
+      | grep -o 'sha256:[0-9a-f]*'); do
+      emit_line referrers "referrer $ref $dst_reg/$dst_repo@$ref"
+    done
+    tool_version oras "$(oras version | grep -i '^version')"
+  fi
 fi
 """
 )

@@ -124,6 +124,7 @@ def run_copy(
     pub: Path | None,
     *,
     dst_auth: Path | None = None,
+    with_oras: bool = False,
     **spec: str,
 ) -> subprocess.CompletedProcess[str]:
     values = params(src, dst, **spec)
@@ -131,13 +132,17 @@ def run_copy(
         values["dstSecret"] = "true"
     if pub is not None:
         values["verifyCosignPublicKey"] = pub.read_text()
-        values["verifyCosignKeyIdentity"] = "ConfigMap/team/signing-keys[cosign.pub]"
+        values["verifyCosignKeyIdentity"] = "ArtifactType/team/signed-images"
     cosign = find_tool("cosign")
     assert cosign is not None
     tools = tmp_path / "tools"
     tools.mkdir(exist_ok=True)
     if not (tools / "cosign").exists():
         (tools / "cosign").symlink_to(cosign)
+    if with_oras and not (tools / "oras").exists():
+        oras = find_tool("oras")
+        assert oras is not None, "oras is not built: hack/build-binaries.sh oras"
+        (tools / "oras").symlink_to(oras)
     return run_step(
         "oci.yaml",
         "copy",
@@ -176,7 +181,7 @@ def test_a_signed_image_is_verified_copied_by_digest_and_its_evidence_recorded(
         tmp_path, open_registry, auth_registry, keys["pub"], dst_auth=dst_auth, specImage=f"{repo}:1.0"
     )
     assert proc.returncode == 0, proc.stderr
-    assert "verified with ConfigMap/team/signing-keys[cosign.pub] sha256:" in proc.stderr
+    assert "verified with ArtifactType/team/signed-images sha256:" in proc.stderr
     # The destination serves exactly the digest that was verified, every platform included.
     assert sha256(auth_registry.raw_manifest(f"{repo}:1.0")) == image["digest"]
     for arch in ("amd64", "arm64"):
@@ -187,7 +192,7 @@ def test_a_signed_image_is_verified_copied_by_digest_and_its_evidence_recorded(
     assert out["sourceRef"] == f"{open_registry.host}/{repo}:1.0"
     assert out["sourceDigest"] == out["destinationDigest"] == out["signedDigest"] == image["digest"]
     assert out["destinationRef"] == f"{auth_registry.host}/{repo}:1.0"
-    assert out["signatureKey"] == f"ConfigMap/team/signing-keys[cosign.pub] {key_sum}"
+    assert out["signatureKey"] == f"ArtifactType/team/signed-images {key_sum}"
     assert out["platforms"].splitlines() == [f"linux/amd64 {image['amd64']}", f"linux/arm64 {image['arm64']}"]
     tools = dict(line.split(" ", 1) for line in out["tools"].splitlines())
     assert tools["skopeo"].startswith("1.") and tools["cosign"] == "v2.2.4"
@@ -314,6 +319,33 @@ def test_signature_sbom_and_attestation_reach_the_destination_and_verify_there(
         *INSECURE,
         src_ref,
     )
+    # An OCI 1.1 referrer too (oras attach: the referrers API, or on this registry its tag fallback).
+    oras = find_tool("oras")
+    assert oras is not None, "oras is not built: hack/build-binaries.sh oras"
+    report = tmp_path / "scan.json"
+    report.write_text('{"vulnerabilities": []}')
+    attached = subprocess.run(
+        [
+            str(oras),
+            "attach",
+            "--plain-http",
+            "--no-tty",
+            "--artifact-type",
+            "application/vnd.arc.test.scan+json",
+            "--format",
+            "json",
+            src_ref,
+            f"{report.name}:application/json",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env={"HOME": str(tmp_path), **SANDBOX},
+    )
+    assert attached.returncode == 0, attached.stderr
+    referrer = json.loads(attached.stdout)["digest"]
     dst_auth = auth_registry.auth_dir(tmp_path / "dst-auth")
     proc = run_copy(
         tmp_path,
@@ -321,12 +353,20 @@ def test_signature_sbom_and_attestation_reach_the_destination_and_verify_there(
         auth_registry,
         keys["pub"],
         dst_auth=dst_auth,
+        with_oras=True,
         specImage=f"{repo}:3.0",
         specCopyReferrers="true",
+        srcRemoteURL=f"http://{open_registry.host}",
+        dstRemoteURL=f"http://{auth_registry.host}",
     )
     assert proc.returncode == 0, proc.stderr
     prefix = image["digest"].replace(":", "-")
-    copied = {line.split()[0]: line.split() for line in outputs(tmp_path)["referrers"].splitlines()}
+    lines = [line.split() for line in outputs(tmp_path)["referrers"].splitlines()]
+    assert [parts for parts in lines if parts[0] == "referrer"] == [
+        ["referrer", referrer, f"{auth_registry.host}/{repo}@{referrer}"]
+    ]
+    assert sha256(auth_registry.raw_manifest(f"{repo}@{referrer}")) == referrer
+    copied = {parts[0]: parts for parts in lines if parts[0] != "referrer"}
     assert set(copied) == {"sig", "att", "sbom"}
     for kind, (_, digest, where) in copied.items():
         assert where == f"{auth_registry.host}/{repo}:{prefix}.{kind}"
