@@ -6,9 +6,10 @@
   Labels carry the version, the git revision and ``created`` = ``SOURCE_DATE_EPOCH`` (see
   :func:`source_date_epoch`).
 - ``arc-tools`` — Debian base (``skopeo``, ``curl``, ``ca-certificates``; ``dash``, coreutils and sed come
-  with the essential set) + the Go-built ``helm``, ``oras`` and ``trivy`` from ``~/.cache/arc/bin``. Nothing
-  in it depends on the ARC commit (no revision label, ``created`` = the base's fixed epoch), so the digest
-  that ``workflowtemplates/images.py`` pins (via ``deploy/images.lock.json``) only changes when the tools do.
+  with the essential set) + the Go-built ``cosign``, ``helm``, ``oras`` and ``trivy`` from
+  ``~/.cache/arc/bin``. Nothing in it depends on the ARC commit (no revision label, ``created`` = the base's
+  fixed epoch), so the digest that ``workflowtemplates/images.py`` pins (via ``deploy/images.lock.json``)
+  only changes when the tools do.
 
 Both run as the non-root user 65532 (``nonroot``), with no shell in their entrypoints.
 """
@@ -58,7 +59,7 @@ ARC_BASE = BaseSpec("arc", ("python3", "ca-certificates", "tzdata", "libstdc++6"
 TOOLS_BASE = BaseSpec(
     "arc-tools", ("ca-certificates", "curl", "skopeo", "tzdata"), excludes=("/usr/lib/cni/*",)
 )
-TOOLS_PROGRAMS = ("helm", "oras", "trivy")
+TOOLS_PROGRAMS = ("cosign", "helm", "oras", "trivy")
 #: The tools image's tag: names its base (the digest pins the content).
 TOOLS_TAG = "bookworm"
 #: skopeo reads its trust policy from here; the template steps copy between registries the Endpoint names.
@@ -225,7 +226,7 @@ def build_tools(out: Path, *, refresh_base: bool = False, rebuild: bool = False)
         created=created,
         layers=[base_.layer, tools],
         config=_user_config(Cmd=["/bin/sh"], Labels=labels),
-        history=[TOOLS_BASE.description, "COPY helm oras trivy /usr/local/bin/"],
+        history=[TOOLS_BASE.description, "COPY " + " ".join(TOOLS_PROGRAMS) + " /usr/local/bin/"],
     )
     layout = out / "arc-tools"
     image = write_layout(layout, "arc-tools", TOOLS_TAG, config, [base_.layer, tools])
