@@ -52,6 +52,19 @@ def _outputs(workflow: dict[str, Any]) -> dict[str, str]:
     return merged
 
 
+def _reference(value: str | None) -> str | None:
+    """A reference without URL userinfo (``user:password@host/...`` → ``host/...``): a remoteURL written with
+    credentials in it must not carry them into status and Events."""
+    if value is None:
+        return None
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        scheme, rest = "", value
+    host, slash, path = rest.partition("/")
+    host = host.rpartition("@")[2]
+    return f"{scheme}{sep}{host}{slash}{path}"
+
+
 def _digest(value: str | None) -> str | None:
     return value if value is not None and _DIGEST.fullmatch(value) else None
 
@@ -66,11 +79,11 @@ def provenance_from_workflow(workflow: dict[str, Any]) -> ArtifactWorkflowProven
     prov = ArtifactWorkflowProvenance()
     if out.get("sourceRef") or out.get("sourceDigest"):
         prov.source = ProvenanceReference(
-            reference=out.get("sourceRef"), digest=_digest(out.get("sourceDigest"))
+            reference=_reference(out.get("sourceRef")), digest=_digest(out.get("sourceDigest"))
         )
     if out.get("destinationRef") or out.get("destinationDigest"):
         prov.destination = ProvenanceReference(
-            reference=out.get("destinationRef"), digest=_digest(out.get("destinationDigest"))
+            reference=_reference(out.get("destinationRef")), digest=_digest(out.get("destinationDigest"))
         )
     platforms = [
         PlatformDigest(platform=parts[0], digest=parts[1])
@@ -83,7 +96,7 @@ def provenance_from_workflow(workflow: dict[str, Any]) -> ArtifactWorkflowProven
             verified=True, key=out["signatureKey"], signed_digest=_digest(out.get("signedDigest"))
         )
     referrers = [
-        Referrer(kind=parts[0], digest=parts[1], reference=parts[2] if len(parts) > 2 else None)
+        Referrer(kind=parts[0], digest=parts[1], reference=_reference(parts[2]) if len(parts) > 2 else None)
         for parts in _lines(out.get("referrers"))
         if len(parts) >= 2 and _digest(parts[1])
     ]

@@ -210,3 +210,21 @@ def test_malformed_values_are_dropped_not_trusted() -> None:
     assert prov.destination.digest is None and prov.platforms is None and prov.referrers is None
     assert prov.tools is None
     assert event_message(prov) is None
+
+
+def test_credentials_written_into_a_remote_url_do_not_reach_status() -> None:
+    evidence = dict(EVIDENCE)
+    evidence |= {
+        "sourceRef": "https://robot:s3cret@src.example/team/hello:1.0",
+        "destinationRef": "robot:s3cret@dst.example/mirror/team/hello:1.0",
+        "referrers": f"sig {SIG} robot:s3cret@dst.example/mirror/team/hello:sha256-{'a' * 64}.sig\n",
+    }
+    prov = provenance_from_workflow(workflow(evidence))
+    assert prov is not None and prov.source is not None and prov.destination is not None
+    assert prov.source.reference == "https://src.example/team/hello:1.0"
+    assert prov.destination.reference == "dst.example/mirror/team/hello:1.0"
+    assert "s3cret" not in prov.model_dump_json() and "s3cret" not in (event_message(prov) or "")
+    # A digest reference keeps its @: only userinfo before the host is removed.
+    pinned = provenance_from_workflow(workflow(EVIDENCE | {"sourceRef": f"src.example/team/hello@{SRC}"}))
+    assert pinned is not None and pinned.source is not None
+    assert pinned.source.reference == f"src.example/team/hello@{SRC}"

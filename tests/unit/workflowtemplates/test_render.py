@@ -239,4 +239,7 @@ def test_no_parameter_looks_like_a_credential() -> None:
     for module in (oci, helm, file):
         for p in module.PARAMETERS:
             assert not re.search(r"password|token|creds|credential|auth", p.name, re.I), p.name
+    # Nor any evidence output: they hold references, digests, a public key's fingerprint and versions.
+    for name, _ in OUTPUTS:
+        assert not re.search(r"password|token|creds|credential|auth|secret", name, re.I), name
     assert [p.name for p in COMMON_PARAMETERS][-2:] == ["srcSecret", "dstSecret"]
