@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from opentelemetry import trace
+from prometheus_client import Counter
 
 from api.arc.v1alpha1.types import ArtifactType, ArtifactWorkflow, ClusterArtifactType, Order
 from api.meta import Condition, dump
@@ -58,6 +59,12 @@ from controllers.runtime.written import LastWritten
 logger = logging.getLogger(__name__)
 
 FINALIZER: Final = ARTIFACT_WORKFLOW_FINALIZER
+#: Transfers that finished with evidence, by whether a signature was verified before the copy.
+TRANSFERRED = Counter(
+    "arc_artifacts_transferred_total",
+    "Artifacts copied with recorded evidence (status.provenance), by signature verification.",
+    ["signature"],
+)
 WAIT_FOR_DELETION: Final = 2.0
 
 
@@ -202,6 +209,8 @@ class ArtifactWorkflowReconciler:
             transferred = event_message(provenance) if provenance is not None else None
             if transferred is not None:
                 self.recorder.record(aw, "Normal", "Transferred", transferred)
+                verified = provenance is not None and provenance.signature is not None
+                TRANSFERRED.labels(signature="verified" if verified else "none").inc()
                 logger.info(
                     "artifact transferred",
                     extra={

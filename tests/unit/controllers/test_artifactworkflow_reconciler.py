@@ -7,11 +7,13 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from controllers.artifactworkflow import setup_artifact_workflow_controller
 from controllers.kube.fake import FakeKubeClient
 from controllers.kube.resources import ARTIFACT_WORKFLOWS, CLUSTER_ARTIFACT_TYPES, EVENTS, WORKFLOWS
 from controllers.runtime import Manager
+from tests.unit.controllers.test_artifactworkflow_provenance import EVIDENCE, KEY, SRC, workflow
 
 pytestmark = pytest.mark.looptime
 NS = "ns"
@@ -151,8 +153,11 @@ async def test_succeeded_artifact_workflow_removed_after_ttl(env: Env) -> None:
 
 
 async def test_evidence_reaches_status_provenance_and_a_transferred_event(env: Env) -> None:
-    from tests.unit.controllers.test_artifactworkflow_provenance import EVIDENCE, KEY, SRC, workflow
+    def verified() -> float:
+        value = REGISTRY.get_sample_value("arc_artifacts_transferred_total", {"signature": "verified"})
+        return value or 0.0
 
+    before = verified()
     await env.client.create(ARTIFACT_WORKFLOWS, NS, aw_body())
     await env.until(lambda: env.aw_phase() == "Pending")
     status = workflow(EVIDENCE)["status"] | {"finishedAt": "2099-01-01T00:00:00Z"}
@@ -170,3 +175,4 @@ async def test_evidence_reaches_status_provenance_and_a_transferred_event(env: E
         f"signature verified by {KEY}"
     )
     assert events[0]["type"] == "Normal"
+    assert verified() == before + 1
