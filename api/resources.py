@@ -409,6 +409,20 @@ ARTIFACT_WORKFLOW: Final = ResourceInfo(
         PrinterColumn(
             "Message", "string", ".status.message", "Details about the workflow's state.", priority=1
         ),
+        PrinterColumn(
+            "Digest",
+            "string",
+            ".status.provenance.destination.digest",
+            "Digest of the artifact at the destination.",
+            priority=1,
+        ),
+        PrinterColumn(
+            "Verified-By",
+            "string",
+            ".status.provenance.signature.key",
+            "The public key whose signature was verified before the copy.",
+            priority=1,
+        ),
     ),
 )
 

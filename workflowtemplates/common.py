@@ -15,8 +15,10 @@ The contract with the ArtifactWorkflow controller (SPEC §4.1, §4.2):
   Workflow's Secret would end up in one volume with two sources.
 - Pods: the templates set no pod metadata, so the Workflow's ``spec.podMetadata`` (the Kueue queue label) is
   what the pods get. Steps request CPU and memory only (the resources a Kueue ClusterQueue must cover).
-- No ``outputs`` and no ``resource`` templates: the local stack runs pods on kwok's fake nodes, which never
-  produce outputs, and Kueue ignores resource templates.
+- Evidence as ``outputs``: the copy steps declare the output parameters of :data:`OUTPUTS`, each read from
+  a file under ``ARC_OUTPUT_DIR`` with a default of ``""`` (a step that writes none still succeeds); the
+  ArtifactWorkflow controller copies them into ``status.provenance``. No ``resource`` templates: Kueue
+  ignores them.
 - Every step retries (``retryPolicy: Always``): a pod that Kueue preempts is deleted, not restarted, and
   Argo reports that as Error or as Failed depending on timing. There is no ``backoff.maxDuration``: it would
   count time spent queued in Kueue.
@@ -92,6 +94,49 @@ TLS_PARAMETERS: tuple[Param, ...] = (
     flag("specTlsVerifyDst", "Verify the destination's TLS certificate (spec tlsVerify.dst).", "true"),
 )
 
+#: Where a step writes its output parameters' files (``ARC_OUTPUT_DIR``; Argo's wait container reads them).
+OUTPUT_DIR = "/tmp/arc-outputs"
+
+#: The evidence a copy step writes, one Argo output parameter each (all strings; lists one item a line).
+OUTPUTS: tuple[tuple[str, str], ...] = (
+    ("sourceRef", "The source reference that was resolved."),
+    ("sourceDigest", "The manifest digest it resolved to (what was verified and copied)."),
+    ("destinationRef", "The destination reference written."),
+    ("destinationDigest", "The digest the destination serves after the copy."),
+    ("platforms", "One line per platform of an index: os/arch[/variant] digest."),
+    ("signatureKey", "Identity of the public key that verified the signature: name and sha256 of its PEM."),
+    ("signedDigest", "The digest the verified signature covers."),
+    ("referrers", "One line per copied referrer: kind (sig, att, sbom, referrer) digest reference."),
+    ("tools", "One line per tool: name version."),
+)
+
+#: Copy cosign's attachment tags with the artifact (the tenant may ask; the type may force it).
+COPY_REFERRERS = flag(
+    "specCopyReferrers",
+    "Copy the artifact's cosign attachments (sha256-<digest>.sig/.att/.sbom tags) with it, digests checked.",
+)
+
+#: The signature gate, the ArtifactType's (spec.verification; never derived from an Order's spec).
+VERIFY_PARAMETERS: tuple[Param, ...] = (
+    Param(
+        "verifyCosignPublicKey",
+        "PEM public key the source must be signed with (cosign verify --offline on the resolved digest);"
+        " empty: no signature gate. The ArtifactType's (spec.verification); an Order cannot set it.",
+        "",
+    ),
+    Param(
+        "verifyCosignKeyIdentity",
+        "Which type the key is from (ArtifactType/ns/name), recorded with the key's SHA-256 fingerprint.",
+        "",
+    ),
+)
+
+#: The signature gate's verdict (no signature, wrong key, digest mismatch; exit code 4) is final; anything
+#: else (a deleted pod, a registry hiccup) is retried.
+VERIFY_RETRY_EXPRESSION = (
+    "lastRetry.status == 'Error' || (lastRetry.status == 'Failed' && lastRetry.exitCode != '4')"
+)
+
 #: Requests of an ordinary transfer step (Kueue admits pods by these).
 TRANSFER_RESOURCES = {"cpu": "250m", "memory": "256Mi"}
 
@@ -120,6 +165,7 @@ class StepSpec:
     when: str | None = None
     resources: dict[str, str] | None = None
     retry_expression: str | None = None
+    evidence: bool = False
 
 
 def when_true(param: Param) -> str:
@@ -144,6 +190,17 @@ _MOUNTS = {
 def _container(step: StepSpec, params: Sequence[Param]) -> Container:
     env = [Env(name=p.env_name, value=p.reference) for p in params]
     env += [Env(name=_MOUNTS[side][2], value=_MOUNTS[side][1]) for side in ("src", "dst")]
+    outputs: list[m.Parameter] | None = None
+    if step.evidence:
+        env.append(Env(name="ARC_OUTPUT_DIR", value=OUTPUT_DIR))
+        outputs = [
+            m.Parameter(
+                name=name,
+                description=description,
+                value_from=m.ValueFrom(path=f"{OUTPUT_DIR}/{name}", default=""),
+            )
+            for name, description in OUTPUTS
+        ]
     return Container(
         name=step.name,
         image=step.image,
@@ -158,6 +215,7 @@ def _container(step: StepSpec, params: Sequence[Param]) -> Container:
         ),
         retry_strategy=retry_strategy(expression=step.retry_expression),
         active_deadline_seconds=STEP_DEADLINE_SECONDS,
+        outputs=outputs,
     )
 
 

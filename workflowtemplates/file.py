@@ -29,7 +29,15 @@ from __future__ import annotations
 from hera.workflows import ClusterWorkflowTemplate
 
 from workflowtemplates import scripts
-from workflowtemplates.common import COMMON_PARAMETERS, TLS_PARAMETERS, Param, StepSpec, build_template
+from workflowtemplates.common import (
+    COMMON_PARAMETERS,
+    TLS_PARAMETERS,
+    VERIFY_PARAMETERS,
+    VERIFY_RETRY_EXPRESSION,
+    Param,
+    StepSpec,
+    build_template,
+)
 
 NAME = "arc-file"
 
@@ -41,6 +49,7 @@ PARAMETERS: tuple[Param, ...] = (
     Param("specName", "File name recorded in the artifact; empty: the URL's last path segment.", ""),
     Param("specMediaType", "Media type of the file's layer.", "application/octet-stream"),
     *TLS_PARAMETERS,
+    *VERIFY_PARAMETERS,
 )
 
 
@@ -51,5 +60,13 @@ def build(images: dict[str, str]) -> ClusterWorkflowTemplate:
         title="ARC: file as OCI artifact",
         description="curl, sha256 check, push as a one-layer OCI artifact (oras-compatible) with skopeo",
         params=PARAMETERS,
-        steps=[StepSpec(name="copy", image=images["skopeo"], script=scripts.FILE_COPY)],
+        steps=[
+            StepSpec(
+                name="copy",
+                image=images["skopeo"],
+                script=scripts.FILE_COPY,
+                retry_expression=VERIFY_RETRY_EXPRESSION,
+                evidence=True,
+            )
+        ],
     )

@@ -26,7 +26,10 @@ from hera.workflows import ClusterWorkflowTemplate
 from workflowtemplates import scripts
 from workflowtemplates.common import (
     COMMON_PARAMETERS,
+    COPY_REFERRERS,
     TLS_PARAMETERS,
+    VERIFY_PARAMETERS,
+    VERIFY_RETRY_EXPRESSION,
     Param,
     StepSpec,
     build_template,
@@ -41,6 +44,8 @@ PARAMETERS: tuple[Param, ...] = (
     Param("specChart", "Chart name (classic repository) or repository path below the source registry (OCI)."),
     Param("specVersion", "Exact chart version (its OCI tag has + replaced by _)."),
     *TLS_PARAMETERS,
+    COPY_REFERRERS,
+    *VERIFY_PARAMETERS,
 )
 
 _SRC_TYPE = COMMON_PARAMETERS[0]
@@ -59,12 +64,16 @@ def build(images: dict[str, str]) -> ClusterWorkflowTemplate:
                 image=images["skopeo"],
                 script=scripts.HELM_COPY_OCI,
                 when=when_equals(_SRC_TYPE, "oci"),
+                retry_expression=VERIFY_RETRY_EXPRESSION,
+                evidence=True,
             ),
             StepSpec(
                 name="copy-classic",
                 image=images["helm"],
                 script=scripts.HELM_COPY_CLASSIC,
                 when=when_not_equals(_SRC_TYPE, "oci"),
+                retry_expression=VERIFY_RETRY_EXPRESSION,
+                evidence=True,
             ),
         ],
     )

@@ -35,7 +35,10 @@ from hera.workflows import ClusterWorkflowTemplate
 from workflowtemplates import scripts
 from workflowtemplates.common import (
     COMMON_PARAMETERS,
+    COPY_REFERRERS,
     TLS_PARAMETERS,
+    VERIFY_PARAMETERS,
+    VERIFY_RETRY_EXPRESSION,
     Param,
     StepSpec,
     build_template,
@@ -69,6 +72,8 @@ PARAMETERS: tuple[Param, ...] = (
         "",
     ),
     COPY_SIGNATURES,
+    COPY_REFERRERS,
+    *VERIFY_PARAMETERS,
 )
 
 #: The scan gate's verdict (vulnerabilities found) is final; anything else (a deleted pod, a registry
@@ -96,7 +101,13 @@ def build(images: dict[str, str]) -> ClusterWorkflowTemplate:
                 resources={"cpu": "500m", "memory": "1Gi"},
                 retry_expression=SCAN_RETRY_EXPRESSION,
             ),
-            StepSpec(name="copy", image=images["skopeo"], script=scripts.oci_copy()),
+            StepSpec(
+                name="copy",
+                image=images["skopeo"],
+                script=scripts.oci_copy_verified(),
+                retry_expression=VERIFY_RETRY_EXPRESSION,
+                evidence=True,
+            ),
             StepSpec(
                 name="copy-signatures",
                 image=images["skopeo"],

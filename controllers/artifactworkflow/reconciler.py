@@ -8,8 +8,11 @@ Level-based (a second reconcile in a row writes nothing):
    ``WorkflowRecreated`` when someone deleted it), adopt one that exists. Its title and description come from
    the annotations the Order controller put on the ArtifactWorkflow (or the Order's status), so there is no
    waiting for the Order's status.
-3. Mirror phase, message (the failed step), start/finish times and a ``Ready`` condition through
-   ``/status`` when they change; ``WorkflowSucceeded``/``WorkflowFailed`` Events on the transition.
+3. Mirror phase, message (the failed step), start/finish times, a ``Ready`` condition and the steps'
+   evidence (``status.provenance``, from the Workflow's output parameters — see provenance.py) through
+   ``/status`` when they change; ``WorkflowSucceeded``/``WorkflowFailed`` Events on the transition, and a
+   ``Transferred`` Event (``<src>@<digest> → <dst>@<digest>, signature verified by <key>``) when it succeeds
+   with evidence.
 4. Finished ArtifactWorkflows are deleted after their type's TTL (``spec.ttl.afterSucceeded/afterFailed``).
 
 The objects this reconciler wrote are preferred over older cached copies (`LastWritten`): the reconcile its
@@ -24,10 +27,12 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from opentelemetry import trace
+from prometheus_client import Counter
 
 from api.arc.v1alpha1.types import ArtifactType, ArtifactWorkflow, ClusterArtifactType, Order
 from api.meta import Condition, dump
 from api.resources import parse_rfc3339
+from controllers.artifactworkflow.provenance import event_message, provenance_from_workflow
 from controllers.artifactworkflow.workflow import (
     FINISHED,
     build_workflow,
@@ -54,6 +59,12 @@ from controllers.runtime.written import LastWritten
 logger = logging.getLogger(__name__)
 
 FINALIZER: Final = ARTIFACT_WORKFLOW_FINALIZER
+#: Transfers that finished with evidence, by whether a signature was verified before the copy.
+TRANSFERRED = Counter(
+    "arc_artifacts_transferred_total",
+    "Artifacts copied with recorded evidence (status.provenance), by signature verification.",
+    ["signature"],
+)
 WAIT_FOR_DELETION: Final = 2.0
 
 
@@ -162,8 +173,12 @@ class ArtifactWorkflowReconciler:
             status["message"] = message
         else:
             status.pop("message", None)
+        provenance = None
         if workflow is not None:
             status["workflowName"] = (workflow.get("metadata") or {}).get("name")
+            provenance = provenance_from_workflow(workflow)
+            if provenance is not None:
+                status["provenance"] = dump(provenance)
         for key, value in (("startedAt", started), ("finishedAt", finished)):
             if value:
                 status[key] = value
@@ -191,6 +206,19 @@ class ArtifactWorkflowReconciler:
         self._written.remember(ArtifactWorkflow.model_validate(updated))
         if phase != old_phase and phase == "Succeeded":
             self.recorder.record(aw, "Normal", "WorkflowSucceeded", f"Workflow {aw.metadata.name} succeeded")
+            transferred = event_message(provenance) if provenance is not None else None
+            if transferred is not None:
+                self.recorder.record(aw, "Normal", "Transferred", transferred)
+                verified = provenance is not None and provenance.signature is not None
+                TRANSFERRED.labels(signature="verified" if verified else "none").inc()
+                logger.info(
+                    "artifact transferred",
+                    extra={
+                        "digest": provenance.destination.digest
+                        if provenance and provenance.destination
+                        else None
+                    },
+                )
         elif phase != old_phase and phase in ("Failed", "Error"):
             self.recorder.record(
                 aw, "Warning", "WorkflowFailed", message or f"Workflow {aw.metadata.name} {phase}"

@@ -11,6 +11,9 @@ ArtifactType forces (`specScan: "true"`) — fail only on an unknown severity, o
 of their own. They are dropped from an Order's spec unless the ArtifactType allows them with the parameter
 `allowTenantScanSettings: "true"`; the type's own values (or the template's defaults) apply otherwise.
 (Parameters a template does not declare, like `allowTenantScanSettings` itself, are ignored by Argo.)
+
+The signature gate is the type's too: `spec.verification.cosign.publicKey` becomes `verifyCosignPublicKey`
+and `verifyCosignKeyIdentity`, after the type's parameters; an Order's spec only ever makes `spec*` names.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from api.arc.v1alpha1.types import ArtifactType, ClusterArtifactType
 from controllers.kube.codec import JSONNumber
 
 __all__ = [
@@ -27,6 +31,7 @@ __all__ = [
     "build_parameters",
     "flatten_spec",
     "scalar",
+    "verify_parameters",
 ]
 
 #: Parameters an Order's spec may not set unless its ArtifactType allows it (the scan gate's settings).
@@ -95,3 +100,19 @@ def build_parameters(
         for name, value in source:
             merged[name] = value  # an existing key keeps its position
     return [{"name": n, "value": v} for n, v in merged.items()]
+
+
+def verify_parameters(atype: ArtifactType | ClusterArtifactType) -> list[tuple[str, str]]:
+    """The signature gate of the type's ``spec.verification``: ``verifyCosignPublicKey`` (the PEM) and
+    ``verifyCosignKeyIdentity`` (which type it is from; the step adds the key's SHA-256). They come last, so
+    they win over a type parameter of the same name; an Order's spec only makes ``spec*`` names."""
+    cosign = atype.spec.verification.cosign if atype.spec.verification is not None else None
+    if cosign is None or not cosign.public_key:
+        return []
+    meta = atype.metadata
+    identity = (
+        f"ArtifactType/{meta.namespace}/{meta.name}"
+        if isinstance(atype, ArtifactType)
+        else f"ClusterArtifactType/{meta.name}"
+    )
+    return [("verifyCosignPublicKey", cosign.public_key), ("verifyCosignKeyIdentity", identity)]

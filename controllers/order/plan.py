@@ -200,6 +200,10 @@ def _artifact(
             plan.adopts.append(aw)
         entry.phase = aw.status.phase if aw.status is not None and aw.status.phase else "Pending"
         entry.message = aw.status.message if aw.status is not None else None
+        provenance = aw.status.provenance if aw.status is not None else None
+        if provenance is not None:
+            entry.digest = provenance.destination.digest if provenance.destination else None
+            entry.verified_by = provenance.signature.key if provenance.signature else None
         return entry
 
     if prev is not None and prev_finished and not prev_start_failure:

@@ -30,7 +30,7 @@ from api.arc.v1alpha1.types import (
 from api.resources import format_rfc3339, format_rfc3339_micro, parse_rfc3339
 from controllers.controllerutil import ANNOTATION_FORCE_AT, ANNOTATION_RETRY_FAILED_AT
 from controllers.order.naming import artifact_hash, workflow_name
-from controllers.order.parameters import build_parameters
+from controllers.order.parameters import build_parameters, verify_parameters
 
 __all__ = [
     "Artifact",
@@ -262,7 +262,10 @@ def _workflow_spec(
         src_secret=bool(src_secret),
         dst_secret=bool(dst_secret),
         spec=spec,
-        type_parameters=[(p.name, p.value) for p in atype.spec.parameters or []],
+        type_parameters=[
+            *((p.name, p.value) for p in atype.spec.parameters or []),
+            *verify_parameters(atype),
+        ],
     )
     template = atype.spec.workflow_template_ref
     body: dict[str, Any] = {

@@ -6,9 +6,10 @@
   Labels carry the version, the git revision and ``created`` = ``SOURCE_DATE_EPOCH`` (see
   :func:`source_date_epoch`).
 - ``arc-tools`` — Debian base (``skopeo``, ``curl``, ``ca-certificates``; ``dash``, coreutils and sed come
-  with the essential set) + the Go-built ``helm``, ``oras`` and ``trivy`` from ``~/.cache/arc/bin``. Nothing
-  in it depends on the ARC commit (no revision label, ``created`` = the base's fixed epoch), so the digest
-  that ``workflowtemplates/images.py`` pins (via ``deploy/images.lock.json``) only changes when the tools do.
+  with the essential set) + the Go-built ``cosign``, ``helm``, ``oras`` and ``trivy`` from
+  ``~/.cache/arc/bin``. Nothing in it depends on the ARC commit (no revision label, ``created`` = the base's
+  fixed epoch), so the digest that ``workflowtemplates/images.py`` pins (via ``deploy/images.lock.json``)
+  only changes when the tools do.
 
 Both run as the non-root user 65532 (``nonroot``), with no shell in their entrypoints.
 """
@@ -58,7 +59,7 @@ ARC_BASE = BaseSpec("arc", ("python3", "ca-certificates", "tzdata", "libstdc++6"
 TOOLS_BASE = BaseSpec(
     "arc-tools", ("ca-certificates", "curl", "skopeo", "tzdata"), excludes=("/usr/lib/cni/*",)
 )
-TOOLS_PROGRAMS = ("helm", "oras", "trivy")
+TOOLS_PROGRAMS = ("cosign", "helm", "oras", "trivy")
 #: The tools image's tag: names its base (the digest pins the content).
 TOOLS_TAG = "bookworm"
 #: skopeo reads its trust policy from here; the template steps copy between registries the Endpoint names.
@@ -251,7 +252,7 @@ def build_tools(out: Path, *, refresh_base: bool = False, rebuild: bool = False)
     versions = {d.name: d.version for d in base_.packages}
     top = _Top(
         tools,
-        history="COPY helm oras trivy /usr/local/bin/",
+        history="COPY " + " ".join(TOOLS_PROGRAMS) + " /usr/local/bin/",
         description="The programs ARC's workflow templates run: " + tools_contents(versions, programs),
         config={"Cmd": ["/bin/sh"]},
         contents={"programs": programs},

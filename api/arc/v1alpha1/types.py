@@ -28,13 +28,16 @@ __all__ = [
     "ArtifactTypeRules",
     "ArtifactTypeSpec",
     "ArtifactTypeTTL",
+    "ArtifactVerification",
     "ArtifactWorkflow",
     "ArtifactWorkflowList",
+    "ArtifactWorkflowProvenance",
     "ArtifactWorkflowSpec",
     "ArtifactWorkflowStatus",
     "ClusterArtifactType",
     "ClusterArtifactTypeList",
     "Condition",
+    "CosignVerification",
     "Endpoint",
     "EndpointList",
     "EndpointSpec",
@@ -50,7 +53,12 @@ __all__ = [
     "OrderSpec",
     "OrderStatus",
     "Parameter",
+    "PlatformDigest",
+    "ProvenanceReference",
+    "Referrer",
+    "SignatureVerification",
     "StartFailureReason",
+    "ToolVersion",
     "WorkflowTemplateRef",
 ]
 
@@ -229,6 +237,30 @@ class ArtifactTypeTTL(K8sModel):
     )
 
 
+class CosignVerification(K8sModel):
+    """Verify cosign key-pair signatures offline (no transparency log, no keyless lookups)."""
+
+    public_key: str = Field(
+        default="",
+        description=(
+            "The PEM public key (-----BEGIN PUBLIC KEY-----, as cosign generate-key-pair writes cosign.pub)"
+            " the source artifact must be signed with. It is verified with cosign verify --key --offline"
+            " --insecure-ignore-tlog on the resolved digest, before anything is pushed. Inline, like an"
+            " APIService's caBundle: a public key is not secret, and a ClusterArtifactType's policy must not"
+            " depend on objects in tenants' namespaces."
+        ),
+        json_schema_extra=x_kubernetes(required=True),
+    )
+
+
+class ArtifactVerification(K8sModel):
+    """What an artifact of this type must prove before it is copied."""
+
+    cosign: CosignVerification | None = Field(
+        default=None, description="Require a cosign signature by the given public key."
+    )
+
+
 class ArtifactTypeSpec(K8sModel):
     """How artifacts of one type are transferred."""
 
@@ -255,6 +287,14 @@ class ArtifactTypeSpec(K8sModel):
     )
     ttl: ArtifactTypeTTL | None = Field(
         default=None, description="How long finished ArtifactWorkflows of this type are kept."
+    )
+    verification: ArtifactVerification | None = Field(
+        default=None,
+        description=(
+            "Signature policy: an artifact that does not verify fails before anything is pushed. Its"
+            " parameters (verifyCosignPublicKey, verifyCosignKeyIdentity) are the type's; an Order cannot"
+            " set or override them."
+        ),
     )
 
 
@@ -411,6 +451,14 @@ class OrderArtifactWorkflowStatus(K8sModel):
         ),
         json_schema_extra=x_kubernetes(enum=tuple(StartFailureReason)),
     )
+    digest: str | None = Field(
+        default=None,
+        description="Digest of the artifact at the destination (from the ArtifactWorkflow's provenance).",
+    )
+    verified_by: str | None = Field(
+        default=None,
+        description="Identity of the key whose signature was verified before the copy; unset when none was.",
+    )
 
 
 class OrderProgress(K8sModel):
@@ -507,6 +555,96 @@ class ArtifactWorkflowSpec(K8sModel):
     )
 
 
+class ProvenanceReference(K8sModel):
+    """An artifact at one side of a transfer: where it is and what exactly it is."""
+
+    reference: str | None = Field(
+        default=None, description="The reference the workflow resolved: registry/repository:tag or @digest."
+    )
+    digest: str | None = Field(default=None, description="Content digest (sha256:...) of the manifest.")
+
+
+class PlatformDigest(K8sModel):
+    """The manifest of one platform of a multi-architecture image."""
+
+    platform: str = Field(
+        default="",
+        description="os/architecture[/variant], e.g. linux/arm64.",
+        json_schema_extra=x_kubernetes(required=True),
+    )
+    digest: str = Field(
+        default="", description="Digest of its manifest.", json_schema_extra=x_kubernetes(required=True)
+    )
+
+
+class SignatureVerification(K8sModel):
+    """The result of the signature gate."""
+
+    verified: bool = Field(
+        default=False,
+        description="Whether the signature was verified (a failed verification fails the workflow).",
+        json_schema_extra=x_kubernetes(required=True),
+    )
+    key: str | None = Field(
+        default=None,
+        description="Identity of the public key: its source and the SHA-256 of its PEM text.",
+    )
+    signed_digest: str | None = Field(
+        default=None, description="The digest the verified signature covers (the one that was copied)."
+    )
+
+
+class Referrer(K8sModel):
+    """A signature, attestation, SBOM or OCI 1.1 referrer copied along with the artifact."""
+
+    kind: str = Field(
+        default="",
+        description="sig, att or sbom (cosign tags) or referrer (OCI 1.1 referrers API).",
+        json_schema_extra=x_kubernetes(required=True),
+    )
+    reference: str | None = Field(default=None, description="Where it was copied to.")
+    digest: str | None = Field(default=None, description="Its manifest digest (the same on both sides).")
+
+
+class ToolVersion(K8sModel):
+    """A program that did the work, and its version."""
+
+    name: str = Field(default="", description="Program name.", json_schema_extra=x_kubernetes(required=True))
+    version: str = Field(
+        default="", description="Its version as it reports it.", json_schema_extra=x_kubernetes(required=True)
+    )
+
+
+class ArtifactWorkflowProvenance(K8sModel):
+    """The evidence of what crossed: written by the workflow's steps as Argo output parameters."""
+
+    source: ProvenanceReference | None = Field(
+        default=None, description="The source reference and the digest resolved before the copy."
+    )
+    destination: ProvenanceReference | None = Field(
+        default=None,
+        description="The destination reference and digest (equal to the source digest for OCI copies).",
+    )
+    platforms: list[PlatformDigest] | None = Field(
+        default=None,
+        description="Per-platform manifest digests of a multi-architecture image.",
+        json_schema_extra=x_kubernetes(list_type="atomic"),
+    )
+    signature: SignatureVerification | None = Field(
+        default=None, description="The signature verification result; unset when the type requires none."
+    )
+    referrers: list[Referrer] | None = Field(
+        default=None,
+        description="Signatures, attestations, SBOMs and referrers copied with the artifact.",
+        json_schema_extra=x_kubernetes(list_type="atomic"),
+    )
+    tools: list[ToolVersion] | None = Field(
+        default=None,
+        description="The programs that did the work and their versions.",
+        json_schema_extra=x_kubernetes(list_type="atomic"),
+    )
+
+
 class ArtifactWorkflowStatus(K8sModel):
     """Observed state of an ArtifactWorkflow, mirrored from its Argo Workflow."""
 
@@ -529,6 +667,10 @@ class ArtifactWorkflowStatus(K8sModel):
     )
     observed_generation: int | None = Field(default=None, description=_OBSERVED_GENERATION_DOC)
     conditions: list[Condition] | None = _conditions_field()
+    provenance: ArtifactWorkflowProvenance | None = Field(
+        default=None,
+        description="What was transferred, provably: digests, signature verification, referrers, tools.",
+    )
 
 
 class ArtifactWorkflow(K8sModel):

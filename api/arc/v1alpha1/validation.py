@@ -12,6 +12,7 @@ Per-kind functions (`validate_order`, `validate_endpoint_update`, ...) are publi
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -147,7 +148,36 @@ def _validate_type_spec(spec: ArtifactTypeSpec, *, cluster: bool) -> list[FieldE
                 errs.append(
                     f.invalid(_SPEC.child("ttl", name), value, "must be a duration such as 30m, 1h or 1h30m")
                 )
+    if spec.verification is not None and spec.verification.cosign is not None:
+        errs.extend(_validate_public_key(spec.verification.cosign.public_key))
     return errs
+
+
+_PEM_PUBLIC_KEY: Final = re.compile(
+    r"\s*-----BEGIN PUBLIC KEY-----\s*([A-Za-z0-9+/=\s]+?)\s*-----END PUBLIC KEY-----\s*"
+)
+
+
+def _validate_public_key(pem: str) -> list[FieldError]:
+    """One PEM ``PUBLIC KEY`` block (a DER SubjectPublicKeyInfo), as cosign.pub holds it."""
+    path = _SPEC.child("verification", "cosign", "publicKey")
+    if not pem:
+        return [f.required(path, "")]
+    match = _PEM_PUBLIC_KEY.fullmatch(pem)
+    body = re.sub(r"\s+", "", match.group(1)) if match else ""
+    try:
+        der = base64.b64decode(body, validate=True) if body else b""
+    except ValueError:
+        der = b""
+    if not der or der[0] != 0x30:
+        return [
+            f.invalid(
+                path,
+                "<PEM>" if match else pem[:64],
+                "must be one PEM public key (-----BEGIN PUBLIC KEY----- ... -----END PUBLIC KEY-----)",
+            )
+        ]
+    return []
 
 
 def validate_artifact_type(obj: ArtifactType) -> list[FieldError]:

@@ -24,7 +24,7 @@ import pytest
 from hack.binaries import REPO_ROOT, pinned_versions
 from hack.etcd import EtcdServer
 from hack.images import sbom
-from hack.images.build import DEFAULT_OUT, LOCK_FILE, NONROOT_UID
+from hack.images.build import DEFAULT_OUT, LOCK_FILE, NONROOT_UID, TOOLS_PROGRAMS
 from hack.images.oci import diff_layouts
 from hack.process import free_port
 from tests.integration.images.conftest import ULIMITS, Podman, build, require
@@ -183,6 +183,8 @@ TOOL_COMMANDS = {
     "helm": "helm version --short",
     "oras": "oras version",
     "trivy": "trivy --version",
+    "cosign": "cosign version 2>&1 | grep GitVersion",
+    "grep": "grep --version",
     "sha256sum": "sha256sum --version",
     "sed": "sed --version",
     "base64": "base64 --version",
@@ -212,6 +214,7 @@ def test_every_tool_the_templates_run_is_in_arc_tools(built: dict[str, Any], pod
     assert re.search(r"== helm \S+\n" + re.escape(versions["helm"]), out), out
     assert re.search(r"== oras \S+\nVersion:\s+" + re.escape(versions["oras"].removeprefix("v")), out), out
     assert re.search(r"== trivy \S+\nVersion: " + re.escape(versions["trivy"]), out), out
+    assert re.search(r"== cosign \S+\nGitVersion:\s+" + re.escape(versions["cosign"]), out), out
     assert re.search(r"== skopeo \S+\nskopeo version \d+\.\d+", out), out
     assert re.search(r"== curl \S+\ncurl \d+\.\d+", out), out
     assert re.search(r"== sha256sum \S+\nsha256sum \(GNU coreutils\)", out), out
@@ -238,7 +241,7 @@ def test_sboms_list_debian_and_python_packages_with_versions(built: dict[str, An
     tools = json.loads((DEFAULT_OUT / built["arc-tools"]["sbom"]).read_text())
     assert {"skopeo", "curl", "dash", "coreutils"} <= set(sbom.versions(tools, "pkg:deb/"))
     assert sbom.versions(tools, "pkg:golang/") == {
-        name: version for name, version in pinned_versions().items() if name in ("helm", "oras", "trivy")
+        name: version for name, version in pinned_versions().items() if name in TOOLS_PROGRAMS
     }
     assert not sbom.versions(tools, "pkg:pypi/")
 
@@ -276,7 +279,7 @@ def test_templates_pin_the_arc_tools_digest_this_build_produced(built: dict[str,
             f"arc-tools built as {built['arc-tools']['digest']} but the lock pins {lock['digest']} with the "
             "same Debian packages: run `python -m hack.images lock` (or the build is not reproducible)"
         )
-    assert lock["programs"] == {n: v for n, v in pinned_versions().items() if n in ("helm", "oras", "trivy")}
+    assert lock["programs"] == {n: v for n, v in pinned_versions().items() if n in TOOLS_PROGRAMS}
 
 
 def test_a_template_step_runs_in_arc_tools(built: dict[str, Any], podman: Podman, tmp_path: Path) -> None:

@@ -255,8 +255,10 @@ def run_step(
     dst_auth: Path | None = None,
     tools: Sequence[Path] = (),
     timeout: float = 180,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the step's exact command with its env, parameters substituted as Argo would."""
+    """Run the step's exact command with its env, parameters substituted as Argo would (``extra_env``:
+    what the test's sandbox adds, e.g. a dead proxy so no tool reaches beyond loopback)."""
     found = step(filename, name)
     values = {p["name"]: p.get("value") for p in found["parameters"]}
     unknown = set(params) - set(values)
@@ -281,9 +283,19 @@ def run_step(
         "XDG_RUNTIME_DIR": str(home),
         "TMPDIR": str(_empty_dir(work / "tmp")),
     }
+    if "ARC_OUTPUT_DIR" in env:  # the evidence files Argo would read: the test reads them with `outputs`
+        env["ARC_OUTPUT_DIR"] = str(work / "outputs")
+    env |= extra_env or {}
     return subprocess.run(
         found["container"]["command"], env=env, capture_output=True, text=True, check=False, timeout=timeout
     )
+
+
+def outputs(work: Path) -> dict[str, str]:
+    """The output parameters a step run by :func:`run_step` in ``work`` wrote, as Argo would report them
+    (every declared one; "" for a file left empty)."""
+    found = work / "outputs"
+    return {p.name: p.read_text() for p in sorted(found.iterdir())} if found.is_dir() else {}
 
 
 def _empty_dir(path: Path) -> Path:

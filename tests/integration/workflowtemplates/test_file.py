@@ -13,6 +13,7 @@ from tests.integration.workflowtemplates.support import (
     FileServer,
     Layout,
     Registry,
+    outputs,
     run_step,
     sha256,
     tool_dir,
@@ -105,6 +106,31 @@ def test_file_is_fetched_checked_and_pushed_as_an_oci_artifact(
     )
     assert Layout(out).read_blob(layer["digest"]) == CONTENT
     assert sha256(manifest_bytes) == json.loads((out / "index.json").read_text())["manifests"][0]["digest"]
+    # The evidence: the file's checksum, the pushed manifest's digest, and no credential.
+    evidence = outputs(tmp_path / "work")
+    assert evidence["sourceDigest"] == "sha256:" + want
+    assert evidence["sourceRef"] == f"http://{served.host}/releases/v1/tool.sh"
+    assert evidence["destinationRef"] == f"{auth_registry.host}/{artifact}"
+    assert evidence["destinationDigest"] == sha256(manifest_bytes)
+    assert 'pa"ss' not in json.dumps(evidence) and str(auth_registry.password) not in json.dumps(evidence)
+
+
+def test_a_file_cannot_pass_a_signature_gate(
+    tmp_path: Path, served: FileServer, auth_registry: Registry
+) -> None:
+    with served:
+        proc = run_file_step(
+            tmp_path,
+            served,
+            auth_registry,
+            specUrl="v1/tool.sh",
+            specArtifact="tools/gated:v1",
+            verifyCosignPublicKey="-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----",
+        )
+        assert not served.requests  # refused before fetching anything
+    assert proc.returncode == 4, proc.stderr
+    assert "signature gate: not possible here: a file is checked by its checksum" in proc.stderr
+    assert not auth_registry.has("tools/gated:v1")
 
 
 def _creds(registry: Registry, side: str) -> list[str]:

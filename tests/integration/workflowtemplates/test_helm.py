@@ -15,6 +15,7 @@ from tests.integration.workflowtemplates.support import (
     Registry,
     chart_archive,
     classic_repository,
+    outputs,
     run_step,
     sha256,
     tool_dir,
@@ -56,6 +57,13 @@ def test_oci_chart_is_copied_byte_for_byte_with_plus_as_underscore(
     )
     assert proc.returncode == 0, proc.stderr
     assert sha256(auth_registry.raw_manifest("charts/hello:1.2.3_build.4")) == chart["digest"]
+    # The evidence: resolved by digest first, the same digest at the destination.
+    out = outputs(tmp_path)
+    assert out["sourceRef"] == f"{open_registry.host}/charts/hello:1.2.3_build.4"
+    assert out["sourceDigest"] == out["destinationDigest"] == chart["digest"]
+    assert out["destinationRef"] == f"{auth_registry.host}/charts/hello:1.2.3_build.4"
+    assert out["signatureKey"] == "" and out["platforms"] == ""
+    assert str(auth_registry.password) not in json.dumps(out)
 
 
 def test_classic_repository_chart_is_pulled_and_pushed_with_helm(
@@ -96,6 +104,38 @@ def test_classic_repository_chart_is_pulled_and_pushed_with_helm(
         (HELM_CONTENT, sha256(archive))
     ]
     assert "s3cret" not in proc.stderr and "s3cret" not in proc.stdout
+    out = outputs(tmp_path)
+    assert out["sourceDigest"] == sha256(archive)
+    assert out["sourceRef"] == f"http://{server.host}/charts/hello-0.1.0+gabc"
+    pushed = auth_registry.raw_manifest("hello:0.1.0_gabc")
+    assert out["destinationRef"] == f"{auth_registry.host}/hello:0.1.0_gabc"
+    assert out["destinationDigest"] == sha256(pushed)
+    assert out["tools"].startswith("helm v3.16.2")
+    assert "s3cret" not in json.dumps(out) and str(auth_registry.password) not in json.dumps(out)
+
+
+def test_a_classic_repository_cannot_pass_a_signature_gate(tmp_path: Path, auth_registry: Registry) -> None:
+    # The type requires a signature; a classic repository has none to check, so the step fails closed.
+    proc = run_step(
+        "helm.yaml",
+        "copy-classic",
+        {
+            "srcType": "helm",
+            "srcRemoteURL": "http://127.0.0.1:9/charts/",
+            "dstType": "oci",
+            "dstRemoteURL": f"http://{auth_registry.host}",
+            "specChart": "hello",
+            "specVersion": "0.1.0",
+            "verifyCosignPublicKey": "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----",
+        },
+        work=tmp_path,
+    )
+    assert proc.returncode == 4, proc.stderr
+    assert (
+        "signature gate: not possible here: a classic chart repository has no cosign signatures"
+        in proc.stderr
+    )
+    assert not auth_registry.has("hello:0.1.0")
 
 
 def test_classic_chart_name_must_not_be_a_path(tmp_path: Path, open_registry: Registry) -> None:

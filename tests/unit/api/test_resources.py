@@ -88,6 +88,8 @@ def test_printer_columns_per_spec() -> None:
         ("WORKFLOW", 0),
         ("AGE", 0),
         ("MESSAGE", 1),
+        ("DIGEST", 1),
+        ("VERIFIED-BY", 1),
     ]
     assert _headers("Endpoint") == [
         ("NAME", 0),

@@ -52,6 +52,13 @@ R, INV, NS, DUP, FORB = (
     ErrorType.FORBIDDEN,
 )
 
+#: A P-256 public key as cosign generate-key-pair writes cosign.pub.
+PUBLIC_KEY = """-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEvuQ9IqmzX9/FsvDkS6xHvkv4Q0t8
+2iqd5cBFXoc5qhCh/oS9sxm6qG5OKmzcs+yFwDL3Q1Gl3PtzQyHnaU3hvg==
+-----END PUBLIC KEY-----
+"""
+
 CASES: list[tuple[str, Callable[[], dict[str, Any]], Mutate, list[tuple[str, ErrorType]]]] = [
     # --- Order
     ("order valid", fx.order, _set("spec.queueName", "q"), []),
@@ -198,6 +205,30 @@ CASES: list[tuple[str, Callable[[], dict[str, Any]], Mutate, list[tuple[str, Err
         [("spec.ttl.afterFailed", INV)],
     ),
     ("type compound ttl", fx.artifact_type, _set("spec.ttl.afterFailed", "1h30m"), []),
+    (
+        "type cosign key",
+        fx.artifact_type,
+        _set("spec.verification", {"cosign": {"publicKey": PUBLIC_KEY}}),
+        [],
+    ),
+    (
+        "type cosign key missing",
+        fx.artifact_type,
+        _set("spec.verification", {"cosign": {}}),
+        [("spec.verification.cosign.publicKey", R)],
+    ),
+    (
+        "type cosign private key",
+        fx.cluster_artifact_type,
+        _set("spec.verification", {"cosign": {"publicKey": PUBLIC_KEY.replace("PUBLIC", "PRIVATE")}}),
+        [("spec.verification.cosign.publicKey", INV)],
+    ),
+    (
+        "type cosign key not base64",
+        fx.artifact_type,
+        _set("spec.verification", {"cosign": {"publicKey": PUBLIC_KEY.replace("MFkw", "M!kw")}}),
+        [("spec.verification.cosign.publicKey", INV)],
+    ),
     # --- ClusterArtifactType
     (
         "cluster type valid",

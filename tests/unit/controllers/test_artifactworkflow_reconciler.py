@@ -7,11 +7,13 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from controllers.artifactworkflow import setup_artifact_workflow_controller
 from controllers.kube.fake import FakeKubeClient
 from controllers.kube.resources import ARTIFACT_WORKFLOWS, CLUSTER_ARTIFACT_TYPES, EVENTS, WORKFLOWS
 from controllers.runtime import Manager
+from tests.unit.controllers.test_artifactworkflow_provenance import EVIDENCE, KEY, SRC, workflow
 
 pytestmark = pytest.mark.looptime
 NS = "ns"
@@ -148,3 +150,29 @@ async def test_succeeded_artifact_workflow_removed_after_ttl(env: Env) -> None:
     await env.until(lambda: env.aw_phase() == "Pending")
     await env.set_workflow_status({"phase": "Succeeded", "finishedAt": "2020-01-01T00:00:00Z"})
     await env.until(lambda: env.get(ARTIFACT_WORKFLOWS) is None, within=60)
+
+
+async def test_evidence_reaches_status_provenance_and_a_transferred_event(env: Env) -> None:
+    def verified() -> float:
+        value = REGISTRY.get_sample_value("arc_artifacts_transferred_total", {"signature": "verified"})
+        return value or 0.0
+
+    before = verified()
+    await env.client.create(ARTIFACT_WORKFLOWS, NS, aw_body())
+    await env.until(lambda: env.aw_phase() == "Pending")
+    status = workflow(EVIDENCE)["status"] | {"finishedAt": "2099-01-01T00:00:00Z"}
+    await env.set_workflow_status(status)
+    await env.until(lambda: env.aw_phase() == "Succeeded")
+    aw = env.get(ARTIFACT_WORKFLOWS)
+    assert aw is not None
+    provenance = aw["status"]["provenance"]
+    assert provenance["destination"] == {"reference": "dst.example/mirror/team/hello:1.0", "digest": SRC}
+    assert provenance["signature"] == {"verified": True, "key": KEY, "signedDigest": SRC}
+    assert [p["platform"] for p in provenance["platforms"]] == ["linux/amd64", "linux/arm64/v8"]
+    events = await env.until(lambda: env.events("Transferred"))
+    assert events[0]["message"] == (
+        f"Transferred: src.example:5000/team/hello@{SRC} → dst.example/mirror/team/hello@{SRC}, "
+        f"signature verified by {KEY}"
+    )
+    assert events[0]["type"] == "Normal"
+    assert verified() == before + 1

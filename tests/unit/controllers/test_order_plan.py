@@ -311,3 +311,61 @@ def test_an_endpoint_edit_reruns_its_artifacts_with_one_event() -> None:
         p.events[0].message
         == f"Endpoint or Secret changed: re-running 1 artifact: #0 ({art.name} replaces {create.name})"
     )
+
+
+def test_an_artifacts_entry_gets_the_destination_digest_and_the_verifying_key() -> None:
+    digest, key = "sha256:" + "a" * 64, "ConfigMap/ns/keys[cosign.pub] sha256:" + "b" * 64
+    o = order()
+    (a,) = resolve_order(o, inputs()).artifacts
+    done = child(a.name, phase="Succeeded")
+    assert done.status is not None
+    done.status = done.status.model_validate(
+        dump(done.status)
+        | {
+            "provenance": {
+                "source": {"reference": "src.example/a:latest", "digest": digest},
+                "destination": {"reference": "dst.example/a:latest", "digest": digest},
+                "signature": {"verified": True, "key": key, "signedDigest": digest},
+            }
+        }
+    )
+    _, p = plan(o, inputs(), done)
+    entry = (p.status.artifact_workflows or {})[a.hash]
+    assert (entry.phase, entry.digest, entry.verified_by) == ("Succeeded", digest, key)
+    # Kept once the ArtifactWorkflow is gone (a finished result stays in the Order's status).
+    _, p = plan(status_after(o, p), inputs())
+    entry = (p.status.artifact_workflows or {})[a.hash]
+    assert (entry.digest, entry.verified_by) == (digest, key)
+
+
+def test_the_types_cosign_key_becomes_the_signature_gates_parameters_and_an_order_cannot_override_it() -> (
+    None
+):
+    pem = "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n"
+    gated = ClusterArtifactType.model_validate(
+        dump(OCI)
+        | {
+            "spec": dump(OCI)["spec"]
+            | {
+                "verification": {"cosign": {"publicKey": pem}},
+                "parameters": [{"name": "verifyCosignPublicKey", "value": "the type's own parameter loses"}],
+            }
+        }
+    )
+    o = order({"type": "oci", "spec": {"image": "a", "verifyCosignPublicKey": "", "verify": {"cosign": "x"}}})
+    i = inputs()
+    i = Inputs(i.endpoints, i.secret_hashes, {"oci": gated})
+    (a,) = resolve_order(o, i).artifacts
+    assert a.spec is not None
+    params = {p["name"]: p["value"] for p in a.spec["parameters"]}
+    assert params["verifyCosignPublicKey"] == pem
+    assert params["verifyCosignKeyIdentity"] == "ClusterArtifactType/oci"
+    # The Order's spec only ever makes spec* names.
+    assert params["specVerifyCosignPublicKey"] == "" and params["specVerifyCosign"] == "x"
+    # Without verification nothing is added.
+    (plain,) = resolve_order(o, inputs()).artifacts
+    assert plain.spec is not None
+    assert not {p["name"] for p in plain.spec["parameters"]} & {
+        "verifyCosignPublicKey",
+        "verifyCosignKeyIdentity",
+    }

@@ -13,7 +13,14 @@ import yaml
 
 from workflowtemplates import file, helm, oci, scripts
 from workflowtemplates.__main__ import main
-from workflowtemplates.common import COMMON_PARAMETERS, DST_SECRET_VOLUME, SRC_SECRET_VOLUME, Param
+from workflowtemplates.common import (
+    COMMON_PARAMETERS,
+    DST_SECRET_VOLUME,
+    OUTPUT_DIR,
+    OUTPUTS,
+    SRC_SECRET_VOLUME,
+    Param,
+)
 from workflowtemplates.images import ARC_TOOLS, LOCK_FILE, TOOL_IMAGES, is_pinned, load_lock, resolve_images
 from workflowtemplates.render import DEFAULT_DOCS, DEFAULT_OUT, TEMPLATE_NAMES, TEMPLATES, render
 
@@ -74,11 +81,12 @@ def test_kind_name_and_entrypoint(filename: str) -> None:
 def test_parameters_follow_the_controller_contract(filename: str) -> None:
     declared = load(filename)["spec"]["arguments"]["parameters"]
     names = [p["name"] for p in declared]
-    # The fixed ones first, in the controller's order (SPEC §4.1), then spec-derived ones.
+    # The fixed ones first, in the controller's order (SPEC §4.1), then spec-derived ones, then the type-owned
+    # verify* ones (an Order's spec only ever makes spec* names, so a tenant cannot set those).
     assert names[:6] == ["srcType", "srcRemoteURL", "dstType", "dstRemoteURL", "srcSecret", "dstSecret"]
     assert len(set(names)) == len(names)
     for p in declared[6:]:
-        assert re.fullmatch(r"spec[A-Z][A-Za-z0-9]*", p["name"]), p["name"]
+        assert re.fullmatch(r"(spec|verify)[A-Z][A-Za-z0-9]*", p["name"]), p["name"]
     for p in declared:
         assert p.get("description"), p["name"]
         if "enum" in p:
@@ -108,7 +116,7 @@ def test_every_reference_is_a_declared_workflow_parameter(filename: str) -> None
 
 
 @pytest.mark.parametrize("filename", FILES)
-def test_steps_retry_mount_credentials_read_only_and_declare_no_outputs(filename: str) -> None:
+def test_steps_retry_mount_credentials_read_only_and_declare_only_evidence_outputs(filename: str) -> None:
     doc = load(filename)
     spec = doc["spec"]
     # Volumes and pod metadata come from the Workflow (controllers/artifactworkflow/workflow.py).
@@ -116,8 +124,18 @@ def test_steps_retry_mount_credentials_read_only_and_declare_no_outputs(filename
     main_steps = [t for t in spec["templates"] if t["name"] == "main"]
     assert len(main_steps) == 1 and set(main_steps[0]) == {"name", "steps"}
     for template in step_templates(doc):
-        assert set(template) <= {"name", "container", "retryStrategy", "activeDeadlineSeconds"}, template
-        assert "outputs" not in template and "resource" not in template and "metadata" not in template
+        allowed = {"name", "container", "retryStrategy", "activeDeadlineSeconds", "outputs"}
+        assert set(template) <= allowed, template
+        assert "resource" not in template and "metadata" not in template
+        if "outputs" in template:
+            # Evidence only: parameters read from files, each with a default (a step that writes none still
+            # succeeds), named as the controller reads them.
+            assert set(template["outputs"]) == {"parameters"}
+            params = template["outputs"]["parameters"]
+            assert [p["name"] for p in params] == [name for name, _ in OUTPUTS]
+            for p in params:
+                assert p["valueFrom"] == {"path": f"{OUTPUT_DIR}/{p['name']}", "default": ""}
+            assert {"name": "ARC_OUTPUT_DIR", "value": OUTPUT_DIR} in template["container"]["env"]
         retry = template["retryStrategy"]
         assert retry["retryPolicy"] == "Always" and int(retry["limit"]) >= 1 and "backoff" in retry
         assert "maxDuration" not in retry["backoff"]  # would count time queued in Kueue
@@ -221,4 +239,7 @@ def test_no_parameter_looks_like_a_credential() -> None:
     for module in (oci, helm, file):
         for p in module.PARAMETERS:
             assert not re.search(r"password|token|creds|credential|auth", p.name, re.I), p.name
+    # Nor any evidence output: they hold references, digests, a public key's fingerprint and versions.
+    for name, _ in OUTPUTS:
+        assert not re.search(r"password|token|creds|credential|auth|secret", name, re.I), name
     assert [p.name for p in COMMON_PARAMETERS][-2:] == ["srcSecret", "dstSecret"]
