@@ -39,6 +39,8 @@ USED: frozenset[tuple[str, str, str, str]] = frozenset(
             for v in ("list", "watch")
         ),
         ("", "secrets", "list", "cluster"),  # Order controller: HMAC of data of referenced Secrets
+        ("", "secrets", "get", "*"),  # Endpoint controller: the Secret of the Endpoint it probes, once
+        (ARC, "endpoints/status", "update", "*"),  # Endpoint controller (controllers/endpoint/reconciler.py)
         ("", "secrets", "watch", "cluster"),
         ("argoproj.io", "workflows", "list", "cluster"),  # ArtifactWorkflow controller
         ("argoproj.io", "workflows", "watch", "cluster"),
@@ -166,8 +168,9 @@ def test_nothing_is_granted_that_the_code_does_not_do() -> None:
     for group, resource, verb, scope, names in _grants():
         assert (group, resource, verb) in listed, (group, resource, verb, scope)
         if (group, resource) == ("", "secrets") and scope == "cluster":
-            assert verb in ("list", "watch"), f"cluster-wide Secret {verb}"
-        if (group, resource, verb) == ("", "secrets", "get"):
+            # get adds nothing list grants already (the Endpoint controller reads one Secret when it probes)
+            assert verb in ("get", "list", "watch"), f"cluster-wide Secret {verb}"
+        if (group, resource, verb) == ("", "secrets", "get") and scope != "cluster":
             assert scope == HOME and names == ("arc-artifact-hash-key",)
         assert "*" not in (group, resource, verb)
 
