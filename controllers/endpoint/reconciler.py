@@ -18,9 +18,9 @@ freshly started prober should do anyway.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -71,7 +71,7 @@ class SecretVersion(Protocol):
 class _Probed:
     inputs: tuple[int | None, str | None]
     at: float
-    """Monotonic time of the probe."""
+    """The clock's time of the probe."""
     due: float
     """Seconds after `at` when the next probe is due (interval with jitter)."""
 
@@ -86,17 +86,18 @@ class EndpointReconciler:
         secrets: Informer[SecretVersion],
         prober: Prober,
         interval: float = 300.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
         jitter: Callable[[], float] = random.random,
     ) -> None:
-        """`interval`: seconds between probes of an unchanged Endpoint (0: only on changes)."""
+        """`interval`: seconds between probes of an unchanged Endpoint (0: only on changes); `clock`: the
+        event loop's by default (virtual time in tests, as the work queue's delays)."""
         self.client = client
         self.recorder = recorder
         self.endpoints = endpoints
         self.secrets = secrets
         self.prober = prober
         self.interval = interval
-        self._clock = clock
+        self._clock = clock or (lambda: asyncio.get_running_loop().time())
         self._jitter = jitter
         self._probed: dict[tuple[str, str], _Probed] = {}
         self._written: LastWritten[Endpoint] = LastWritten()
