@@ -28,6 +28,7 @@ from opentelemetry import trace
 from api.arc.v1alpha1.types import ArtifactType, ArtifactWorkflow, ClusterArtifactType, Order
 from api.meta import Condition, dump
 from api.resources import parse_rfc3339
+from controllers.artifactworkflow.metrics import record_completion
 from controllers.artifactworkflow.workflow import (
     FINISHED,
     build_workflow,
@@ -195,6 +196,8 @@ class ArtifactWorkflowReconciler:
             self.recorder.record(
                 aw, "Warning", "WorkflowFailed", message or f"Workflow {aw.metadata.name} {phase}"
             )
+        if phase != old_phase and phase in FINISHED:
+            record_completion(aw.metadata.namespace or "", aw.spec.type or "", phase, started, finished)
         return Result()
 
     # --- TTL -------------------------------------------------------------------------------------------

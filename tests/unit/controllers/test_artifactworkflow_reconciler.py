@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
+from api.resources import format_rfc3339
 from controllers.artifactworkflow import setup_artifact_workflow_controller
 from controllers.kube.fake import FakeKubeClient
 from controllers.kube.resources import ARTIFACT_WORKFLOWS, CLUSTER_ARTIFACT_TYPES, EVENTS, WORKFLOWS
@@ -148,3 +152,33 @@ async def test_succeeded_artifact_workflow_removed_after_ttl(env: Env) -> None:
     await env.until(lambda: env.aw_phase() == "Pending")
     await env.set_workflow_status({"phase": "Succeeded", "finishedAt": "2020-01-01T00:00:00Z"})
     await env.until(lambda: env.get(ARTIFACT_WORKFLOWS) is None, within=60)
+
+
+async def test_completions_and_duration_are_counted_once_per_finish(env: Env) -> None:
+    labels = {"namespace": NS, "artifact_type": "oci", "result": "succeeded"}
+    hist = {"artifact_type": "oci", "result": "succeeded"}
+
+    def sample(name: str, which: dict[str, str]) -> float:
+        return REGISTRY.get_sample_value(name, which) or 0.0
+
+    before = sample("arc_artifactworkflow_completions_total", labels)
+    count_before = sample("arc_artifactworkflow_duration_seconds_count", hist)
+    sum_before = sample("arc_artifactworkflow_duration_seconds_sum", hist)
+    await env.client.create(ARTIFACT_WORKFLOWS, NS, aw_body())
+    await env.until(lambda: env.aw_phase() == "Pending")
+    finished = datetime.now(UTC)  # the type's TTL (30s) counts from here
+    started = finished - timedelta(seconds=90)
+    await env.set_workflow_status(
+        {"phase": "Succeeded", "startedAt": format_rfc3339(started), "finishedAt": format_rfc3339(finished)}
+    )
+    await env.until(lambda: env.aw_phase() == "Succeeded")
+    await asyncio.sleep(2)
+    aw = env.get(ARTIFACT_WORKFLOWS)
+    assert aw is not None
+    aw["metadata"]["labels"]["touched"] = "yes"  # another event: reconciled again, not counted again
+    await env.client.replace(ARTIFACT_WORKFLOWS, NS, NAME, copy.deepcopy(aw))
+    await asyncio.sleep(2)
+    assert sample("arc_artifactworkflow_completions_total", labels) == before + 1
+    assert sample("arc_artifactworkflow_duration_seconds_count", hist) == count_before + 1
+    assert sample("arc_artifactworkflow_duration_seconds_sum", hist) == sum_before + 90.0
+    assert sample("arc_artifactworkflow_duration_seconds_bucket", {**hist, "le": "120.0"}) >= 1
