@@ -3,7 +3,7 @@
     python -m controllers [--kubeconfig PATH] [--leader-elect] [--metrics-bind-address 127.0.0.1:0]
                           [--health-probe-bind-address HOST:PORT] [--concurrency N]
                           [--leader-election-namespace NS] [--leader-election-id arc-controller-manager]
-                          [--log-level info] [--log-format json] [--no-endpoint-controller]
+                          [--log-level info] [--log-format json] [--endpoint-controller]
                           [--endpoint-probe-interval 300] [--endpoint-probe-timeout 5]
                           [--endpoint-probe-concurrency 8] [--endpoint-probe-denied-cidrs CIDR,...]
                           [--endpoint-probe-allowed-hosts HOST,...]
@@ -101,8 +101,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--endpoint-controller",
         action=argparse.BooleanOptionalAction,
-        default=True,
-        help="Probe every Endpoint's remote and report Reachable, Authenticated and Ready in its status.",
+        default=False,
+        help="Also run the Endpoint controller: probe every Endpoint's remote from this process and report"
+        " Reachable, Authenticated and Ready in its status (the chart turns it on).",
     )
     p.add_argument(
         "--endpoint-probe-interval",
