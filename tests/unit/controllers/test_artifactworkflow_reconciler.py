@@ -182,3 +182,27 @@ async def test_completions_and_duration_are_counted_once_per_finish(env: Env) ->
     assert sample("arc_artifactworkflow_duration_seconds_count", hist) == count_before + 1
     assert sample("arc_artifactworkflow_duration_seconds_sum", hist) == sum_before + 90.0
     assert sample("arc_artifactworkflow_duration_seconds_bucket", {**hist, "le": "120.0"}) >= 1
+
+
+async def test_ttl_after_failed_is_its_own_clock(env: Env) -> None:
+    """A failed ArtifactWorkflow is kept for the type's ttl.afterFailed (60s), not afterSucceeded (30s):
+    finished 45s ago it stays; finished 61s ago it is deleted."""
+    cat = await env.client.get(CLUSTER_ARTIFACT_TYPES, None, "oci")
+    cat["spec"]["ttl"] = {"afterSucceeded": "30s", "afterFailed": "60s"}
+    await env.client.replace(CLUSTER_ARTIFACT_TYPES, None, "oci", cat)
+    await env.client.create(ARTIFACT_WORKFLOWS, NS, aw_body())
+    await env.until(lambda: env.aw_phase() == "Pending")
+    finished = datetime.now(UTC) - timedelta(seconds=45)
+    await env.set_workflow_status({"phase": "Failed", "finishedAt": format_rfc3339(finished)})
+    await env.until(lambda: env.aw_phase() == "Failed")
+    await asyncio.sleep(1)  # virtual: the real clock stays within afterFailed
+    assert env.get(ARTIFACT_WORKFLOWS) is not None, "deleted after afterSucceeded's 30s"
+
+    other = {**aw_body(), "metadata": {"name": "o-fedcba9876543210"}}
+    await env.client.create(ARTIFACT_WORKFLOWS, NS, other)
+    await env.until(lambda: env.get(WORKFLOWS, "o-fedcba9876543210"))
+    wf = await env.client.get(WORKFLOWS, NS, "o-fedcba9876543210")
+    wf["status"] = {"phase": "Error", "finishedAt": format_rfc3339(datetime.now(UTC) - timedelta(seconds=61))}
+    await env.client.replace(WORKFLOWS, NS, "o-fedcba9876543210", wf)
+    await env.until(lambda: env.get(ARTIFACT_WORKFLOWS, "o-fedcba9876543210") is None)
+    assert env.get(ARTIFACT_WORKFLOWS) is not None
