@@ -11,6 +11,10 @@ Level-based (a second reconcile in a row writes nothing):
 3. Mirror phase, message (the failed step), start/finish times and a ``Ready`` condition through
    ``/status`` when they change; ``WorkflowSucceeded``/``WorkflowFailed`` Events on the transition.
 4. Finished ArtifactWorkflows are deleted after their type's TTL (``spec.ttl.afterSucceeded/afterFailed``).
+5. Waiting explains itself (`admission.py`): a queue whose LocalQueue does not exist is reported before the
+   Workflow is created (a ``LocalQueueNotFound`` Event; the Workflow is created all the same and runs once the
+   queue exists), and while a step's pod is pending its Workload's reason is the message, re-checked every
+   ``ADMISSION_POLL`` seconds.
 
 The objects this reconciler wrote are preferred over older cached copies (`LastWritten`): the reconcile its
 own status write triggers would otherwise compare with the stale copy and write again, into a 409.
@@ -28,6 +32,12 @@ from opentelemetry import trace
 from api.arc.v1alpha1.types import ArtifactType, ArtifactWorkflow, ClusterArtifactType, Order
 from api.meta import Condition, dump
 from api.resources import parse_rfc3339
+from controllers.artifactworkflow.admission import (
+    ADMISSION_POLL,
+    admission_message,
+    has_pending_pods,
+    missing_queue_message,
+)
 from controllers.artifactworkflow.metrics import record_completion
 from controllers.artifactworkflow.workflow import (
     FINISHED,
@@ -46,8 +56,8 @@ from controllers.controllerutil import (
     without_finalizer,
 )
 from controllers.kube.client import KubeClient
-from controllers.kube.errors import AlreadyExistsError, ConflictError, NotFoundError
-from controllers.kube.resources import ARTIFACT_WORKFLOWS, WORKFLOWS
+from controllers.kube.errors import AlreadyExistsError, ConflictError, KubeError, NotFoundError
+from controllers.kube.resources import ARTIFACT_WORKFLOWS, LOCAL_QUEUES, WORKFLOWS, WORKLOADS
 from controllers.runtime import Informer, Request, Result
 from controllers.runtime.events import EventRecorder
 from controllers.runtime.written import LastWritten
@@ -101,14 +111,22 @@ class ArtifactWorkflowReconciler:
         if workflow is None:
             if phase in FINISHED:
                 return await self._expire(aw)
+            missing = await self._missing_queue(aw)
+            if missing is not None:  # caught before the Workflow exists; it is created all the same
+                self.recorder.record(aw, "Warning", "LocalQueueNotFound", missing)
             workflow = await self._create_workflow(aw)
         state = workflow_state(workflow)
+        message, poll = state.message, 0.0
+        if state.phase in ("Pending", "Running") and aw.spec.queue_name and has_pending_pods(workflow):
+            waiting = await self._admission(aw)
+            if waiting is not None:
+                message, poll = waiting, ADMISSION_POLL
         await self._write_status(
-            aw, state.phase, state.message, workflow, started=state.started_at, finished=state.finished_at
+            aw, state.phase, message, workflow, started=state.started_at, finished=state.finished_at
         )
         if state.phase in FINISHED:
             return await self._expire(aw)
-        return Result()
+        return Result(requeue_after=poll)
 
     # --- Workflow --------------------------------------------------------------------------------------
 
@@ -142,6 +160,31 @@ class ArtifactWorkflowReconciler:
         )
         logger.info("workflow created", extra={"workflow": name, "recreated": recreated})
         return created
+
+    # --- Kueue admission --------------------------------------------------------------------------------
+
+    async def _missing_queue(self, aw: ArtifactWorkflow) -> str | None:
+        """SPEC 4.3's queue label names a LocalQueue: the message when it does not exist in the namespace."""
+        ns, queue = aw.metadata.namespace or "", aw.spec.queue_name or ""
+        if not queue:
+            return None
+        try:
+            await self.client.get(LOCAL_QUEUES, ns, queue)
+        except NotFoundError:
+            return missing_queue_message(ns, queue)
+        except KubeError as exc:  # no Kueue, no RBAC: say nothing rather than fail the transfer
+            logger.debug("local queue not readable", extra={"error": str(exc)})
+        return None
+
+    async def _admission(self, aw: ArtifactWorkflow) -> str | None:
+        """Why the Workflow's pending pods are not admitted (their Workloads), else a missing LocalQueue."""
+        ns = aw.metadata.namespace or ""
+        try:
+            workloads = (await self.client.list(WORKLOADS, ns)).get("items") or []
+        except KubeError as exc:
+            logger.debug("workloads not readable", extra={"error": str(exc)})
+            workloads = []
+        return admission_message(workloads, aw.metadata.name or "") or await self._missing_queue(aw)
 
     # --- status ----------------------------------------------------------------------------------------
 

@@ -26,9 +26,11 @@ __all__ = [
     "ENDPOINTS",
     "EVENTS",
     "LEASES",
+    "LOCAL_QUEUES",
     "ORDERS",
     "SECRETS",
     "WORKFLOWS",
+    "WORKLOADS",
     "Resource",
 ]
 
@@ -75,3 +77,5 @@ SECRETS: Final = Resource("", "v1", "secrets", "Secret", True)
 EVENTS: Final = Resource("", "v1", "events", "Event", True)
 LEASES: Final = Resource("coordination.k8s.io", "v1", "leases", "Lease", True)
 WORKFLOWS: Final = Resource("argoproj.io", "v1alpha1", "workflows", "Workflow", True)
+LOCAL_QUEUES: Final = Resource("kueue.x-k8s.io", "v1beta1", "localqueues", "LocalQueue", True)
+WORKLOADS: Final = Resource("kueue.x-k8s.io", "v1beta1", "workloads", "Workload", True)

@@ -13,8 +13,16 @@ from prometheus_client import REGISTRY
 
 from api.resources import format_rfc3339
 from controllers.artifactworkflow import setup_artifact_workflow_controller
+from controllers.artifactworkflow.admission import admission_message, has_pending_pods
 from controllers.kube.fake import FakeKubeClient
-from controllers.kube.resources import ARTIFACT_WORKFLOWS, CLUSTER_ARTIFACT_TYPES, EVENTS, WORKFLOWS
+from controllers.kube.resources import (
+    ARTIFACT_WORKFLOWS,
+    CLUSTER_ARTIFACT_TYPES,
+    EVENTS,
+    LOCAL_QUEUES,
+    WORKFLOWS,
+    WORKLOADS,
+)
 from controllers.runtime import Manager
 
 pytestmark = pytest.mark.looptime
@@ -206,3 +214,78 @@ async def test_ttl_after_failed_is_its_own_clock(env: Env) -> None:
     await env.client.replace(WORKFLOWS, NS, "o-fedcba9876543210", wf)
     await env.until(lambda: env.get(ARTIFACT_WORKFLOWS, "o-fedcba9876543210") is None)
     assert env.get(ARTIFACT_WORKFLOWS) is not None
+
+
+def workload(name: str, pod: str, **conditions: tuple[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "kueue.x-k8s.io/v1beta1",
+        "kind": "Workload",
+        "metadata": {
+            "name": name,
+            "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": pod, "uid": "u"}],
+        },
+        "spec": {"queueName": "arc"},
+        "status": {
+            "conditions": [
+                {"type": t, "status": s, "reason": "R", "message": m} for t, (s, m) in conditions.items()
+            ]
+        },
+    }
+
+
+async def test_waiting_for_admission_says_why(env: Env) -> None:
+    """No LocalQueue: said before the Workflow exists (Event), and as the message while its pod waits; then
+    the Workload's own reason (quota); admitted: the message goes."""
+    await env.client.create(ARTIFACT_WORKFLOWS, NS, aw_body())
+    await env.until(lambda: env.get(WORKFLOWS))
+    missing = 'LocalQueue "arc" does not exist in namespace "ns"'
+    events = await env.until(lambda: env.events("LocalQueueNotFound"))
+    assert events[0]["type"] == "Warning" and events[0]["message"].startswith(missing)
+    await env.until(
+        lambda: (
+            ((env.get(ARTIFACT_WORKFLOWS) or {}).get("status") or {}).get("message", "").startswith(missing)
+        )
+    )
+    pod_node = {"type": "Pod", "phase": "Pending", "displayName": "copy", "name": f"{NAME}.copy"}
+    await env.set_workflow_status({"phase": "Running", "nodes": {"n": pod_node}})
+    await env.client.create(
+        WORKLOADS,
+        NS,
+        workload("pod-x", f"{NAME}-copy-123", QuotaReserved=("False", "LocalQueue arc doesn't exist")),
+    )
+    other = workload("pod-y", "someone-else-1", QuotaReserved=("False", "not ours"))
+    await env.client.create(WORKLOADS, NS, other)
+
+    def message() -> str:
+        return str(((env.get(ARTIFACT_WORKFLOWS) or {}).get("status") or {}).get("message") or "")
+
+    await env.until(
+        lambda: message() == "waiting for admission by Kueue: LocalQueue arc doesn't exist", within=60
+    )
+    assert env.aw_phase() == "Running"
+    wl = await env.client.get(WORKLOADS, NS, "pod-x")
+    wl["status"]["conditions"][0]["message"] = (
+        "couldn't assign flavors to pod set main: insufficient quota for cpu"
+    )
+    await env.client.replace(WORKLOADS, NS, "pod-x", wl)
+    # a Workload's change is no event here: the next poll (ADMISSION_POLL) picks it up
+    await env.until(lambda: "insufficient quota for cpu" in message(), within=60)
+    wl = await env.client.get(WORKLOADS, NS, "pod-x")
+    wl["status"]["conditions"] = [
+        {"type": "Admitted", "status": "True", "reason": "Admitted", "message": "ok"}
+    ]
+    await env.client.replace(WORKLOADS, NS, "pod-x", wl)
+    await env.client.create(LOCAL_QUEUES, NS, {"metadata": {"name": "arc"}, "spec": {"clusterQueue": "arc"}})
+    await env.until(lambda: message() == "", within=60)
+
+
+def test_admission_message_reads_only_the_workflows_workloads() -> None:
+    ours = workload("a", f"{NAME}-copy-1", QuotaReserved=("False", "quota"))
+    theirs = workload("b", "x-copy-1", QuotaReserved=("False", "other"))
+    admitted = workload("c", f"{NAME}-scan-2", QuotaReserved=("True", ""), Admitted=("True", ""))
+    assert admission_message([theirs, admitted], NAME) is None
+    assert admission_message([theirs, ours, admitted], NAME) == "waiting for admission by Kueue: quota"
+    assert admission_message([workload("d", f"{NAME}-copy-1")], NAME) == "waiting for admission by Kueue"
+    assert has_pending_pods({"status": {}}) and not has_pending_pods({"status": {"phase": "Running"}})
+    running = {"status": {"phase": "Running", "nodes": {"n": {"type": "Pod", "phase": "Running"}}}}
+    assert not has_pending_pods(running)

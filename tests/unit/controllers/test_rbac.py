@@ -64,6 +64,8 @@ USED: frozenset[tuple[str, str, str, str]] = frozenset(
         ("argoproj.io", "workflows", "create", "*"),
         ("argoproj.io", "workflows", "get", "*"),
         ("argoproj.io", "workflows", "delete", "*"),
+        ("kueue.x-k8s.io", "localqueues", "get", "*"),  # does the queue exist (before the Workflow)
+        ("kueue.x-k8s.io", "workloads", "list", "*"),  # why pending pods wait for admission
         # Event recorder (controllers/runtime/events.py)
         ("", "events", "create", "*"),
         ("", "events", "patch", "*"),
