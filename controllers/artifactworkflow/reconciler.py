@@ -11,7 +11,9 @@ Level-based (a second reconcile in a row writes nothing):
 3. Mirror phase, message (the failed step), start/finish times and a ``Ready`` condition through
    ``/status`` when they change; ``WorkflowSucceeded``/``WorkflowFailed`` Events on the transition.
 4. Finished ArtifactWorkflows are deleted after their type's TTL (``spec.ttl.afterSucceeded/afterFailed``).
-5. Waiting explains itself (`admission.py`): a queue whose LocalQueue does not exist is reported before the
+5. A failure explains itself (`failurelog.py`): the failed step's message ends with the last lines of its
+   container log (``pods/log``, masked), read once when the phase turns Failed or Error.
+6. Waiting explains itself (`admission.py`): a queue whose LocalQueue does not exist is reported before the
    Workflow is created (a ``LocalQueueNotFound`` Event; the Workflow is created all the same and runs once the
    queue exists), and while a step's pod is pending its Workload's reason is the message, re-checked every
    ``ADMISSION_POLL`` seconds.
@@ -38,10 +40,18 @@ from controllers.artifactworkflow.admission import (
     has_pending_pods,
     missing_queue_message,
 )
+from controllers.artifactworkflow.failurelog import (
+    LIMIT_BYTES,
+    TAIL_LINES,
+    pod_name,
+    secret_values,
+    tail_message,
+)
 from controllers.artifactworkflow.metrics import record_completion
 from controllers.artifactworkflow.workflow import (
     FINISHED,
     build_workflow,
+    failed_node,
     origin,
     parse_duration,
     workflow_state,
@@ -57,7 +67,7 @@ from controllers.controllerutil import (
 )
 from controllers.kube.client import KubeClient
 from controllers.kube.errors import AlreadyExistsError, ConflictError, KubeError, NotFoundError
-from controllers.kube.resources import ARTIFACT_WORKFLOWS, LOCAL_QUEUES, WORKFLOWS, WORKLOADS
+from controllers.kube.resources import ARTIFACT_WORKFLOWS, LOCAL_QUEUES, SECRETS, WORKFLOWS, WORKLOADS
 from controllers.runtime import Informer, Request, Result
 from controllers.runtime.events import EventRecorder
 from controllers.runtime.written import LastWritten
@@ -117,6 +127,8 @@ class ArtifactWorkflowReconciler:
             workflow = await self._create_workflow(aw)
         state = workflow_state(workflow)
         message, poll = state.message, 0.0
+        if state.phase in ("Failed", "Error"):
+            message = await self._failure_message(aw, workflow, state.phase, state.message)
         if state.phase in ("Pending", "Running") and aw.spec.queue_name and has_pending_pods(workflow):
             waiting = await self._admission(aw)
             if waiting is not None:
@@ -160,6 +172,38 @@ class ArtifactWorkflowReconciler:
         )
         logger.info("workflow created", extra={"workflow": name, "recreated": recreated})
         return created
+
+    # --- failures ---------------------------------------------------------------------------------------
+
+    async def _failure_message(
+        self, aw: ArtifactWorkflow, workflow: dict[str, Any], phase: str, message: str
+    ) -> str:
+        """The failed step's message with its log's last lines, read once when the phase turns Failed or
+        Error (later reconciles keep the message written then)."""
+        old = aw.status
+        if old is not None and old.phase == phase:
+            return old.message if old.message and old.message.startswith(message) else message
+        node = failed_node(workflow.get("status") or {})
+        if node is None:
+            return message
+        ns = aw.metadata.namespace or ""
+        try:
+            log = await self.client.logs(
+                ns, pod_name(workflow, node), container="main", tail_lines=TAIL_LINES, limit_bytes=LIMIT_BYTES
+            )
+        except KubeError as exc:  # the pod is gone, its node unreachable: the step's name must do
+            logger.info("no log of the failed step", extra={"error": str(exc)})
+            return message
+        secrets: set[str] = set()
+        for ref in (aw.spec.src_secret_ref, aw.spec.dst_secret_ref):
+            if ref is None or not ref.name:
+                continue
+            try:
+                secret: dict[str, Any] = await self.client.get(SECRETS, ns, ref.name)
+            except KubeError:
+                return message  # what cannot be masked is not shown
+            secrets |= secret_values(secret.get("data"))
+        return tail_message(message, log, secrets)
 
     # --- Kueue admission --------------------------------------------------------------------------------
 

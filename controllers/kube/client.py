@@ -32,7 +32,7 @@ from kubernetes_asyncio.config import ConfigException
 from controllers.kube import codec
 from controllers.kube.errors import ConfigError, DecodeError, ExpiredError, TransportError, error_for
 from controllers.kube.incluster import SERVICE_ACCOUNT_DIR, InCluster, in_cluster
-from controllers.kube.resources import Resource
+from controllers.kube.resources import PODS, Resource
 
 __all__ = ["ApiKubeClient", "KubeClient", "PatchType", "connect"]
 
@@ -63,6 +63,12 @@ class KubeClient(Protocol):
     """What controllers need from kube-apiserver. Errors: `ApiError` subclasses, `TransportError`."""
 
     async def get(self, resource: Resource, namespace: str | None, name: str) -> JSON: ...
+
+    async def logs(
+        self, namespace: str, pod: str, *, container: str, tail_lines: int, limit_bytes: int
+    ) -> str:
+        """The last lines of a container's log (`pods/log`: tailLines, limitBytes), as text."""
+        ...
 
     async def list(
         self,
@@ -149,15 +155,20 @@ class ApiKubeClient:
         body: Any = None,
         content_type: str = "application/json",
         expect_object: bool = True,
+        text: bool = False,
     ) -> Any:
-        """One request; the decoded JSON object of a 2xx answer (`DecodeError` if it is not one)."""
+        """One request; the decoded JSON object of a 2xx answer (`DecodeError` if it is not one), or its
+        body as text (`text`, for pods/log)."""
         try:
             async with asyncio.timeout(self._timeout):
                 resp = await self._api.call_api(
                     path,
                     method,
                     query_params=query or [],
-                    header_params={"Accept": "application/json", "Content-Type": content_type},
+                    header_params={
+                        "Accept": "*/*" if text else "application/json",
+                        "Content-Type": content_type,
+                    },
                     body=body,
                     auth_settings=["BearerToken"],
                     _preload_content=False,
@@ -172,12 +183,21 @@ class ApiKubeClient:
             raise TransportError(f"{method} {path}: {exc!r}") from exc
         if not 200 <= status <= 299:
             raise error_for(status, _decode_any(raw))
+        if text:
+            return raw.decode("utf-8", "replace")
         if not expect_object:
             return _decode_any(raw)
         return _decode_object(raw, f"{method} {path}")
 
     async def get(self, resource: Resource, namespace: str | None, name: str) -> JSON:
         out: JSON = await self._request("GET", resource.path(namespace, name))
+        return out
+
+    async def logs(
+        self, namespace: str, pod: str, *, container: str, tail_lines: int, limit_bytes: int
+    ) -> str:
+        query = [("container", container), ("tailLines", str(tail_lines)), ("limitBytes", str(limit_bytes))]
+        out: str = await self._request("GET", PODS.path(namespace, pod, "log"), query=query, text=True)
         return out
 
     async def list(

@@ -28,6 +28,7 @@ __all__ = [
     "LEASES",
     "LOCAL_QUEUES",
     "ORDERS",
+    "PODS",
     "SECRETS",
     "WORKFLOWS",
     "WORKLOADS",
@@ -74,6 +75,7 @@ ENDPOINTS: Final = Resource.of(ENDPOINT)
 ARTIFACT_TYPES: Final = Resource.of(ARTIFACT_TYPE)
 CLUSTER_ARTIFACT_TYPES: Final = Resource.of(CLUSTER_ARTIFACT_TYPE)
 SECRETS: Final = Resource("", "v1", "secrets", "Secret", True)
+PODS: Final = Resource("", "v1", "pods", "Pod", True)
 EVENTS: Final = Resource("", "v1", "events", "Event", True)
 LEASES: Final = Resource("coordination.k8s.io", "v1", "leases", "Lease", True)
 WORKFLOWS: Final = Resource("argoproj.io", "v1alpha1", "workflows", "Workflow", True)

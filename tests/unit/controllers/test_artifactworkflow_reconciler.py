@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
+import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,12 +16,14 @@ from prometheus_client import REGISTRY
 from api.resources import format_rfc3339
 from controllers.artifactworkflow import setup_artifact_workflow_controller
 from controllers.artifactworkflow.admission import admission_message, has_pending_pods
+from controllers.artifactworkflow.failurelog import pod_name
 from controllers.kube.fake import FakeKubeClient
 from controllers.kube.resources import (
     ARTIFACT_WORKFLOWS,
     CLUSTER_ARTIFACT_TYPES,
     EVENTS,
     LOCAL_QUEUES,
+    SECRETS,
     WORKFLOWS,
     WORKLOADS,
 )
@@ -289,3 +293,91 @@ def test_admission_message_reads_only_the_workflows_workloads() -> None:
     assert has_pending_pods({"status": {}}) and not has_pending_pods({"status": {"phase": "Running"}})
     running = {"status": {"phase": "Running", "nodes": {"n": {"type": "Pod", "phase": "Running"}}}}
     assert not has_pending_pods(running)
+
+
+def test_pod_names_as_argo_makes_them() -> None:
+    wf = {"metadata": {"name": "o-0123456789abcdef"}}
+    node = {"id": "o-0123456789abcdef-1234", "name": "o-0123456789abcdef[0].copy", "templateName": "copy"}
+    # workflow/util.GeneratePodName v2: fnv32a of the node name
+    assert pod_name(wf, node) == "o-0123456789abcdef-copy-" + str(_go_fnv32a(node["name"]))
+    assert pod_name(wf, {**node, "name": "o-0123456789abcdef"}) == "o-0123456789abcdef"
+    v1 = {"metadata": {**wf["metadata"], "annotations": {"workflows.argoproj.io/pod-name-format": "v1"}}}
+    assert pod_name(v1, node) == "o-0123456789abcdef-1234"
+
+
+def _go_fnv32a(text: str) -> int:
+    """hash/fnv New32a, spelled out independently of the code under test (known vector below)."""
+    value = 2166136261
+    for byte in text.encode():
+        value = ((value ^ byte) * 16777619) % 2**32
+    return value
+
+
+def test_fnv_vector() -> None:
+    assert _go_fnv32a("a") == 0xE40C292C  # FNV-1a 32 test vector
+
+
+async def test_a_failed_step_ends_with_its_masked_log_lines(env: Env) -> None:
+    password = "hunter2-Secret-Pa55"
+    auth = base64.b64encode(f"robot:{password}".encode()).decode()
+    config = base64.b64encode(json.dumps({"auths": {"docker.io": {"auth": auth}}}).encode()).decode()
+    await env.client.create(
+        SECRETS, NS, {"metadata": {"name": "creds"}, "data": {".dockerconfigjson": config}}
+    )
+    await env.client.create(ARTIFACT_WORKFLOWS, NS, aw_body())
+    await env.until(lambda: env.get(WORKFLOWS))
+    node = {
+        "id": "n1",
+        "name": f"{NAME}[0].copy",
+        "templateName": "copy",
+        "type": "Pod",
+        "phase": "Failed",
+        "displayName": "copy",
+        "message": "Error (exit code 1)",
+    }
+    pod = f"{NAME}-copy-{_go_fnv32a(node['name'])}"
+    log = "".join(f"line {i}\n" for i in range(30)) + (
+        f"skopeo copy --src-creds robot:{password} docker://x\n"
+        f"Authorization: Bearer abc.def.ghi\n"
+        f"FATA[0001] reading manifest: unauthorized ({auth})\n"
+    )
+    env.client.pod_logs[(NS, pod, "main")] = log
+    await env.set_workflow_status({"phase": "Failed", "nodes": {"n": node}})
+    await env.until(lambda: env.aw_phase() == "Failed")
+    message = (env.get(ARTIFACT_WORKFLOWS) or {})["status"]["message"]
+    head, _, tail = message.partition("; last log lines:\n")
+    assert head == 'step "copy" failed: Error (exit code 1)'
+    lines = tail.splitlines()
+    assert len(lines) == 10 and lines[0] == "line 23"
+    assert lines[-3:] == [
+        "skopeo copy --src-creds ****** docker://x",
+        "Authorization: Bearer ******",
+        "FATA[0001] reading manifest: unauthorized (******)",
+    ]
+    assert password not in json.dumps(env.get(ARTIFACT_WORKFLOWS)) and auth not in message
+    # read once: the next reconciles keep it (no second pods/log call)
+    calls = [c for c in env.client.calls if c[0] == "get/log"]
+    aw = env.get(ARTIFACT_WORKFLOWS)
+    assert aw is not None
+    aw["metadata"]["labels"]["touched"] = "yes"
+    await env.client.replace(ARTIFACT_WORKFLOWS, NS, NAME, copy.deepcopy(aw))
+    await asyncio.sleep(2)
+    assert [c for c in env.client.calls if c[0] == "get/log"] == calls == [("get/log", "pods", NS, pod)]
+    assert (env.get(ARTIFACT_WORKFLOWS) or {})["status"]["message"] == message
+
+
+async def test_without_a_log_the_step_name_must_do(env: Env) -> None:
+    await env.client.create(
+        ARTIFACT_WORKFLOWS, NS, {**aw_body(), "spec": {**aw_body()["spec"], "srcSecretRef": {"name": ""}}}
+    )
+    await env.until(lambda: env.get(WORKFLOWS))
+    node = {
+        "name": f"{NAME}[0].scan",
+        "templateName": "scan",
+        "type": "Pod",
+        "phase": "Error",
+        "displayName": "scan",
+    }
+    await env.set_workflow_status({"phase": "Error", "nodes": {"n": node}})
+    await env.until(lambda: env.aw_phase() == "Error")
+    assert (env.get(ARTIFACT_WORKFLOWS) or {})["status"]["message"] == 'step "scan" failed'

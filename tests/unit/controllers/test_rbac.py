@@ -66,6 +66,7 @@ USED: frozenset[tuple[str, str, str, str]] = frozenset(
         ("argoproj.io", "workflows", "delete", "*"),
         ("kueue.x-k8s.io", "localqueues", "get", "*"),  # does the queue exist (before the Workflow)
         ("kueue.x-k8s.io", "workloads", "list", "*"),  # why pending pods wait for admission
+        ("", "pods/log", "get", "*"),  # the failed step's last log lines (client.logs)
         # Event recorder (controllers/runtime/events.py)
         ("", "events", "create", "*"),
         ("", "events", "patch", "*"),
@@ -103,11 +104,14 @@ def _calls_in(source: str, path: str = "<test>") -> set[tuple[str, str, str]]:
     for node in ast.walk(ast.parse(source)):
         if not isinstance(node, ast.Call):
             continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if name == "logs" and isinstance(func, ast.Attribute):  # KubeClient.logs: pods/log, no constant
+            found.add(("", "pods/log", "get"))
+            continue
         resources_passed = [a.id for a in node.args if isinstance(a, ast.Name) and a.id in _RESOURCES]
         if not resources_passed:
             continue
-        func = node.func
-        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
         res = _RESOURCES[resources_passed[0]]
         if name == "informer":
             found |= {(res.group, res.plural, "list"), (res.group, res.plural, "watch")}
