@@ -92,6 +92,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="Also run the ArtifactWorkflow controller (needs Argo's Workflow CRD in the cluster).",
     )
     p.add_argument(
+        "--failed-step-log-lines",
+        type=int,
+        default=0,
+        help="End a failed artifact's message with this many last lines of the failed step's container"
+        " log, read through pods/log and masked (0: off; the kubelets must serve logs to the API server).",
+    )
+    p.add_argument(
         "--hash-key-secret",
         default=None,
         help="namespace/name of the Secret holding the installation's artifact hash key (created when"
@@ -203,7 +210,9 @@ async def run(args: argparse.Namespace) -> int:
         workflow_finalizers=[AW_FINALIZER] if args.artifact_workflow_controller else [],
     )
     if args.artifact_workflow_controller:
-        setup_artifact_workflow_controller(manager, concurrency=args.concurrency)
+        setup_artifact_workflow_controller(
+            manager, concurrency=args.concurrency, log_lines=args.failed_step_log_lines
+        )
     if args.endpoint_controller:
         setup_endpoint_controller(
             manager,

@@ -5,7 +5,8 @@ lines of that step's `main` container log, read once through the Kubernetes API 
 wherever kube-apiserver reaches the kubelet), when the ArtifactWorkflow turns Failed or Error:
 - the pod is found by Argo's own naming (`GeneratePodName`: v2 `<workflow>-<template>-<fnv32a(node name)>`,
   v1 the node id, as the Workflow's `workflows.argoproj.io/pod-name-format` annotation says);
-- at most `TAIL_LINES` lines and `LIMIT_BYTES` bytes are asked for, each line cut to `MAX_LINE` characters;
+- at most `--failed-step-log-lines` lines (off by default: a kubelet must serve them; the chart asks for
+  `TAIL_LINES`) and `LIMIT_BYTES` bytes are asked for, each line cut to `MAX_LINE` characters;
 - secrets are masked: every value of the transfer's Secrets (decoded, base64 and the user:password and
   password of each dockerconfigjson entry), then anything that looks like a credential on a command line or
   in a header (`--creds x:y`, `Authorization: Bearer …`, `password=…`).
@@ -23,6 +24,7 @@ from typing import Any, Final
 __all__ = ["LIMIT_BYTES", "TAIL_LINES", "mask", "pod_name", "secret_values", "tail_message"]
 
 TAIL_LINES: Final = 10
+"""The chart's `--failed-step-log-lines`."""
 LIMIT_BYTES: Final = 4096
 MAX_LINE: Final = 240
 MASK: Final = "******"
@@ -97,10 +99,10 @@ def mask(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
-def tail_message(message: str, log: str, secrets: Iterable[str]) -> str:
-    """`message`, then the step's last log lines (bounded, masked) on lines of their own."""
-    lines = [line[:MAX_LINE] for line in log.splitlines()[-TAIL_LINES:] if line.strip()]
-    if not lines:
+def tail_message(message: str, log: str, secrets: Iterable[str], *, lines: int = TAIL_LINES) -> str:
+    """`message`, then the step's last `lines` log lines (bounded, masked) on lines of their own."""
+    kept = [line[:MAX_LINE] for line in log.splitlines()[-lines:] if line.strip()] if lines > 0 else []
+    if not kept:
         return message
-    tail = mask("\n".join(lines), secrets)
+    tail = mask("\n".join(kept), secrets)
     return f"{message}; last log lines:\n{tail}"

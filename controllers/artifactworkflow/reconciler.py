@@ -42,7 +42,6 @@ from controllers.artifactworkflow.admission import (
 )
 from controllers.artifactworkflow.failurelog import (
     LIMIT_BYTES,
-    TAIL_LINES,
     pod_name,
     secret_values,
     tail_message,
@@ -89,8 +88,11 @@ class ArtifactWorkflowReconciler:
         orders: Informer[Order],
         artifact_types: Informer[ArtifactType],
         cluster_artifact_types: Informer[ClusterArtifactType],
+        log_lines: int = 0,
     ) -> None:
+        """`log_lines`: how many of the failed step's last log lines end its failure message (0: none)."""
         self.client = client
+        self.log_lines = log_lines
         self.recorder = recorder
         self.artifact_workflows = artifact_workflows
         self.workflows = workflows
@@ -184,12 +186,16 @@ class ArtifactWorkflowReconciler:
         if old is not None and old.phase == phase:
             return old.message if old.message and old.message.startswith(message) else message
         node = failed_node(workflow.get("status") or {})
-        if node is None:
+        if node is None or self.log_lines <= 0:
             return message
         ns = aw.metadata.namespace or ""
         try:
             log = await self.client.logs(
-                ns, pod_name(workflow, node), container="main", tail_lines=TAIL_LINES, limit_bytes=LIMIT_BYTES
+                ns,
+                pod_name(workflow, node),
+                container="main",
+                tail_lines=self.log_lines,
+                limit_bytes=LIMIT_BYTES,
             )
         except KubeError as exc:  # the pod is gone, its node unreachable: the step's name must do
             logger.info("no log of the failed step", extra={"error": str(exc)})
@@ -203,7 +209,7 @@ class ArtifactWorkflowReconciler:
             except KubeError:
                 return message  # what cannot be masked is not shown
             secrets |= secret_values(secret.get("data"))
-        return tail_message(message, log, secrets)
+        return tail_message(message, log, secrets, lines=self.log_lines)
 
     # --- Kueue admission --------------------------------------------------------------------------------
 

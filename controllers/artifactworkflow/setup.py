@@ -32,7 +32,10 @@ def _owner(workflow: dict[str, Any]) -> Iterable[Request]:
     ]
 
 
-def setup_artifact_workflow_controller(manager: Manager, *, concurrency: int = 4) -> Controller:
+def setup_artifact_workflow_controller(
+    manager: Manager, *, concurrency: int = 4, log_lines: int = 0
+) -> Controller:
+    """`log_lines`: the failed step's last log lines in a failure message (pods/log; 0: none)."""
     aws = manager.informer(ARTIFACT_WORKFLOWS, ArtifactWorkflow.model_validate)
     workflows = manager.informer(WORKFLOWS, _identity)
     orders = manager.informer(ORDERS, Order.model_validate)
@@ -46,6 +49,7 @@ def setup_artifact_workflow_controller(manager: Manager, *, concurrency: int = 4
         orders=orders,
         artifact_types=types,
         cluster_artifact_types=cluster_types,
+        log_lines=log_lines,
     )
     controller = Controller(CONTROLLER_NAME, reconciler, concurrency=concurrency)
     controller.watch(aws, lambda aw: [Request(aw.metadata.namespace or "", aw.metadata.name or "")])

@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 from api.resources import format_rfc3339
 from controllers.artifactworkflow import setup_artifact_workflow_controller
 from controllers.artifactworkflow.admission import admission_message, has_pending_pods
-from controllers.artifactworkflow.failurelog import pod_name
+from controllers.artifactworkflow.failurelog import pod_name, tail_message
 from controllers.kube.fake import FakeKubeClient
 from controllers.kube.resources import (
     ARTIFACT_WORKFLOWS,
@@ -68,7 +68,7 @@ class Env:
 async def env() -> AsyncIterator[Env]:
     client = FakeKubeClient()
     manager = Manager(client, bind_address=None)
-    setup_artifact_workflow_controller(manager, concurrency=2)
+    setup_artifact_workflow_controller(manager, concurrency=2, log_lines=10)
     await client.create(
         CLUSTER_ARTIFACT_TYPES,
         None,
@@ -381,3 +381,11 @@ async def test_without_a_log_the_step_name_must_do(env: Env) -> None:
     await env.set_workflow_status({"phase": "Error", "nodes": {"n": node}})
     await env.until(lambda: env.aw_phase() == "Error")
     assert (env.get(ARTIFACT_WORKFLOWS) or {})["status"]["message"] == 'step "scan" failed'
+
+
+def test_tail_message_bounds() -> None:
+    log = "a\n" * 5 + ("x" * 1000) + "\n"
+    assert tail_message("m", log, (), lines=0) == "m"
+    assert tail_message("m", "", ()) == "m"
+    out = tail_message("m", log, (), lines=2)
+    assert out == "m; last log lines:\na\n" + "x" * 240
