@@ -49,6 +49,13 @@ def test_every_documented_flag_exists_with_its_default() -> None:
             assert str(value).removesuffix(".0") == default.strip("`"), flag
 
 
+def test_the_failure_section_names_a_real_flag_and_default() -> None:
+    section = DOC.split("## Failures and waiting explain themselves", 1)[1].split("\n## ", 1)[0]
+    assert "`--failed-step-log-lines N`" in section
+    assert vars(parse_args(["--kubeconfig", "/dev/null"]))["failed_step_log_lines"] == 0
+    assert "failedStepLogLines: 10" in section
+
+
 def test_every_endpoint_flag_is_documented() -> None:
     documented = {r[0].strip("`") for r in _flag_rows()}
     flags = set(
