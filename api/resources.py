@@ -339,6 +339,14 @@ def _order_progress(obj: Mapping[str, Any]) -> str | None:
     return f"{progress.get('succeeded', 0)}/{progress.get('total', 0)}"
 
 
+def _condition_field(obj: Mapping[str, Any], type_: str, field: str) -> Any:
+    """A field of the condition of `type_` (the JSONPath filter `conditions[?(@.type=="Ready")]`)."""
+    for condition in (obj.get("status") or {}).get("conditions") or []:
+        if isinstance(condition, Mapping) and condition.get("type") == type_:
+            return condition.get(field)
+    return None
+
+
 def _parameter_names(obj: Mapping[str, Any]) -> str | None:
     params = (obj.get("spec") or {}).get("parameters")
     if not params:
@@ -442,7 +450,21 @@ ENDPOINT: Final = ResourceInfo(
         PrinterColumn("URL", "string", ".spec.remoteURL", "The remote URL."),
         PrinterColumn("Usage", "string", ".spec.usage", "PullOnly, PushOnly or All."),
         PrinterColumn("Secret", "string", ".spec.secretRef.name", "The Secret with credentials."),
+        PrinterColumn(
+            "Ready",
+            "string",
+            '.status.conditions[?(@.type=="Ready")].status',
+            "Whether the last probe reached the remote and its credentials were accepted.",
+            value=lambda obj: _condition_field(obj, "Ready", "status"),
+        ),
         AGE_COLUMN,
+        PrinterColumn(
+            "Message",
+            "string",
+            '.status.conditions[?(@.type=="Ready")].message',
+            "Why the Endpoint is (not) Ready.",
+            value=lambda obj: _condition_field(obj, "Ready", "message"),
+        ),
     ),
 )
 

@@ -3,7 +3,10 @@
     python -m controllers [--kubeconfig PATH] [--leader-elect] [--metrics-bind-address 127.0.0.1:0]
                           [--health-probe-bind-address HOST:PORT] [--concurrency N]
                           [--leader-election-namespace NS] [--leader-election-id arc-controller-manager]
-                          [--log-level info] [--log-format json]
+                          [--log-level info] [--log-format json] [--endpoint-controller]
+                          [--endpoint-probe-interval 300] [--endpoint-probe-timeout 5]
+                          [--endpoint-probe-concurrency 8] [--endpoint-probe-denied-cidrs CIDR,...]
+                          [--endpoint-probe-allowed-hosts HOST,...]
 
 kube-apiserver is found as controller-runtime finds it: --kubeconfig, $KUBECONFIG, the pod's service
 account (in a pod; `controllers.kube.incluster`), ~/.kube/config. The leader Lease lives in the pod's own
@@ -30,10 +33,14 @@ from opentelemetry import trace
 
 from controllers.artifactworkflow import FINALIZER as AW_FINALIZER
 from controllers.artifactworkflow import setup_artifact_workflow_controller
+from controllers.endpoint import setup_endpoint_controller
+from controllers.endpoint.probe import DEFAULT_DENIED_CIDRS, AddressPolicy, Prober
 from controllers.kube import ConfigError, connect
 from controllers.kube.incluster import in_cluster_namespace, resolve_kubeconfig
+from controllers.kube.resources import SECRETS
 from controllers.order import setup_order_controller
 from controllers.order.hashkey import DEFAULT_SECRET, load_or_create_hash_key
+from controllers.order.setup import decode_secret
 from controllers.runtime import LeaderElectionConfig, LostLeadershipError, Manager
 from controllers.runtime.logs import configure_logging
 
@@ -85,11 +92,49 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="Also run the ArtifactWorkflow controller (needs Argo's Workflow CRD in the cluster).",
     )
     p.add_argument(
+        "--failed-step-log-lines",
+        type=int,
+        default=0,
+        help="End a failed artifact's message with this many last lines of the failed step's container"
+        " log, read through pods/log and masked (0: off; the kubelets must serve logs to the API server).",
+    )
+    p.add_argument(
         "--hash-key-secret",
         default=None,
         help="namespace/name of the Secret holding the installation's artifact hash key (created when"
         f" missing; SPEC 4.1); default: {HASH_KEY_NAME} in the pod's namespace,"
         f" {DEFAULT_SECRET} outside a pod",
+    )
+    p.add_argument(
+        "--endpoint-controller",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="Also run the Endpoint controller: probe every Endpoint's remote from this process and report"
+        " Reachable, Authenticated and Ready in its status (the chart turns it on).",
+    )
+    p.add_argument(
+        "--endpoint-probe-interval",
+        type=float,
+        default=300.0,
+        help="Seconds between probes of an unchanged Endpoint, plus up to 20%% jitter (0: probe only when"
+        " the Endpoint or its Secret changes).",
+    )
+    p.add_argument(
+        "--endpoint-probe-timeout", type=float, default=5.0, help="Deadline of one probe, in seconds."
+    )
+    p.add_argument("--endpoint-probe-concurrency", type=int, default=8, help="Probes in flight at most.")
+    p.add_argument(
+        "--endpoint-probe-denied-cidrs",
+        default=",".join(DEFAULT_DENIED_CIDRS),
+        help="Comma-separated CIDRs that probes never connect to, checked on the resolved addresses"
+        " (default: unspecified, link-local and cloud metadata addresses; add your node and service"
+        " ranges, or loopback, as your cluster needs; empty allows every address).",
+    )
+    p.add_argument(
+        "--endpoint-probe-allowed-hosts",
+        default="",
+        help="Comma-separated host names or IP addresses that probes may reach, checked before anything"
+        " is resolved (default: any host not denied by --endpoint-probe-denied-cidrs).",
     )
     p.add_argument("--log-level", default="info")
     p.add_argument("--log-format", choices=("json", "text"), default="json")
@@ -100,6 +145,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="OpenTelemetry span exporter (off by default).",
     )
     args = p.parse_args(argv)
+    try:
+        args.endpoint_probe_policy = AddressPolicy.parse(
+            args.endpoint_probe_denied_cidrs.split(","), args.endpoint_probe_allowed_hosts.split(",")
+        )
+    except ValueError as exc:
+        p.error(f"--endpoint-probe-denied-cidrs: {exc}")
+    if (
+        args.endpoint_probe_timeout <= 0
+        or args.endpoint_probe_concurrency < 1
+        or args.endpoint_probe_interval < 0
+    ):
+        p.error(
+            "--endpoint-probe-timeout and --endpoint-probe-concurrency must be positive, the interval >= 0"
+        )
     args.kubeconfig = resolve_kubeconfig(args.kubeconfig)
     pod_namespace = in_cluster_namespace()
     if args.leader_election_namespace is None:
@@ -153,7 +212,22 @@ async def run(args: argparse.Namespace) -> int:
         cache_artifact_workflow_specs=args.artifact_workflow_controller,
     )
     if args.artifact_workflow_controller:
-        setup_artifact_workflow_controller(manager, concurrency=args.concurrency)
+        setup_artifact_workflow_controller(
+            manager, concurrency=args.concurrency, log_lines=args.failed_step_log_lines
+        )
+    if args.endpoint_controller:
+        setup_endpoint_controller(
+            manager,
+            # the Order controller's Secret informer (one watch of Secrets): only a keyed hash of the data
+            secrets=manager.informer(SECRETS, lambda raw: decode_secret(raw, key=hash_key)),
+            prober=Prober(
+                args.endpoint_probe_policy,
+                timeout=args.endpoint_probe_timeout,
+                concurrency=args.endpoint_probe_concurrency,
+            ),
+            interval=args.endpoint_probe_interval,
+            concurrency=min(args.concurrency, args.endpoint_probe_concurrency),
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -399,6 +399,10 @@ class LocalCluster:
             f"--kubeconfig={self.controller_manager_kubeconfig}",
             "--leader-elect",
             "--artifact-workflow-controller",
+            # Endpoints are probed, but only on loopback: nothing else may be reached from this machine
+            # (the demo's docker.io Endpoint says so in its Ready condition: HostNotAllowed).
+            "--endpoint-controller",
+            "--endpoint-probe-allowed-hosts=127.0.0.1,localhost,::1",
             f"--metrics-bind-address=127.0.0.1:{self.ports.arc_controller_manager}",
         ]
 

@@ -26,13 +26,27 @@ from api.arc.v1alpha1.types import (
     ToolVersion,
 )
 
-__all__ = ["event_message", "provenance_from_workflow"]
+__all__ = ["EVIDENCE_PARAMETERS", "event_message", "provenance_from_workflow"]
 
 #: Longest value kept of one field (a reference is at most ~2 KiB in any registry).
 MAX_VALUE: Final = 4096
 #: Most list items kept (platforms, referrers, tools).
 MAX_ITEMS: Final = 64
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+#: The output parameters read here (the only ones an informer's cache keeps of a Workflow's nodes).
+EVIDENCE_PARAMETERS: Final = frozenset(
+    {
+        "sourceRef",
+        "sourceDigest",
+        "destinationRef",
+        "destinationDigest",
+        "platforms",
+        "signatureKey",
+        "signedDigest",
+        "referrers",
+        "tools",
+    }
+)
 
 
 def _outputs(workflow: dict[str, Any]) -> dict[str, str]:

@@ -14,6 +14,12 @@ Level-based (a second reconcile in a row writes nothing):
    ``Transferred`` Event (``<src>@<digest> → <dst>@<digest>, signature verified by <key>``) when it succeeds
    with evidence.
 4. Finished ArtifactWorkflows are deleted after their type's TTL (``spec.ttl.afterSucceeded/afterFailed``).
+5. A failure explains itself (`failurelog.py`): the failed step's message ends with the last lines of its
+   container log (``pods/log``, masked), read once when the phase turns Failed or Error.
+6. Waiting explains itself (`admission.py`): a queue whose LocalQueue does not exist is reported before the
+   Workflow is created (a ``LocalQueueNotFound`` Event; the Workflow is created all the same and runs once the
+   queue exists), and while a step's pod is pending its Workload's reason is the message, re-checked every
+   ``ADMISSION_POLL`` seconds.
 
 The objects this reconciler wrote are preferred over older cached copies (`LastWritten`): the reconcile its
 own status write triggers would otherwise compare with the stale copy and write again, into a 409.
@@ -33,9 +39,23 @@ from api.arc.v1alpha1.types import ArtifactType, ArtifactWorkflow, ClusterArtifa
 from api.meta import Condition, dump
 from api.resources import parse_rfc3339
 from controllers.artifactworkflow.provenance import event_message, provenance_from_workflow
+from controllers.artifactworkflow.admission import (
+    ADMISSION_POLL,
+    admission_message,
+    has_pending_pods,
+    missing_queue_message,
+)
+from controllers.artifactworkflow.failurelog import (
+    LIMIT_BYTES,
+    pod_name,
+    secret_values,
+    tail_message,
+)
+from controllers.artifactworkflow.metrics import record_completion
 from controllers.artifactworkflow.workflow import (
     FINISHED,
     build_workflow,
+    failed_node,
     origin,
     parse_duration,
     workflow_state,
@@ -50,8 +70,8 @@ from controllers.controllerutil import (
     without_finalizer,
 )
 from controllers.kube.client import KubeClient
-from controllers.kube.errors import AlreadyExistsError, ConflictError, NotFoundError
-from controllers.kube.resources import ARTIFACT_WORKFLOWS, WORKFLOWS
+from controllers.kube.errors import AlreadyExistsError, ConflictError, KubeError, NotFoundError
+from controllers.kube.resources import ARTIFACT_WORKFLOWS, LOCAL_QUEUES, SECRETS, WORKFLOWS, WORKLOADS
 from controllers.runtime import Informer, Request, Result
 from controllers.runtime.events import EventRecorder
 from controllers.runtime.written import LastWritten
@@ -79,8 +99,11 @@ class ArtifactWorkflowReconciler:
         orders: Informer[Order],
         artifact_types: Informer[ArtifactType],
         cluster_artifact_types: Informer[ClusterArtifactType],
+        log_lines: int = 0,
     ) -> None:
+        """`log_lines`: how many of the failed step's last log lines end its failure message (0: none)."""
         self.client = client
+        self.log_lines = log_lines
         self.recorder = recorder
         self.artifact_workflows = artifact_workflows
         self.workflows = workflows
@@ -111,14 +134,24 @@ class ArtifactWorkflowReconciler:
         if workflow is None:
             if phase in FINISHED:
                 return await self._expire(aw)
+            missing = await self._missing_queue(aw)
+            if missing is not None:  # caught before the Workflow exists; it is created all the same
+                self.recorder.record(aw, "Warning", "LocalQueueNotFound", missing)
             workflow = await self._create_workflow(aw)
         state = workflow_state(workflow)
+        message, poll = state.message, 0.0
+        if state.phase in ("Failed", "Error"):
+            message = await self._failure_message(aw, workflow, state.phase, state.message)
+        if state.phase in ("Pending", "Running") and aw.spec.queue_name and has_pending_pods(workflow):
+            waiting = await self._admission(aw)
+            if waiting is not None:
+                message, poll = waiting, ADMISSION_POLL
         await self._write_status(
-            aw, state.phase, state.message, workflow, started=state.started_at, finished=state.finished_at
+            aw, state.phase, message, workflow, started=state.started_at, finished=state.finished_at
         )
         if state.phase in FINISHED:
             return await self._expire(aw)
-        return Result()
+        return Result(requeue_after=poll)
 
     # --- Workflow --------------------------------------------------------------------------------------
 
@@ -152,6 +185,67 @@ class ArtifactWorkflowReconciler:
         )
         logger.info("workflow created", extra={"workflow": name, "recreated": recreated})
         return created
+
+    # --- failures ---------------------------------------------------------------------------------------
+
+    async def _failure_message(
+        self, aw: ArtifactWorkflow, workflow: dict[str, Any], phase: str, message: str
+    ) -> str:
+        """The failed step's message with its log's last lines, read once when the phase turns Failed or
+        Error (later reconciles keep the message written then)."""
+        old = aw.status
+        if old is not None and old.phase == phase:
+            return old.message if old.message and old.message.startswith(message) else message
+        node = failed_node(workflow.get("status") or {})
+        if node is None or self.log_lines <= 0:
+            return message
+        ns = aw.metadata.namespace or ""
+        try:
+            log = await self.client.logs(
+                ns,
+                pod_name(workflow, node),
+                container="main",
+                tail_lines=self.log_lines,
+                limit_bytes=LIMIT_BYTES,
+            )
+        except KubeError as exc:  # the pod is gone, its node unreachable: the step's name must do
+            logger.info("no log of the failed step", extra={"error": str(exc)})
+            return message
+        secrets: set[str] = set()
+        for ref in (aw.spec.src_secret_ref, aw.spec.dst_secret_ref):
+            if ref is None or not ref.name:
+                continue
+            try:
+                secret: dict[str, Any] = await self.client.get(SECRETS, ns, ref.name)
+            except KubeError:
+                return message  # what cannot be masked is not shown
+            secrets |= secret_values(secret.get("data"))
+        return tail_message(message, log, secrets, lines=self.log_lines)
+
+    # --- Kueue admission --------------------------------------------------------------------------------
+
+    async def _missing_queue(self, aw: ArtifactWorkflow) -> str | None:
+        """SPEC 4.3's queue label names a LocalQueue: the message when it does not exist in the namespace."""
+        ns, queue = aw.metadata.namespace or "", aw.spec.queue_name or ""
+        if not queue:
+            return None
+        try:
+            await self.client.get(LOCAL_QUEUES, ns, queue)
+        except NotFoundError:
+            return missing_queue_message(ns, queue)
+        except KubeError as exc:  # no Kueue, no RBAC: say nothing rather than fail the transfer
+            logger.debug("local queue not readable", extra={"error": str(exc)})
+        return None
+
+    async def _admission(self, aw: ArtifactWorkflow) -> str | None:
+        """Why the Workflow's pending pods are not admitted (their Workloads), else a missing LocalQueue."""
+        ns = aw.metadata.namespace or ""
+        try:
+            workloads = (await self.client.list(WORKLOADS, ns)).get("items") or []
+        except KubeError as exc:
+            logger.debug("workloads not readable", extra={"error": str(exc)})
+            workloads = []
+        return admission_message(workloads, aw.metadata.name or "") or await self._missing_queue(aw)
 
     # --- status ----------------------------------------------------------------------------------------
 
@@ -223,6 +317,8 @@ class ArtifactWorkflowReconciler:
             self.recorder.record(
                 aw, "Warning", "WorkflowFailed", message or f"Workflow {aw.metadata.name} {phase}"
             )
+        if phase != old_phase and phase in FINISHED:
+            record_completion(aw.metadata.namespace or "", aw.spec.type or "", phase, started, finished)
         return Result()
 
     # --- TTL -------------------------------------------------------------------------------------------

@@ -159,8 +159,8 @@ class WorkflowState:
     finished_at: str | None
 
 
-def _failed_step(status: dict[str, Any]) -> tuple[str, str] | None:
-    """The first step (pod node) that failed or errored, by finish time: (display name, message)."""
+def failed_node(status: dict[str, Any]) -> dict[str, Any] | None:
+    """The first step (pod node) that failed or errored, by finish time."""
     failed = [
         node
         for node in (status.get("nodes") or {}).values()
@@ -168,7 +168,15 @@ def _failed_step(status: dict[str, Any]) -> tuple[str, str] | None:
     ]
     if not failed:
         return None
-    first = min(failed, key=lambda n: (n.get("finishedAt") or "", n.get("displayName") or ""))
+    first: dict[str, Any] = min(failed, key=lambda n: (n.get("finishedAt") or "", n.get("displayName") or ""))
+    return first
+
+
+def _failed_step(status: dict[str, Any]) -> tuple[str, str] | None:
+    """The first failed step's (display name, message)."""
+    first = failed_node(status)
+    if first is None:
+        return None
     return str(first.get("displayName") or first.get("name") or ""), str(first.get("message") or "")
 
 

@@ -44,7 +44,7 @@ from yarl import URL
 from controllers.kube import codec
 from controllers.kube.errors import ConfigError, DecodeError, ExpiredError, TransportError, error_for
 from controllers.kube.incluster import SERVICE_ACCOUNT_DIR, InCluster, in_cluster
-from controllers.kube.resources import Resource
+from controllers.kube.resources import PODS, Resource
 
 __all__ = ["ApiKubeClient", "KubeClient", "PatchType", "connect"]
 
@@ -75,6 +75,12 @@ class KubeClient(Protocol):
     """What controllers need from kube-apiserver. Errors: `ApiError` subclasses, `TransportError`."""
 
     async def get(self, resource: Resource, namespace: str | None, name: str) -> JSON: ...
+
+    async def logs(
+        self, namespace: str, pod: str, *, container: str, tail_lines: int, limit_bytes: int
+    ) -> str:
+        """The last lines of a container's log (`pods/log`: tailLines, limitBytes), as text."""
+        ...
 
     async def list(
         self,
@@ -186,12 +192,14 @@ class ApiKubeClient:
         body: Any = None,
         content_type: str = "application/json",
         expect_object: bool = True,
+        text: bool = False,
     ) -> Any:
-        """One request; the decoded JSON object of a 2xx answer (`DecodeError` if it is not one)."""
+        """One request; the decoded JSON object of a 2xx answer (`DecodeError` if it is not one), or its
+        body as text (`text`, for pods/log)."""
         api = self._api
         headers: dict[str, str] = {
             **api.default_headers,
-            "Accept": "application/json",
+            "Accept": "*/*" if text else "application/json",
             "Content-Type": content_type,
         }
         params = list(query or [])
@@ -224,12 +232,21 @@ class ApiKubeClient:
             raise TransportError(f"{method} {path}: {exc!r}") from exc
         if not 200 <= status <= 299:
             raise error_for(status, _decode_any(raw))
+        if text:
+            return raw.decode("utf-8", "replace")
         if not expect_object:
             return _decode_any(raw)
         return _decode_object(raw, f"{method} {path}")
 
     async def get(self, resource: Resource, namespace: str | None, name: str) -> JSON:
         out: JSON = await self._request("GET", resource.path(namespace, name))
+        return out
+
+    async def logs(
+        self, namespace: str, pod: str, *, container: str, tail_lines: int, limit_bytes: int
+    ) -> str:
+        query = [("container", container), ("tailLines", str(tail_lines)), ("limitBytes", str(limit_bytes))]
+        out: str = await self._request("GET", PODS.path(namespace, pod, "log"), query=query, text=True)
         return out
 
     async def list(

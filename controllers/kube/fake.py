@@ -39,6 +39,8 @@ class FakeKubeClient:
         self._rv = 0
         self._watchers: dict[Resource, list[asyncio.Queue[JSON]]] = {}
         self._history: list[tuple[int, Resource, JSON]] = []
+        self.pod_logs: dict[tuple[str, str, str], str] = {}
+        """Container logs served by `logs`, by (namespace, pod, container)."""
         self.calls: list[tuple[str, str, str, str]] = []
         """(verb, resource plural, namespace, name) of every call, for assertions."""
 
@@ -74,6 +76,17 @@ class FakeKubeClient:
     async def get(self, resource: Resource, namespace: str | None, name: str) -> JSON:
         _, obj = self._existing("get", resource, namespace, name)
         return copy.deepcopy(obj)
+
+    async def logs(
+        self, namespace: str, pod: str, *, container: str, tail_lines: int, limit_bytes: int
+    ) -> str:
+        """From `pod_logs[(namespace, pod, container)]`, as the API cuts it (last lines, then bytes)."""
+        self.calls.append(("get/log", "pods", namespace, pod))
+        text = self.pod_logs.get((namespace, pod, container))
+        if text is None:
+            raise self._not_found(Resource("", "v1", "pods", "Pod", True), pod)
+        lines = text.splitlines(keepends=True)[-tail_lines:] if tail_lines else []
+        return "".join(lines).encode()[:limit_bytes].decode("utf-8", "replace")
 
     async def list(
         self,

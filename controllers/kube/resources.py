@@ -26,9 +26,12 @@ __all__ = [
     "ENDPOINTS",
     "EVENTS",
     "LEASES",
+    "LOCAL_QUEUES",
     "ORDERS",
+    "PODS",
     "SECRETS",
     "WORKFLOWS",
+    "WORKLOADS",
     "Resource",
 ]
 
@@ -72,6 +75,9 @@ ENDPOINTS: Final = Resource.of(ENDPOINT)
 ARTIFACT_TYPES: Final = Resource.of(ARTIFACT_TYPE)
 CLUSTER_ARTIFACT_TYPES: Final = Resource.of(CLUSTER_ARTIFACT_TYPE)
 SECRETS: Final = Resource("", "v1", "secrets", "Secret", True)
+PODS: Final = Resource("", "v1", "pods", "Pod", True)
 EVENTS: Final = Resource("", "v1", "events", "Event", True)
 LEASES: Final = Resource("coordination.k8s.io", "v1", "leases", "Lease", True)
 WORKFLOWS: Final = Resource("argoproj.io", "v1alpha1", "workflows", "Workflow", True)
+LOCAL_QUEUES: Final = Resource("kueue.x-k8s.io", "v1beta1", "localqueues", "LocalQueue", True)
+WORKLOADS: Final = Resource("kueue.x-k8s.io", "v1beta1", "workloads", "Workload", True)

@@ -14,6 +14,8 @@ Per artifact (the first of identical ones; validation rejects duplicates):
 - it cannot start → Failed with its `StartFailureReason` and SPEC's message; it starts by itself once the
   cause is fixed (the decision reads the reason, never the message);
 - otherwise create it (recreated when an entry of the same hash existed).
+An artifact that has not succeeded and whose Endpoint is not Ready (its probe, by the Endpoint controller)
+says so in its message, after its own (`endpoint "x" is not Ready: <why>`); it is not stopped by it.
 Owned ArtifactWorkflows whose hash is no longer desired are deleted (an Endpoint edit, a rotated Secret, a
 removed artifact, force-at).
 """
@@ -130,15 +132,18 @@ def plan_order(
         if art.hash in entries:
             continue  # identical artifacts (rejected by validation) share one ArtifactWorkflow
         desired.add(art.name)
-        entries[art.hash] = _artifact(
-            order,
+        entries[art.hash] = _with_endpoint_notes(
+            _artifact(
+                order,
+                art,
+                previous.get(art.hash),
+                children,
+                plan,
+                retrying=resolved.retry_at is not None,
+                workflow_finalizers=workflow_finalizers,
+                trace_id=trace_id,
+            ),
             art,
-            previous.get(art.hash),
-            children,
-            plan,
-            retrying=resolved.retry_at is not None,
-            workflow_finalizers=workflow_finalizers,
-            trace_id=trace_id,
         )
     if resolved.retry_at is not None:
         plan.events.append(
@@ -218,6 +223,18 @@ def _artifact(
     body = _workflow_body(order, art, workflow_finalizers, trace_id)
     plan.creates.append(Create(art.name, art.index, art.type_name, body, recreated))
     return entry
+
+
+def _with_endpoint_notes(entry: OrderArtifactWorkflowStatus, art: Artifact) -> OrderArtifactWorkflowStatus:
+    """An unfinished or failed artifact's message says which of its Endpoints are not Ready and why (a
+    start failure keeps SPEC's message alone; a note already there is not repeated)."""
+    if entry.phase == "Succeeded" or is_start_failure(entry) or not art.endpoint_notes:
+        return entry
+    message = entry.message or ""
+    notes = [note for note in art.endpoint_notes if note not in message]
+    if not notes:
+        return entry
+    return entry.model_copy(update={"message": "; ".join([m for m in (message, *notes) if m])})
 
 
 def _workflow_body(

@@ -40,6 +40,7 @@ __all__ = [
     "StartFailure",
     "effective_refs",
     "format_annotation_time",
+    "not_ready",
     "parse_annotation_time",
     "resolve_order",
 ]
@@ -86,6 +87,8 @@ class Artifact:
     failure: StartFailure | None = None
     spec: dict[str, Any] | None = None
     """The ArtifactWorkflow's `spec` (wire form), when the artifact can start."""
+    endpoint_notes: tuple[str, ...] = ()
+    """Why its Endpoints do not work, when their probe says so (`endpoint "x" is not Ready: …`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +205,27 @@ def _resolve(
         return Artifact(index, h, name, artifact.type, src_name, dst_name, failure=failure)
     assert src is not None and dst is not None
     workflow_spec = _workflow_spec(order, inputs.artifact_types[artifact.type], artifact.type, src, dst, spec)
-    return Artifact(index, h, name, artifact.type, src_name, dst_name, spec=workflow_spec)
+    notes = tuple(
+        note
+        for ep_name, ep in dict(((src_name, src), (dst_name, dst))).items()
+        if (note := not_ready(ep_name, ep))
+    )
+    return Artifact(
+        index, h, name, artifact.type, src_name, dst_name, spec=workflow_spec, endpoint_notes=notes
+    )
+
+
+def not_ready(name: str, endpoint: Endpoint) -> str | None:
+    """`endpoint "x" is not Ready: <why>` when the Endpoint controller's last probe of its current spec
+    says it does not work (Ready False); None when it is Ready, not probed yet, or probed inconclusively.
+    An Endpoint that is not Ready does not stop an artifact (the probe may see less than the transfer)."""
+    status = endpoint.status
+    ready = next((c for c in (status.conditions if status else None) or [] if c.type == "Ready"), None)
+    if ready is None or ready.status != "False":
+        return None
+    if ready.observed_generation is not None and ready.observed_generation != endpoint.metadata.generation:
+        return None
+    return f'endpoint "{name}" is not Ready: {ready.message or ready.reason}'
 
 
 def _check(

@@ -24,13 +24,13 @@ from typing import Any, TypeVar
 from opentelemetry import trace
 from prometheus_client import Counter, Gauge, Histogram
 
-from controllers.kube import ConflictError
+from controllers.kube import ApiError, ConflictError, TransportError
 from controllers.runtime import logs
 from controllers.runtime.informer import Informer
 from controllers.runtime.queue import RateLimitingQueue, ShutDownError
 from controllers.runtime.reconcile import Reconciler, Request, TerminalError
 
-__all__ = ["Controller"]
+__all__ = ["Controller", "error_reason"]
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer("arc.controllers")
@@ -77,6 +77,50 @@ RECONCILE_TIME = Histogram(
         60.0,
     ),
 )
+ARC_RECONCILE_ERRORS = Counter(
+    "arc_reconcile_errors_total",
+    "Reconciles that ended in an error, by controller and reason: the Kubernetes Status reason of an API"
+    " error (Conflict, NotFound, Forbidden, ServerTimeout, ...), Transport for no answer, Terminal for an"
+    " error retrying cannot fix, else the exception's type.",
+    ["controller", "reason"],
+)
+_API_REASONS = frozenset(
+    {
+        "BadRequest",
+        "Unauthorized",
+        "Forbidden",
+        "NotFound",
+        "AlreadyExists",
+        "Conflict",
+        "Gone",
+        "Expired",
+        "Invalid",
+        "ServerTimeout",
+        "Timeout",
+        "TooManyRequests",
+        "MethodNotAllowed",
+        "NotAcceptable",
+        "RequestEntityTooLarge",
+        "UnsupportedMediaType",
+        "InternalError",
+        "ServiceUnavailable",
+    }
+)
+"""kube's StatusReasons (k8s.io/apimachinery metav1): anything else a server says is counted as Unknown,
+so the label's values stay a small fixed set."""
+
+
+def error_reason(exc: BaseException) -> str:
+    """The `reason` label of `arc_reconcile_errors_total` for an exception out of a reconcile."""
+    if isinstance(exc, TerminalError):
+        return "Terminal"
+    if isinstance(exc, ApiError):
+        return exc.reason if exc.reason in _API_REASONS else "Unknown"
+    if isinstance(exc, TransportError):
+        return "Transport"
+    return type(exc).__name__
+
+
 ACTIVE_WORKERS = Gauge(
     "controller_runtime_active_workers", "Number of currently used workers per controller.", ["controller"]
 )
@@ -178,6 +222,7 @@ class Controller:
                     raise
                 except TerminalError as exc:
                     self._errors.inc()
+                    ARC_RECONCILE_ERRORS.labels(self.name, error_reason(exc)).inc()
                     self._terminal.inc()
                     self._total["error"].inc()
                     self.queue.forget(request)
@@ -186,12 +231,14 @@ class Controller:
                     return
                 except ConflictError as exc:
                     self._errors.inc()
+                    ARC_RECONCILE_ERRORS.labels(self.name, error_reason(exc)).inc()
                     self._total["error"].inc()
                     self.queue.add_rate_limited(request)
                     logger.debug("conflict, retrying", extra={"error": str(exc)})
                     return
                 except Exception as exc:
                     self._errors.inc()
+                    ARC_RECONCILE_ERRORS.labels(self.name, error_reason(exc)).inc()
                     self._total["error"].inc()
                     self.queue.add_rate_limited(request)
                     span.record_exception(exc)

@@ -102,7 +102,7 @@ def test_get_shows_printer_columns(kubectl: Kubectl, namespace: str) -> None:
 
     kubectl.run("create", "-f", "-", stdin=manifest(endpoint("hub", namespace)))
     endpoints = kubectl.run("get", "arcep", "-n", namespace).splitlines()
-    assert endpoints[0].split() == ["NAME", "TYPE", "URL", "USAGE", "SECRET", "AGE"]
+    assert endpoints[0].split() == ["NAME", "TYPE", "URL", "USAGE", "SECRET", "READY", "AGE", "MESSAGE"]
     assert endpoints[1].split()[:4] == ["hub", "oci", "registry.example/mirror", "All"]
 
     kubectl.run("create", "-f", "-", stdin=manifest(artifact_type("oci", namespace)))

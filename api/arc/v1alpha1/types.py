@@ -181,6 +181,11 @@ class EndpointStatus(K8sModel):
 
     observed_generation: int | None = Field(default=None, description=_OBSERVED_GENERATION_DOC)
     conditions: list[Condition] | None = _conditions_field()
+    last_probe_time: str | None = Field(
+        default=None,
+        description="When the Endpoint's remote was last probed by the controller manager (RFC 3339).",
+        json_schema_extra=x_kubernetes(format="date-time"),
+    )
 
 
 class Endpoint(K8sModel):

@@ -137,7 +137,7 @@ def test_get_printer_columns_and_wide(kubectl: Kubectl, namespace: str) -> None:
         }
     )
     table = rows(kubectl.run("get", "ep-arc", "-n", namespace).stdout)
-    assert table[0] == ["NAME", "TYPE", "URL", "USAGE", "SECRET", "AGE"]
+    assert table[0] == ["NAME", "TYPE", "URL", "USAGE", "SECRET", "READY", "AGE", "MESSAGE"]
     assert table[1][:5] == ["registry", "oci", "registry.example/mirror", "All", "creds"]
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from api import resources
-from api.arc.v1alpha1.types import ClusterArtifactType, Endpoint, Order
+from api.arc.v1alpha1.types import ClusterArtifactType, Endpoint, EndpointStatus, Order
 from api.resources import RESOURCES, by_kind, by_plural, by_short_name, human_duration, resolve
 
 NOW = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC)
@@ -97,7 +97,9 @@ def test_printer_columns_per_spec() -> None:
         ("URL", 0),
         ("USAGE", 0),
         ("SECRET", 0),
+        ("READY", 0),
         ("AGE", 0),
+        ("MESSAGE", 0),
     ]
     expected = [("NAME", 0), ("TEMPLATE", 0), ("CLUSTER-SCOPE-TEMPLATE", 0), ("AGE", 0), ("PARAMETERS", 1)]
     assert _headers("ArtifactType") == _headers("ClusterArtifactType") == expected
@@ -139,7 +141,35 @@ def test_endpoint_and_type_cells() -> None:
             },
         }
     )
-    assert resources.ENDPOINT.row_cells(ep, NOW) == ["hub", "oci", "docker.io", "PullOnly", "creds", "2d3h"]
+    assert resources.ENDPOINT.row_cells(ep, NOW) == [
+        "hub",
+        "oci",
+        "docker.io",
+        "PullOnly",
+        "creds",
+        None,
+        "2d3h",
+        None,
+    ]
+    probed = ep.model_copy(
+        update={
+            "status": EndpointStatus.model_validate(
+                {
+                    "conditions": [
+                        {"type": "Reachable", "status": "True", "reason": "Reachable", "message": "up"},
+                        {
+                            "type": "Ready",
+                            "status": "False",
+                            "reason": "Unauthorized",
+                            "message": "docker.io rejected the credentials (401 Unauthorized)",
+                        },
+                    ]
+                }
+            )
+        }
+    )
+    cells = resources.ENDPOINT.row_cells(probed, NOW)
+    assert cells[5:] == ["False", "2d3h", "docker.io rejected the credentials (401 Unauthorized)"]
     cat = ClusterArtifactType.model_validate(
         {
             "metadata": {"name": "oci", "creationTimestamp": "bogus"},

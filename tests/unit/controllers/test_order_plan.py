@@ -10,6 +10,7 @@ from api.arc.v1alpha1.types import (
     ArtifactWorkflow,
     ClusterArtifactType,
     Endpoint,
+    EndpointStatus,
     Order,
     OrderArtifactWorkflowStatus,
     StartFailureReason,
@@ -369,3 +370,51 @@ def test_the_types_cosign_key_becomes_the_signature_gates_parameters_and_an_orde
         "verifyCosignPublicKey",
         "verifyCosignKeyIdentity",
     }
+
+
+def not_ready(e: Endpoint, message: str, *, status: str = "False", generation: int = 1) -> Endpoint:
+    condition = {
+        "type": "Ready",
+        "status": status,
+        "reason": "Unauthorized",
+        "message": message,
+        "observedGeneration": generation,
+    }
+    return e.model_copy(update={"status": EndpointStatus.model_validate({"conditions": [condition]})})
+
+
+def test_an_artifact_on_an_endpoint_that_is_not_ready_says_so() -> None:
+    o = order({"type": "oci", "spec": {"image": "a"}}, {"type": "oci", "spec": {"image": "b"}})
+    broken = not_ready(endpoint("src", secret="creds"), "https://src.example rejected the credentials (401)")
+    i = inputs(broken, endpoint("dst"))
+    a, b = resolve_order(o, i).artifacts
+    note = 'endpoint "src" is not Ready: https://src.example rejected the credentials (401)'
+    assert a.endpoint_notes == (note,)
+    # a new artifact (Pending, created anyway: the probe may see less than the transfer) and a running one
+    _, p = plan(o, i, child(b.name, phase="Running"))
+    entries = p.status.artifact_workflows or {}
+    assert [c.name for c in p.creates] == [a.name]
+    assert entries[a.hash].message == note
+    assert entries[b.hash].message == f"Running message; {note}"
+    # planning again with that status changes nothing (the note is not repeated)
+    _, again = plan(status_after(o, p), i, child(b.name, phase="Running"), child(a.name, phase="Pending"))
+    assert (again.status.artifact_workflows or {})[b.hash].message == f"Running message; {note}"
+    # succeeded: no note; the Endpoint Ready again, or its condition about an older generation: no note
+    _, p = plan(o, i, child(a.name, phase="Succeeded"), child(b.name, phase="Failed"))
+    entries = p.status.artifact_workflows or {}
+    assert entries[a.hash].message == "Succeeded message"
+    assert entries[b.hash].message == f"Failed message; {note}"
+    for fine in (
+        not_ready(endpoint("src", secret="creds"), "ok", status="True"),
+        not_ready(endpoint("src", secret="creds", generation=2), "old news", generation=1),
+        endpoint("src", secret="creds"),
+    ):
+        assert resolve_order(o, inputs(fine, endpoint("dst"))).artifacts[0].endpoint_notes == ()
+
+
+def test_a_start_failure_keeps_its_spec_message_alone() -> None:
+    o = order()
+    broken = not_ready(endpoint("src", secret="creds"), "down")
+    _, p = plan(o, inputs(broken, endpoint("dst"), types=False))
+    (entry,) = (p.status.artifact_workflows or {}).values()
+    assert (entry.phase, entry.message) == ("Failed", 'artifact type "oci" not found')

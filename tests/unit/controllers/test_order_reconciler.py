@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
+from api.resources import parse_rfc3339
 from controllers.artifactworkflow import FINALIZER as AW_FINALIZER
 from controllers.artifactworkflow import setup_artifact_workflow_controller
 from controllers.kube import codec
@@ -504,3 +505,24 @@ async def test_phase_gauges_follow_the_informers(env: Env) -> None:
     await env.until(lambda: env.order() is None)
     await env.settle()
     assert gauge("arc_orders", "Running") == 0 and gauge("arc_artifactworkflows", "Succeeded") == 0
+
+
+async def test_last_success_timestamp_per_order(env: Env) -> None:
+    def last() -> float | None:
+        return REGISTRY.get_sample_value(
+            "arc_order_last_success_timestamp_seconds", {"namespace": NS, "order": "o"}
+        )
+
+    await env.client.create(ORDERS, NS, order_body(art("a")))
+    (name,) = await env.until(lambda: len(env.aws()) == 1 and env.aws())
+    await env.settle()
+    assert last() is None, "not succeeded yet: no series"
+    await env.set_aw_phase(name, "Succeeded")
+    await env.until(lambda: env.status().get("phase") == "Succeeded")
+    await env.settle()
+    ready = next(c for c in env.status()["conditions"] if c["type"] == "Ready")
+    assert last() == parse_rfc3339(ready["lastTransitionTime"]).timestamp()  # type: ignore[union-attr]
+    await env.client.delete(ORDERS, NS, "o")
+    await env.until(lambda: env.order() is None)
+    await env.settle()
+    assert last() is None
