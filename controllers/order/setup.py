@@ -9,7 +9,8 @@ Events map to Orders through indexes, never by listing everything (SPEC §4.1):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
@@ -109,9 +110,11 @@ def setup_order_controller(
     hash_key: HashKey,
     concurrency: int = 4,
     workflow_finalizers: Sequence[str] = (),
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Controller:
     """`hash_key`: the installation's key of the Secret-data HMAC (`hashkey.load_or_create_hash_key`);
-    `workflow_finalizers`: see `OrderReconciler` (the ArtifactWorkflow controller's, when it runs here)."""
+    `workflow_finalizers`: see `OrderReconciler` (the ArtifactWorkflow controller's, when it runs here);
+    `clock`: the time scheduled Orders are evaluated at (tests give a virtual one)."""
     global _collector
     orders = manager.informer(ORDERS, Order.model_validate)
     aws = manager.informer(ARTIFACT_WORKFLOWS, ArtifactWorkflow.model_validate)
@@ -143,6 +146,7 @@ def setup_order_controller(
         artifact_types=types,
         cluster_artifact_types=cluster_types,
         workflow_finalizers=workflow_finalizers,
+        clock=clock,
     )
     controller = Controller(CONTROLLER_NAME, reconciler, concurrency=concurrency)
 
