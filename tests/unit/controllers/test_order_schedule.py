@@ -280,3 +280,29 @@ def test_plan_waits_then_creates_a_labelled_workflow_per_time() -> None:
     (second,) = plan.creates
     assert second.name != create.name and plan.deletes == []  # the first run is history now
     assert plan.status.last_successful_time == "2026-12-04T10:11:00Z"
+
+
+def test_an_artifact_cron_overrides_the_default_and_others_stay_unscheduled() -> None:
+    o = order(None, artifacts=3)
+    assert o.spec.artifacts is not None and o.spec.defaults is not None
+    from api.arc.v1alpha1.types import Cron
+
+    o.spec.artifacts[1].cron = Cron(schedules=["@every 60s"])
+    d = sched.evaluate(o, {}, T0 + timedelta(seconds=61))
+    assert d is not None and set(d.artifacts) == {1}  # only artifact #1 is scheduled
+    assert d.artifacts[1].scheduled_time == "2026-12-04T10:01:00Z"
+    o.spec.defaults.cron = Cron(schedules=["@every 3600s"])
+    d = sched.evaluate(o, {}, T0 + timedelta(seconds=61))
+    assert d is not None and set(d.artifacts) == {0, 1, 2}
+    assert [d.artifacts[i].started for i in range(3)] == [False, True, False]
+
+
+def test_removing_the_cron_keeps_the_last_time_and_runs_nothing_new() -> None:
+    o = order({"schedules": ["@hourly"]})
+    d = sched.evaluate(o, {}, T0 + timedelta(minutes=61))
+    o = with_status(o, d)
+    assert o.spec.defaults is not None
+    o.spec.defaults.cron = None
+    after = only(sched.evaluate(o, {}, T0 + timedelta(hours=5)))
+    assert (after.has_cron, after.awaiting, after.started) == (False, False, False)
+    assert after.scheduled_time == "2026-12-04T11:00:00Z"  # the hash, hence the ArtifactWorkflow, stays
