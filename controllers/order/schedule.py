@@ -217,14 +217,16 @@ def evaluate(order: Order, owned: Mapping[str, ArtifactWorkflow], now: datetime)
     nxt = min(next_times) if next_times else None
     if nxt is not None:
         decision.requeue_after = max((nxt - now).total_seconds(), 0.0) + NEXT_SCHEDULE_DELTA
-    if missed:
+    if not any(a.has_cron for a in decision.artifacts.values()):
+        pass  # no schedule left (only the state of removed ones): no Scheduled condition
+    elif missed:
         decision.condition = Condition(
             type=CONDITION_SCHEDULED,
             status="False",
             reason="MissedSchedule",
             message="missed the starting deadline, skipped: " + "; ".join(missed),
         )
-    elif next_times or any(a.scheduled_time for a in decision.artifacts.values()):
+    else:
         decision.condition = Condition(
             type=CONDITION_SCHEDULED,
             status="True",

@@ -303,6 +303,8 @@ def test_removing_the_cron_keeps_the_last_time_and_runs_nothing_new() -> None:
     o = with_status(o, d)
     assert o.spec.defaults is not None
     o.spec.defaults.cron = None
-    after = only(sched.evaluate(o, {}, T0 + timedelta(hours=5)))
+    removed = sched.evaluate(o, {}, T0 + timedelta(hours=5))
+    assert removed is not None and removed.condition is None and removed.requeue_after == 0
+    after = only(removed)
     assert (after.has_cron, after.awaiting, after.started) == (False, False, False)
     assert after.scheduled_time == "2026-12-04T11:00:00Z"  # the hash, hence the ArtifactWorkflow, stays
