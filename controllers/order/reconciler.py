@@ -43,7 +43,7 @@ from controllers.controllerutil import (
 )
 from controllers.kube import AlreadyExistsError, ConflictError, KubeClient, NotFoundError
 from controllers.kube.resources import ARTIFACT_WORKFLOWS, ORDERS
-from controllers.order import schedule
+from controllers.order import schedule, schedulemetrics
 from controllers.order.naming import label_value
 from controllers.order.plan import Children, Create, Delete, Event, plan_order
 from controllers.order.resolve import (
@@ -112,7 +112,8 @@ class OrderReconciler:
         if finalizers is not None:
             order = await self._patch_finalizers(order, finalizers)
 
-        decision = schedule.evaluate(order, self._owned(order), self.clock())
+        now = self.clock()
+        decision = schedule.evaluate(order, self._owned(order), now)
         schedules = (
             {
                 i: ArtifactSchedule(a.key, a.scheduled_time, a.awaiting, a.started)
@@ -145,6 +146,7 @@ class OrderReconciler:
             self.recorder.record(order, event.type, event.reason, event.message)
         for key, event in plan.once_events:
             self._record_once(order, key, event)
+        schedulemetrics.observe(decision, now)
         return Result(requeue_after=plan.requeue_after)
 
     def _record_once(self, order: Order, key: tuple[str, ...], event: Event) -> None:

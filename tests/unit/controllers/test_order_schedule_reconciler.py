@@ -150,3 +150,26 @@ async def test_forbid_skips_while_active_and_the_deadline_reports_a_miss(client:
     await asyncio.sleep(10)
     assert len(scheduled_times(client)) == 2  # the following time starts on time
     await stop(task)
+
+
+def sample(name: str, **labels: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_schedule_metrics_count_starts_and_misses(client: FakeKubeClient) -> None:
+    started = sample("arc_order_schedule_events_total", reason="Started")
+    skews = sample("arc_order_scheduled_run_skew_seconds_count")
+    missed = sample("arc_order_schedule_events_total", reason="MissedSchedule")
+    task = await start(client)
+    await client.create(
+        ORDERS,
+        NS,
+        scheduled_order(schedules=["@every 10s"], concurrencyPolicy="Forbid", startingDeadlineSeconds=3),
+    )
+    await asyncio.sleep(26)
+    assert sample("arc_order_schedule_events_total", reason="Started") == started + 1
+    assert sample("arc_order_scheduled_run_skew_seconds_count") == skews + 1
+    assert sample("arc_order_schedule_events_total", reason="MissedSchedule") == missed + 1
+    await stop(task)
