@@ -148,22 +148,27 @@ def _later(a: str | None, b: str | None) -> str | None:
     return a if ta >= tb else b
 
 
-def _active(owned: Iterable[ArtifactWorkflow], key: str) -> list[ArtifactWorkflow]:
-    return [
-        aw
-        for aw in owned
-        if (aw.metadata.labels or {}).get(LABEL_SCHEDULE_KEY) == key
-        and aw.metadata.deletion_timestamp is None
-        and not (aw.status is not None and aw.status.phase in FINISHED)
-    ]
-
-
-def _last_success(owned: Iterable[ArtifactWorkflow], key: str) -> str | None:
-    out: str | None = None
+def _by_key(owned: Iterable[ArtifactWorkflow]) -> dict[str, list[ArtifactWorkflow]]:
+    """The owned scheduled ArtifactWorkflows grouped by schedule key (one pass, not one per artifact)."""
+    out: dict[str, list[ArtifactWorkflow]] = {}
     for aw in owned:
-        if (aw.metadata.labels or {}).get(LABEL_SCHEDULE_KEY) != key or aw.status is None:
-            continue
-        if aw.status.phase == "Succeeded" and aw.status.finished_at:
+        key = (aw.metadata.labels or {}).get(LABEL_SCHEDULE_KEY)
+        if key:
+            out.setdefault(key, []).append(aw)
+    return out
+
+
+def _active(runs: Iterable[ArtifactWorkflow]) -> bool:
+    return any(
+        aw.metadata.deletion_timestamp is None and not (aw.status is not None and aw.status.phase in FINISHED)
+        for aw in runs
+    )
+
+
+def _last_success(runs: Iterable[ArtifactWorkflow]) -> str | None:
+    out: str | None = None
+    for aw in runs:
+        if aw.status is not None and aw.status.phase == "Succeeded" and aw.status.finished_at:
             out = _later(out, aw.status.finished_at)
     return out
 
@@ -172,7 +177,11 @@ def evaluate(order: Order, owned: Mapping[str, ArtifactWorkflow], now: datetime)
     """The schedule decision for this reconcile; None when the Order has no scheduled artifact and no
     schedule state (an unscheduled Order is planned exactly as before)."""
     old = order.status.schedules if order.status is not None and order.status.schedules else {}
+    defaults_cron = order.spec.defaults.cron if order.spec.defaults is not None else None
+    if not old and defaults_cron is None and not any(a.cron for a in order.spec.artifacts or []):
+        return None  # the common case, without hashing anything
     decision = Decision()
+    runs_by_key = _by_key(owned.values())
     created = _time(order.metadata.creation_timestamp) or now
     next_times: list[datetime] = []
     missed: list[str] = []
@@ -189,10 +198,13 @@ def evaluate(order: Order, owned: Mapping[str, ArtifactWorkflow], now: datetime)
         )
         started = False
         if cron is not None and not cron.suspend:
-            started, nxt = _tick(order, index, key, cron, state, owned, created, now, decision.notices)
+            active = _active(runs_by_key.get(key, ()))
+            started, nxt = _tick(order, index, key, cron, state, active, created, now, decision.notices)
             if nxt is not None:
                 next_times.append(nxt)
-        state.last_successful_time = _later(state.last_successful_time, _last_success(owned.values(), key))
+        state.last_successful_time = _later(
+            state.last_successful_time, _last_success(runs_by_key.get(key, ()))
+        )
         missed_at = _time(state.last_missed_time)
         if missed_at is not None and (
             state.last_schedule_time is None or missed_at > (_time(state.last_schedule_time) or missed_at)
@@ -251,7 +263,7 @@ def _tick(
     key: str,
     cron: Cron,
     state: OrderScheduleStatus,
-    owned: Mapping[str, ArtifactWorkflow],
+    active: bool,
     created: datetime,
     now: datetime,
     notices: list[Notice],
@@ -285,7 +297,7 @@ def _tick(
             )
         )
         return False, _following(plan, due, now)
-    if cron.concurrency_policy == ConcurrencyPolicy.FORBID and _active(owned.values(), key):
+    if cron.concurrency_policy == ConcurrencyPolicy.FORBID and active:
         notices.append(
             Notice(
                 "Normal",
