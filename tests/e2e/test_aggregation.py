@@ -281,7 +281,7 @@ def test_explain_order_spec_artifacts(kubectl: Kubectl) -> None:
         for line in out.split("FIELDS:")[1].splitlines()
         if line.startswith("  ") and line.strip() and not line.startswith("    ")
     }
-    assert fields == {"dstRef", "spec", "srcRef", "type"}
+    assert fields == {"cron", "dstRef", "spec", "srcRef", "type"}
     assert "-required-" in next(line for line in out.splitlines() if line.startswith("  type"))
     recursive = kubectl.run("explain", "orders.spec", "--recursive")
     assert "artifacts" in recursive and "defaults" in recursive
