@@ -25,7 +25,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -198,13 +198,17 @@ def test_forbid_skips_a_time_while_a_run_is_active_and_reports_the_missed_deadli
     assert datetime.fromisoformat(missed) == first + timedelta(seconds=PERIOD)
 
     (aw,) = kubectl.json("get", "artifactworkflows.arc.opendefense.cloud", "-n", namespace)["items"]
+    done = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    succeeded = json.dumps({"status": {"phase": "Succeeded", "finishedAt": done}})
     kubectl.run(
         "patch", "artifactworkflows.arc.opendefense.cloud", aw["metadata"]["name"], "-n", namespace,
-        "--subresource=status", "--type=merge", "-p", json.dumps({"status": {"phase": "Succeeded"}}),
+        "--subresource=status", "--type=merge", "-p", succeeded,
     )  # fmt: skip
     times = wait_runs(kubectl, namespace, 2, timeout=2 * PERIOD + 5)
     assert times[1] - times[0] >= timedelta(seconds=2 * PERIOD)  # the next time on the grid, not the late one
     assert (times[1] - first).total_seconds() % PERIOD == 0
+    status = kubectl.json("get", "order", "nightly", "-n", namespace)["status"]
+    assert status["lastSuccessfulTime"] == done  # the finished run's finishedAt
     eventually(
         lambda: any(
             c["type"] == "Scheduled" and c["status"] == "True"
