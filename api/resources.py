@@ -394,6 +394,13 @@ ORDER: Final = ResourceInfo(
             value=_order_progress,
         ),
         AGE_COLUMN,
+        PrinterColumn(
+            "Last Schedule",
+            "date",
+            ".status.lastScheduleTime",
+            "The latest scheduled time at which a scheduled artifact started.",
+            priority=1,
+        ),
         PrinterColumn("Message", "string", ".status.message", "Details about the Order's state.", priority=1),
     ),
 )

@@ -763,9 +763,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, exit_on_signal)  # unwind through the finally that stops the stack
     with work_directory("arc-bench-compare-", keep=args.keep) as work_dir:
         workers = (f"--workers={args.workers}",) if args.workers > 1 else ()
-        cluster = LocalCluster(
-            work_dir, controller_manager=False, etcd_tls=False, arc_apiserver_args=workers
-        )
+        cluster = LocalCluster(work_dir, controller_manager=False, etcd_tls=False, arc_apiserver_args=workers)
         direct = ArcApiServer(
             work_dir,
             cluster.etcd_arc.client_url,

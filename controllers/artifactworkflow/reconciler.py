@@ -38,7 +38,6 @@ from prometheus_client import Counter
 from api.arc.v1alpha1.types import ArtifactType, ArtifactWorkflow, ClusterArtifactType, Order
 from api.meta import Condition, dump
 from api.resources import parse_rfc3339
-from controllers.artifactworkflow.provenance import event_message, provenance_from_workflow
 from controllers.artifactworkflow.admission import (
     ADMISSION_POLL,
     admission_message,
@@ -52,6 +51,7 @@ from controllers.artifactworkflow.failurelog import (
     tail_message,
 )
 from controllers.artifactworkflow.metrics import record_completion
+from controllers.artifactworkflow.provenance import event_message, provenance_from_workflow
 from controllers.artifactworkflow.workflow import (
     FINISHED,
     build_workflow,

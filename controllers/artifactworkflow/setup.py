@@ -69,7 +69,11 @@ def workflow_as_the_reconciler_reads_it(raw: dict[str, Any]) -> dict[str, Any]:
     pod_name_format = (meta.get("annotations") or {}).get(_POD_NAME_FORMAT)
     if pod_name_format is not None:
         kept_meta["annotations"] = {_POD_NAME_FORMAT: pod_name_format}
-    out: dict[str, Any] = {"apiVersion": raw.get("apiVersion"), "kind": raw.get("kind"), "metadata": kept_meta}
+    out: dict[str, Any] = {
+        "apiVersion": raw.get("apiVersion"),
+        "kind": raw.get("kind"),
+        "metadata": kept_meta,
+    }
     kept: dict[str, Any] = {
         key: status[key] for key in ("phase", "message", "startedAt", "finishedAt") if key in status
     }

@@ -3,7 +3,9 @@
 The artifact hash is the first 16 hex characters of SHA-256 over the canonical JSON (keys sorted,
 separators `,` `:`, no spaces, non-ASCII kept) of
 `[namespace, type, spec, srcName, srcGeneration, dstName, dstGeneration, srcSecretHash, dstSecretHash,
-lastForceAt]`. A Secret's hash is keyed (HMAC-SHA-256 with the installation's hash key, `hashkey.py`):
+lastForceAt]`, with an eleventh element, the scheduled time, for an artifact that has run on its schedule
+(`schedule.py`; an unscheduled artifact keeps the ten-element hash of SPEC). A Secret's hash is keyed
+(HMAC-SHA-256 with the installation's hash key, `hashkey.py`):
 ArtifactWorkflow names are readable by everyone who may list them, and an unkeyed hash of credentials
 would let them test password guesses offline. Numbers are written as they were received
 (`controllers.kube.codec.JSONNumber`), so the hash of `1e6` is not the hash of `1000000.0`.
@@ -60,8 +62,9 @@ def artifact_hash(
     src_secret_hash: str | None,
     dst_secret_hash: str | None,
     last_force_at: str | None,
+    scheduled_time: str | None = None,
 ) -> str:
-    doc = [
+    doc: list[Any] = [
         namespace,
         type,
         spec,
@@ -73,6 +76,8 @@ def artifact_hash(
         dst_secret_hash,
         last_force_at,
     ]
+    if scheduled_time is not None:
+        doc.append(scheduled_time)
     return hashlib.sha256(canonical_json(doc).encode()).hexdigest()[:HASH_LEN]
 
 

@@ -18,6 +18,10 @@ An artifact that has not succeeded and whose Endpoint is not Ready (its probe, b
 says so in its message, after its own (`endpoint "x" is not Ready: <why>`); it is not stopped by it.
 Owned ArtifactWorkflows whose hash is no longer desired are deleted (an Endpoint edit, a rotated Secret, a
 removed artifact, force-at).
+
+Scheduled artifacts (`schedule.py` decides, `schedule` below carries it): before its first scheduled time an
+artifact waits; each scheduled time is part of its hash (a new ArtifactWorkflow per time), and its previous
+runs are kept or deleted by `schedule.prune` (history limits, concurrency policy) instead of the rule above.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from controllers.controllerutil import (
     controller_ref,
     set_condition,
 )
+from controllers.order import schedule as sched
 from controllers.order.naming import label_value
 from controllers.order.resolve import Artifact, Resolved
 from controllers.order.status import FAILED, FINISHED, summarize
@@ -100,6 +105,8 @@ class Plan:
     deletes: list[Delete] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     """To record once the writes (and the status write, when it changed) succeeded."""
+    once_events: list[tuple[tuple[str, ...], Event]] = field(default_factory=list)
+    """Events to record only the first time the process sees their key (e.g. a schedule held back)."""
     requeue_after: float = 0.0
 
 
@@ -116,8 +123,10 @@ def plan_order(
     workflow_finalizers: Sequence[str] = (),
     trace_id: str | None = None,
     now: str | None = None,
+    schedule: sched.Decision | None = None,
 ) -> Plan:
-    """`now`: the Ready condition's lastTransitionTime when it flips (default: the clock)."""
+    """`now`: the Ready condition's lastTransitionTime when it flips (default: the clock); `schedule`: the
+    schedule decision (`schedule.evaluate`) when the Order has scheduled artifacts."""
     old = order.status if order.status is not None else OrderStatus()
     previous = old.artifact_workflows or {}
     plan = Plan(status=old.model_copy(deep=True))
@@ -149,11 +158,14 @@ def plan_order(
         plan.events.append(
             Event("Normal", "Rerun", f"retry-failed-at {resolved.retry_at}: re-running failed artifacts")
         )
-    plan.deletes.extend(
-        Delete(name, aw.metadata.uid, "no longer desired by the Order")
-        for name, aw in children.owned.items()
-        if name not in desired and aw.metadata.deletion_timestamp is None
-    )
+    if schedule is None:
+        plan.deletes.extend(
+            Delete(name, aw.metadata.uid, "no longer desired by the Order")
+            for name, aw in children.owned.items()
+            if name not in desired and aw.metadata.deletion_timestamp is None
+        )
+    else:
+        _schedule(resolved, children, desired, schedule, plan, now)
     _status(order, old, resolved, entries, plan, now)
     reruns = _input_reruns(order, old, resolved)
     if reruns:
@@ -219,6 +231,9 @@ def _artifact(
         entry.message = art.failure.message
         entry.reason = art.failure.reason
         return entry
+    if art.awaiting_schedule:
+        entry.message = "waiting for the first scheduled time"
+        return entry
     recreated = prev is not None and not prev_start_failure
     body = _workflow_body(order, art, workflow_finalizers, trace_id)
     plan.creates.append(Create(art.name, art.index, art.type_name, body, recreated))
@@ -248,18 +263,57 @@ def _workflow_body(
     }
     if label_value(order_name) != order_name:
         annotations[ANNOTATION_ORDER_NAME] = order_name
+    labels = {LABEL_ORDER: label_value(order_name), LABEL_ARTIFACT_TYPE: label_value(art.type_name)}
+    if art.schedule_key is not None:
+        labels[sched.LABEL_SCHEDULE_KEY] = art.schedule_key
+    if art.scheduled_time is not None:
+        annotations[sched.ANNOTATION_SCHEDULED_TIME] = art.scheduled_time
     if trace_id:
         annotations[ANNOTATION_TRACE_ID] = trace_id
     meta: dict[str, Any] = {
         "name": art.name,
         "namespace": order.metadata.namespace,
-        "labels": {LABEL_ORDER: label_value(order_name), LABEL_ARTIFACT_TYPE: label_value(art.type_name)},
+        "labels": labels,
         "ownerReferences": [controller_ref(order, api_version=API_VERSION, kind="Order")],
         "annotations": annotations,
     }
     if workflow_finalizers:
         meta["finalizers"] = list(workflow_finalizers)
     return {"apiVersion": API_VERSION, "kind": "ArtifactWorkflow", "metadata": meta, "spec": art.spec}
+
+
+def _schedule(
+    resolved: Resolved,
+    children: Children,
+    desired: set[str],
+    decision: sched.Decision,
+    plan: Plan,
+    now: str | None,
+) -> None:
+    """A scheduled Order's deletes (history and concurrency policy), schedule status, Events and requeue."""
+    plan.deletes.extend(Delete(p.name, p.uid, p.why) for p in sched.prune(children.owned, desired, decision))
+    status = plan.status
+    status.schedules = decision.schedules
+    status.last_schedule_time = decision.last_schedule_time
+    status.last_successful_time = decision.last_successful_time
+    conditions = [c for c in status.conditions or [] if c.type != sched.CONDITION_SCHEDULED]
+    if decision.condition is not None:
+        conditions = set_condition(status.conditions, decision.condition, now=now)
+    status.conditions = conditions or None
+    for notice in decision.notices:
+        event = Event(notice.type, notice.reason, notice.message)
+        if notice.once is None:
+            plan.events.append(event)
+        else:
+            plan.once_events.append((notice.once, event))
+    for art in resolved.artifacts:
+        if art.index in resolved.scheduled_reruns:
+            message = f"scheduled time {art.scheduled_time}: running artifact #{art.index} as {art.name}"
+            plan.events.append(Event("Normal", "Rerun", message))
+    if decision.requeue_after > 0:
+        plan.requeue_after = (
+            min(plan.requeue_after, decision.requeue_after) if plan.requeue_after else decision.requeue_after
+        )
 
 
 def _status(
@@ -319,6 +373,8 @@ def _input_reruns(order: Order, old: OrderStatus, resolved: Resolved) -> list[st
     desired = {a.hash for a in resolved.artifacts}
     out = []
     for art in resolved.artifacts:
+        if art.index in resolved.scheduled_reruns:
+            continue  # its scheduled time came: reported as a scheduled run
         prior = before.get(art.index)
         if prior is None or prior[0] == art.hash or prior[0] in desired or art.failure is not None:
             continue

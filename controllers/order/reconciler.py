@@ -17,7 +17,8 @@ remembers the last object it wrote and prefers it over an older cached one.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 from opentelemetry import trace
 
@@ -42,9 +43,17 @@ from controllers.controllerutil import (
 )
 from controllers.kube import AlreadyExistsError, ConflictError, KubeClient, NotFoundError
 from controllers.kube.resources import ARTIFACT_WORKFLOWS, ORDERS
+from controllers.order import schedule, schedulemetrics
 from controllers.order.naming import label_value
-from controllers.order.plan import Children, Create, Delete, plan_order
-from controllers.order.resolve import Inputs, Resolved, SecretRecord, effective_refs, resolve_order
+from controllers.order.plan import Children, Create, Delete, Event, plan_order
+from controllers.order.resolve import (
+    ArtifactSchedule,
+    Inputs,
+    Resolved,
+    SecretRecord,
+    effective_refs,
+    resolve_order,
+)
 from controllers.runtime import EventRecorder, Informer, Request, Result
 from controllers.runtime.concurrency import gather_bounded
 from controllers.runtime.written import LastWritten
@@ -70,6 +79,7 @@ class OrderReconciler:
         cluster_artifact_types: Informer[ClusterArtifactType],
         parallel_writes: int = 8,
         workflow_finalizers: Sequence[str] = (),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         """`workflow_finalizers`: put on every ArtifactWorkflow when it is created — the ArtifactWorkflow
         controller's finalizer when it runs in this manager, which saves it a PATCH per ArtifactWorkflow
@@ -86,7 +96,9 @@ class OrderReconciler:
         self.artifact_types = artifact_types
         self.cluster_artifact_types = cluster_artifact_types
         self._written: LastWritten[Order] = LastWritten()
-        self._warned: set[tuple[str, str, str]] = set()
+        self._warned: set[tuple[str, ...]] = set()
+        self.clock = clock
+        """The time scheduled Orders are evaluated at (tests give a virtual one)."""
 
     async def reconcile(self, request: Request) -> Result:
         order = self._written.fresher(
@@ -100,7 +112,17 @@ class OrderReconciler:
         if finalizers is not None:
             order = await self._patch_finalizers(order, finalizers)
 
-        resolved = resolve_order(order, self._inputs(order))
+        now = self.clock()
+        decision = schedule.evaluate(order, self._owned(order), now)
+        schedules = (
+            {
+                i: ArtifactSchedule(a.key, a.scheduled_time, a.awaiting, a.started)
+                for i, a in decision.artifacts.items()
+            }
+            if decision is not None
+            else None
+        )
+        resolved = resolve_order(order, self._inputs(order), schedules)
         self._warn_invalid(order, resolved)
         plan = plan_order(
             order,
@@ -108,6 +130,7 @@ class OrderReconciler:
             self._children(order, resolved),
             workflow_finalizers=self.workflow_finalizers,
             trace_id=_trace_id(),
+            schedule=decision,
         )
         await gather_bounded(
             self.parallel_writes,
@@ -121,7 +144,16 @@ class OrderReconciler:
             await self._write_status(order, plan.status)
         for event in plan.events:
             self.recorder.record(order, event.type, event.reason, event.message)
+        for key, event in plan.once_events:
+            self._record_once(order, key, event)
+        schedulemetrics.observe(decision, now)
         return Result(requeue_after=plan.requeue_after)
+
+    def _record_once(self, order: Order, key: tuple[str, ...], event: Event) -> None:
+        if key in self._warned:
+            return
+        self._warned.add(key)
+        self.recorder.record(order, event.type, event.reason, event.message)
 
     # --- reads ---------------------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from controllers.order.parameters import build_parameters, verify_parameters
 
 __all__ = [
     "Artifact",
+    "ArtifactSchedule",
     "Inputs",
     "Resolved",
     "SecretRecord",
@@ -89,6 +90,12 @@ class Artifact:
     """The ArtifactWorkflow's `spec` (wire form), when the artifact can start."""
     endpoint_notes: tuple[str, ...] = ()
     """Why its Endpoints do not work, when their probe says so (`endpoint "x" is not Ready: …`)."""
+    schedule_key: str | None = None
+    """Set for a scheduled artifact (`schedule.py`): the label its ArtifactWorkflows carry."""
+    scheduled_time: str | None = None
+    """The scheduled time its current run belongs to (part of its hash)."""
+    awaiting_schedule: bool = False
+    """Scheduled, before its first scheduled time: no ArtifactWorkflow yet."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +109,18 @@ class Resolved:
     """Set when `retry-failed-at` is newer than the last one handled: the failed artifacts re-run."""
     invalid_annotations: tuple[tuple[str, str], ...] = ()
     """(annotation, value) pairs that are neither RFC 3339 nor unix seconds."""
+    scheduled_reruns: frozenset[int] = frozenset()
+    """Indices of the artifacts whose scheduled time came in this reconcile (re-runs, not input changes)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactSchedule:
+    """What the schedule (`schedule.py`) tells the resolver about one scheduled artifact."""
+
+    key: str
+    scheduled_time: str | None
+    awaiting: bool
+    started: bool
 
 
 def parse_annotation_time(value: str) -> datetime | None:
@@ -154,19 +173,24 @@ def _newer(order: Order, annotation: str, last: str | None, invalid: list[tuple[
     return format_annotation_time(ts) if last_ts is None or ts > last_ts else None
 
 
-def resolve_order(order: Order, inputs: Inputs) -> Resolved:
+def resolve_order(
+    order: Order, inputs: Inputs, schedules: Mapping[int, ArtifactSchedule] | None = None
+) -> Resolved:
+    """`schedules`: by artifact index, the scheduled artifacts (none: nothing is scheduled)."""
+    schedules = schedules or {}
     status = order.status
     invalid: list[tuple[str, str]] = []
     force_at = _newer(order, ANNOTATION_FORCE_AT, status.last_force_at if status else None, invalid)
     retry_at = _newer(order, ANNOTATION_RETRY_FAILED_AT, status.last_retry_at if status else None, invalid)
     last_force_at = force_at or (status.last_force_at if status else None)
     artifacts = [
-        _resolve(order, inputs, i, artifact, src, dst, last_force_at)
+        _resolve(order, inputs, i, artifact, src, dst, last_force_at, schedules.get(i))
         for (i, artifact), (src, dst) in zip(
             enumerate(order.spec.artifacts or []), effective_refs(order), strict=True
         )
     ]
-    return Resolved(artifacts, last_force_at, force_at, retry_at, tuple(invalid))
+    started = frozenset(i for i, s in schedules.items() if s.started)
+    return Resolved(artifacts, last_force_at, force_at, retry_at, tuple(invalid), started)
 
 
 def _secret_hash(inputs: Inputs, endpoint: Endpoint | None) -> str | None:
@@ -183,6 +207,7 @@ def _resolve(
     src_name: str,
     dst_name: str,
     last_force_at: str | None,
+    schedule: ArtifactSchedule | None = None,
 ) -> Artifact:
     spec = artifact.spec if artifact.spec is not None else {}
     src = inputs.endpoints.get(src_name)
@@ -198,11 +223,21 @@ def _resolve(
         src_secret_hash=_secret_hash(inputs, src),
         dst_secret_hash=_secret_hash(inputs, dst),
         last_force_at=last_force_at,
+        scheduled_time=schedule.scheduled_time if schedule is not None else None,
     )
     name = workflow_name(order.metadata.name or "", h)
+    sched: dict[str, Any] = (
+        {
+            "schedule_key": schedule.key,
+            "scheduled_time": schedule.scheduled_time,
+            "awaiting_schedule": schedule.awaiting,
+        }
+        if schedule is not None
+        else {}
+    )
     failure = _check(inputs, artifact.type, src_name, src, dst_name, dst)
     if failure is not None:
-        return Artifact(index, h, name, artifact.type, src_name, dst_name, failure=failure)
+        return Artifact(index, h, name, artifact.type, src_name, dst_name, failure=failure, **sched)
     assert src is not None and dst is not None
     workflow_spec = _workflow_spec(order, inputs.artifact_types[artifact.type], artifact.type, src, dst, spec)
     notes = tuple(
@@ -211,7 +246,7 @@ def _resolve(
         if (note := not_ready(ep_name, ep))
     )
     return Artifact(
-        index, h, name, artifact.type, src_name, dst_name, spec=workflow_spec, endpoint_notes=notes
+        index, h, name, artifact.type, src_name, dst_name, spec=workflow_spec, endpoint_notes=notes, **sched
     )
 
 

@@ -9,7 +9,8 @@ Events map to Orders through indexes, never by listing everything (SPEC §4.1):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
@@ -37,6 +38,7 @@ from controllers.order.hashkey import HashKey
 from controllers.order.naming import secret_hash
 from controllers.order.reconciler import OrderReconciler
 from controllers.order.resolve import SecretRecord, effective_refs
+from controllers.order.schedule import ANNOTATION_SCHEDULED_TIME, LABEL_SCHEDULE_KEY
 from controllers.runtime import Controller, Informer, Manager, Request
 from controllers.runtime.informer import strip_managed_fields
 
@@ -58,23 +60,44 @@ def decode_secret(raw: dict[str, Any], *, key: HashKey) -> SecretRecord:
 
 
 _AW_METADATA_READ = ("name", "namespace", "uid", "resourceVersion", "generation", "ownerReferences",
-                     "deletionTimestamp")  # fmt: skip
+                     "deletionTimestamp", "creationTimestamp")  # fmt: skip
 
 
 def artifact_workflow_as_the_order_controller_reads_it(raw: dict[str, Any]) -> dict[str, Any]:
     """An ArtifactWorkflow pruned to what the Order controller reads of it: its identity, controller
-    reference and deletion (`plan`, adoption, finalization) and `status.phase`/`message` (mirrored into the
-    Order). Its spec (the resolved parameters), labels, annotations, conditions and managedFields are
-    dropped: a cached ArtifactWorkflow took ~14 KB of the manager's memory, pruned ~5 KB. Only for a
-    manager without the ArtifactWorkflow controller, which reads the spec."""
+    reference, creation and deletion (`plan`, adoption, finalization), a scheduled run's label and
+    annotation (`schedule`), `status.phase`/`message`/`finishedAt` (mirrored into the Order) and of
+    `status.provenance` the destination digest and the verifying key (the Order's artifact entry). Its spec
+    (the resolved parameters), other labels and annotations, conditions and managedFields are dropped: a
+    cached ArtifactWorkflow took ~14 KB of the manager's memory, pruned ~5 KB. Only for a manager without
+    the ArtifactWorkflow controller, which reads the spec."""
     meta = raw.get("metadata") or {}
     status = raw.get("status") or {}
+    kept_meta = {key: meta[key] for key in _AW_METADATA_READ if key in meta}
+    for key, wanted in (("labels", LABEL_SCHEDULE_KEY), ("annotations", ANNOTATION_SCHEDULED_TIME)):
+        value = (meta.get(key) or {}).get(wanted)
+        if value is not None:
+            kept_meta[key] = {wanted: value}
     out: dict[str, Any] = {
         "apiVersion": raw.get("apiVersion"),
         "kind": raw.get("kind"),
-        "metadata": {key: meta[key] for key in _AW_METADATA_READ if key in meta},
+        "metadata": kept_meta,
     }
-    kept = {key: status[key] for key in ("phase", "message") if key in status}
+    kept = {key: status[key] for key in ("phase", "message", "finishedAt") if key in status}
+    provenance = status.get("provenance") or {}
+    evidence = {
+        "destination": {"digest": (provenance.get("destination") or {}).get("digest")},
+        "signature": {
+            "verified": (provenance.get("signature") or {}).get("verified"),
+            "key": (provenance.get("signature") or {}).get("key"),
+        },
+    }
+    if provenance:
+        kept["provenance"] = {
+            part: {k: v for k, v in fields.items() if v is not None}
+            for part, fields in evidence.items()
+            if provenance.get(part)
+        }
     if kept:
         out["status"] = kept
     return out
@@ -179,12 +202,14 @@ def setup_order_controller(
     concurrency: int = 4,
     workflow_finalizers: Sequence[str] = (),
     cache_artifact_workflow_specs: bool = True,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Controller:
     """`hash_key`: the installation's key of the Secret-data HMAC (`hashkey.load_or_create_hash_key`);
     `workflow_finalizers`: see `OrderReconciler` (the ArtifactWorkflow controller's, when it runs here);
     `cache_artifact_workflow_specs=False` caches ArtifactWorkflows pruned to what this controller reads
     (`artifact_workflow_as_the_order_controller_reads_it`) — only when no other controller of the manager
-    reads them (the manager refuses a second, different transform of one informer)."""
+    reads them (the manager refuses a second, different transform of one informer);
+    `clock`: the time scheduled Orders are evaluated at (tests give a virtual one)."""
     global _collector
     orders = manager.informer(ORDERS, Order.model_validate)
     aws = manager.informer(
@@ -222,6 +247,7 @@ def setup_order_controller(
         artifact_types=types,
         cluster_artifact_types=cluster_types,
         workflow_finalizers=workflow_finalizers,
+        clock=clock,
     )
     controller = Controller(CONTROLLER_NAME, reconciler, concurrency=concurrency)
 

@@ -96,7 +96,7 @@ def test_get_shows_printer_columns(kubectl: Kubectl, namespace: str) -> None:
     assert table[0].split() == ["NAME", "PHASE", "PROGRESS", "AGE"]
     assert table[1].split()[:3] == ["mirror", "Running", "1/3"]
     wide = kubectl.run("get", "orders", "-n", namespace, "-o", "wide").splitlines()
-    assert wide[0].split() == ["NAME", "PHASE", "PROGRESS", "AGE", "MESSAGE"]
+    assert wide[0].split() == ["NAME", "PHASE", "PROGRESS", "AGE", "LAST", "SCHEDULE", "MESSAGE"]
     assert wide[1].split()[:3] == ["mirror", "Running", "1/3"]
     assert wide[1].split()[-1] == "copying-images"
 
@@ -281,7 +281,7 @@ def test_explain_order_spec_artifacts(kubectl: Kubectl) -> None:
         for line in out.split("FIELDS:")[1].splitlines()
         if line.startswith("  ") and line.strip() and not line.startswith("    ")
     }
-    assert fields == {"dstRef", "spec", "srcRef", "type"}
+    assert fields == {"cron", "dstRef", "spec", "srcRef", "type"}
     assert "-required-" in next(line for line in out.splitlines() if line.startswith("  type"))
     recursive = kubectl.run("explain", "orders.spec", "--recursive")
     assert "artifacts" in recursive and "defaults" in recursive

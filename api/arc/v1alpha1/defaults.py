@@ -1,7 +1,9 @@
 """Defaulting for arc.opendefense.cloud/v1alpha1 (deterministic and idempotent; mutates in place).
 
 - Endpoint: `spec.usage` → `All`.
-- Order: every artifact's `spec` → `{}` when absent or null.
+- Order: every artifact's `spec` → `{}` when absent or null; every `cron` (spec.defaults.cron and an
+  artifact's): `concurrencyPolicy` → `Allow`, `suspend` → `false`, `successfulJobsHistoryLimit` → 3,
+  `failedJobsHistoryLimit` → 1 (CronJob's defaults; `timezone` stays unset and means UTC).
 - ArtifactType / ClusterArtifactType / ArtifactWorkflow: `workflowTemplateRef.clusterScope` → `false`.
 
 The API server runs `set_defaults` on every object it decodes from a request, before validation.
@@ -17,6 +19,8 @@ from api.arc.v1alpha1.types import (
     ArtifactTypeSpec,
     ArtifactWorkflow,
     ClusterArtifactType,
+    ConcurrencyPolicy,
+    Cron,
     Endpoint,
     Order,
     WorkflowTemplateRef,
@@ -37,10 +41,30 @@ def set_defaults_endpoint(obj: Endpoint) -> None:
         obj.spec.usage = USAGE_ALL
 
 
+DEFAULT_SUCCESSFUL_HISTORY = 3
+DEFAULT_FAILED_HISTORY = 1
+
+
+def _default_cron(cron: Cron | None) -> None:
+    if cron is None:
+        return
+    if cron.concurrency_policy is None:
+        cron.concurrency_policy = ConcurrencyPolicy.ALLOW.value
+    if cron.suspend is None:
+        cron.suspend = False
+    if cron.successful_jobs_history_limit is None:
+        cron.successful_jobs_history_limit = DEFAULT_SUCCESSFUL_HISTORY
+    if cron.failed_jobs_history_limit is None:
+        cron.failed_jobs_history_limit = DEFAULT_FAILED_HISTORY
+
+
 def set_defaults_order(obj: Order) -> None:
+    if obj.spec.defaults is not None:
+        _default_cron(obj.spec.defaults.cron)
     for artifact in obj.spec.artifacts or ():
         if artifact.spec is None:
             artifact.spec = {}
+        _default_cron(artifact.cron)
 
 
 def _default_template_ref(ref: WorkflowTemplateRef | None) -> None:

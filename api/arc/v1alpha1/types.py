@@ -36,8 +36,10 @@ __all__ = [
     "ArtifactWorkflowStatus",
     "ClusterArtifactType",
     "ClusterArtifactTypeList",
+    "ConcurrencyPolicy",
     "Condition",
     "CosignVerification",
+    "Cron",
     "Endpoint",
     "EndpointList",
     "EndpointSpec",
@@ -50,6 +52,7 @@ __all__ = [
     "OrderDefaults",
     "OrderList",
     "OrderProgress",
+    "OrderScheduleStatus",
     "OrderSpec",
     "OrderStatus",
     "Parameter",
@@ -71,6 +74,15 @@ USAGE_ALL: Final = "All"
 USAGE_PULL_ONLY: Final = "PullOnly"
 USAGE_PUSH_ONLY: Final = "PushOnly"
 ENDPOINT_USAGES: Final = (USAGE_ALL, USAGE_PULL_ONLY, USAGE_PUSH_ONLY)
+
+
+class ConcurrencyPolicy(StrEnum):
+    """What a scheduled run does when the previous run of the same artifact is still active (CronJob's)."""
+
+    ALLOW = "Allow"
+    FORBID = "Forbid"
+    REPLACE = "Replace"
+
 
 ORDER_PHASES: Final = ("Pending", "Running", "Succeeded", "Failed")
 ARTIFACT_WORKFLOW_PHASES: Final = ("Pending", "Running", "Succeeded", "Failed", "Error")
@@ -359,6 +371,68 @@ class ClusterArtifactTypeList(K8sModel):
 # --- Order ----------------------------------------------------------------------------------------------
 
 
+class Cron(K8sModel):
+    """When an artifact re-runs by itself: a cron schedule, as the Go ARC's `Cron` and CronJob have it.
+
+    Each scheduled time re-runs the artifact as the force-at annotation does (a new ArtifactWorkflow; the
+    previous one is kept as history within the limits below). ARC's controller manager drives the schedule
+    itself: the times are derived from status (lastScheduleTime), so a restart or a change of leader neither
+    misses nor doubles one.
+    """
+
+    schedules: list[str] | None = Field(
+        default=None,
+        description=(
+            "Schedules in cron format, at least one: five fields (minute hour day-of-month month day-of-week,"
+            " with * , - / ? and month/day names), a descriptor (@yearly, @annually, @monthly, @weekly,"
+            " @daily, @midnight, @hourly) or @every <duration> (e.g. @every 1h30m), as Kubernetes CronJob"
+            " (robfig/cron) accepts them. The artifact runs at every time of any of them."
+        ),
+        json_schema_extra=x_kubernetes(required=True, list_type="atomic"),
+    )
+    timezone: str | None = Field(
+        default=None,
+        description=(
+            "IANA time zone the schedules are read in, e.g. Europe/Berlin; default UTC. (CronJob calls it"
+            " timeZone; the Go ARC and Argo CronWorkflow call it timezone.)"
+        ),
+    )
+    concurrency_policy: str | None = Field(
+        default=None,
+        description=(
+            "What a scheduled time does while the artifact's previous run is still active: Allow (default)"
+            " starts the new run beside it, Forbid skips the time, Replace deletes the active run and starts"
+            " the new one."
+        ),
+        json_schema_extra=x_kubernetes(enum=tuple(ConcurrencyPolicy)),
+    )
+    starting_deadline_seconds: int | None = Field(
+        default=None,
+        description=(
+            "A scheduled time that could not start within this many seconds (the controller was down, or"
+            " Forbid held it back) is not run late: it is reported (Warning event MissedSchedule, condition"
+            " Scheduled=False) and skipped. Unset: no deadline."
+        ),
+    )
+    suspend: bool | None = Field(
+        default=None,
+        description="True stops new scheduled runs (running ones go on); default false.",
+    )
+    successful_jobs_history_limit: int | None = Field(
+        default=None,
+        description=(
+            "How many finished, Succeeded ArtifactWorkflows of the artifact to keep (the newest); default 3."
+            " The Order's status keeps the latest result even when its ArtifactWorkflow is gone."
+        ),
+    )
+    failed_jobs_history_limit: int | None = Field(
+        default=None,
+        description=(
+            "How many Failed or Error ArtifactWorkflows of the artifact to keep (the newest); default 1."
+        ),
+    )
+
+
 class OrderDefaults(K8sModel):
     """Endpoints used by artifacts that do not name their own."""
 
@@ -367,6 +441,10 @@ class OrderDefaults(K8sModel):
     )
     dst_ref: LocalObjectReference | None = Field(
         default=None, description="Default destination Endpoint, in the Order's namespace."
+    )
+    cron: Cron | None = Field(
+        default=None,
+        description="Schedule of every artifact that has no cron of its own; unset: the artifacts run once.",
     )
 
 
@@ -394,6 +472,9 @@ class OrderArtifact(K8sModel):
             "flattened spec* parameters. Stored as sent, nulls included."
         ),
         json_schema_extra=x_kubernetes(preserve_unknown_fields=True),
+    )
+    cron: Cron | None = Field(
+        default=None, description="Schedule of this artifact; defaults to spec.defaults.cron."
     )
 
 
@@ -476,6 +557,31 @@ class OrderProgress(K8sModel):
     failed: int = Field(default=0, description="Number of Failed or Error artifacts.")
 
 
+class OrderScheduleStatus(K8sModel):
+    """Schedule state of one scheduled artifact (keyed in status.schedules by its schedule key)."""
+
+    artifact_index: int = Field(
+        default=0,
+        description="Current index of the artifact in spec.artifacts.",
+        json_schema_extra=x_kubernetes(required=True),
+    )
+    last_schedule_time: str | None = Field(
+        default=None,
+        description="The scheduled time of the artifact's latest scheduled run (RFC 3339).",
+        json_schema_extra=x_kubernetes(format="date-time"),
+    )
+    last_successful_time: str | None = Field(
+        default=None,
+        description="When the artifact's latest successful scheduled run finished (RFC 3339).",
+        json_schema_extra=x_kubernetes(format="date-time"),
+    )
+    last_missed_time: str | None = Field(
+        default=None,
+        description="The latest scheduled time that was skipped because it missed its starting deadline.",
+        json_schema_extra=x_kubernetes(format="date-time"),
+    )
+
+
 class OrderStatus(K8sModel):
     """Observed state of an Order."""
 
@@ -502,6 +608,26 @@ class OrderStatus(K8sModel):
         description="State of every artifact, keyed by the 16-hex artifact hash.",
     )
     progress: OrderProgress | None = Field(default=None, description="Artifact counts by phase.")
+    last_schedule_time: str | None = Field(
+        default=None,
+        description=(
+            "The latest scheduled time at which any scheduled artifact of the Order started (RFC 3339)."
+        ),
+        json_schema_extra=x_kubernetes(format="date-time"),
+    )
+    last_successful_time: str | None = Field(
+        default=None,
+        description="When the latest successful scheduled run of any artifact finished (RFC 3339).",
+        json_schema_extra=x_kubernetes(format="date-time"),
+    )
+    schedules: dict[str, OrderScheduleStatus] | None = Field(
+        default=None,
+        description=(
+            "Schedule state of every scheduled artifact, keyed by its 16-hex schedule key (a hash of its"
+            " type, spec and Endpoint names: stable when the artifacts are re-ordered or an Endpoint is"
+            " edited)."
+        ),
+    )
 
 
 class Order(K8sModel):

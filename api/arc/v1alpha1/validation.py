@@ -30,6 +30,8 @@ from api.arc.v1alpha1.types import (
     ArtifactWorkflow,
     ArtifactWorkflowSpec,
     ClusterArtifactType,
+    ConcurrencyPolicy,
+    Cron,
     Endpoint,
     LocalObjectReference,
     Order,
@@ -37,6 +39,7 @@ from api.arc.v1alpha1.types import (
     Parameter,
     WorkflowTemplateRef,
 )
+from api.cron import CronError, load_timezone, parse_schedule
 from api.fields import FieldError, FieldPath
 from api.meta import Condition, ObjectMeta, dump
 from api.validation_meta import (
@@ -207,6 +210,48 @@ def _artifact_identity(a: OrderArtifact, src: str, dst: str) -> bytes:
         return json.dumps([a.type, src, dst, spec], sort_keys=True, separators=(",", ":")).encode()
 
 
+MAX_SCHEDULES: Final = 20
+"""Schedules of one cron: each is evaluated on every reconcile of the Order."""
+
+
+def _validate_cron(cron: Cron | None, path: FieldPath) -> list[FieldError]:
+    """A cron as CronJob validates its schedule and timeZone (robfig's grammar, IANA zones), plus the
+    Go ARC's list of schedules and CronJob's policy, deadline and history limits."""
+    if cron is None:
+        return []
+    errs: list[FieldError] = []
+    schedules_path = path.child("schedules")
+    if not cron.schedules:
+        errs.append(f.required(schedules_path, "at least one schedule is required"))
+    elif len(cron.schedules) > MAX_SCHEDULES:
+        errs.append(f.too_many(schedules_path, len(cron.schedules), MAX_SCHEDULES))
+    else:
+        for i, text in enumerate(cron.schedules):
+            try:
+                parse_schedule(text)
+            except CronError as exc:
+                errs.append(f.invalid(schedules_path.index(i), text, str(exc)))
+    if cron.timezone is not None:
+        try:
+            load_timezone(cron.timezone)
+        except CronError as exc:
+            errs.append(f.invalid(path.child("timezone"), cron.timezone, str(exc)))
+    if cron.concurrency_policy is not None and cron.concurrency_policy not in tuple(ConcurrencyPolicy):
+        errs.append(
+            f.not_supported(
+                path.child("concurrencyPolicy"), cron.concurrency_policy, tuple(ConcurrencyPolicy)
+            )
+        )
+    for name, value in (
+        ("startingDeadlineSeconds", cron.starting_deadline_seconds),
+        ("successfulJobsHistoryLimit", cron.successful_jobs_history_limit),
+        ("failedJobsHistoryLimit", cron.failed_jobs_history_limit),
+    ):
+        if value is not None and value < 0:
+            errs.append(f.invalid(path.child(name), value, "must be greater than or equal to 0"))
+    return errs
+
+
 def validate_order(obj: Order) -> list[FieldError]:
     return [*_meta(obj), *_validate_order_spec(obj)]
 
@@ -220,6 +265,7 @@ def _validate_order_spec(obj: Order) -> list[FieldError]:
     if defaults is not None:
         errs.extend(_validate_ref(default_src, _SPEC.child("defaults", "srcRef")))
         errs.extend(_validate_ref(default_dst, _SPEC.child("defaults", "dstRef")))
+        errs.extend(_validate_cron(defaults.cron, _SPEC.child("defaults", "cron")))
     artifacts_path = _SPEC.child("artifacts")
     if not spec.artifacts:
         errs.append(f.required(artifacts_path, "at least one artifact is required"))
@@ -235,6 +281,7 @@ def _validate_order_spec(obj: Order) -> list[FieldError]:
             errs.append(f.required(p.child("type")))
         errs.extend(_validate_ref(a.src_ref, p.child("srcRef")))
         errs.extend(_validate_ref(a.dst_ref, p.child("dstRef")))
+        errs.extend(_validate_cron(a.cron, p.child("cron")))
         src = _effective_name(a.src_ref, default_src)
         dst = _effective_name(a.dst_ref, default_dst)
         if not src and (a.src_ref is None or a.src_ref.name):

@@ -124,9 +124,9 @@ def test_get_printer_columns_and_wide(kubectl: Kubectl, namespace: str) -> None:
     assert re.fullmatch(r"\d+s", table[1][3])
 
     wide = rows(kubectl.run("get", "ord", "shown", "-n", namespace, "-o", "wide").stdout)
-    assert wide[0] == ["NAME", "PHASE", "PROGRESS", "AGE", "MESSAGE"]
+    assert wide[0] == ["NAME", "PHASE", "PROGRESS", "AGE", "LAST", "SCHEDULE", "MESSAGE"]
     assert wide[1][:3] == ["shown", "Running", "0/2"]
-    assert wide[1][4] == "copying"
+    assert wide[1][4:] == ["copying"]  # not scheduled: LAST SCHEDULE is blank
 
     kubectl.apply(
         {

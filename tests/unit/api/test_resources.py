@@ -80,7 +80,14 @@ def _headers(kind: str) -> list[tuple[str, int]]:
 
 
 def test_printer_columns_per_spec() -> None:
-    assert _headers("Order") == [("NAME", 0), ("PHASE", 0), ("PROGRESS", 0), ("AGE", 0), ("MESSAGE", 1)]
+    assert _headers("Order") == [
+        ("NAME", 0),
+        ("PHASE", 0),
+        ("PROGRESS", 0),
+        ("AGE", 0),
+        ("LAST SCHEDULE", 1),
+        ("MESSAGE", 1),
+    ]
     assert _headers("ArtifactWorkflow") == [
         ("NAME", 0),
         ("TYPE", 0),
@@ -119,14 +126,19 @@ def test_order_cells() -> None:
             },
         }
     )
-    assert resources.ORDER.row_cells(order, NOW) == ["mirror", "Running", "2/3", "5m", "1 of 3 done"]
+    assert resources.ORDER.row_cells(order, NOW) == ["mirror", "Running", "2/3", "5m", None, "1 of 3 done"]
     assert resources.ORDER.row_cells(Order.model_validate({"metadata": {"name": "new"}}), NOW) == [
         "new",
         None,
         None,
         None,
         None,
+        None,
     ]
+    scheduled = order.model_copy(deep=True)
+    assert scheduled.status is not None
+    scheduled.status.last_schedule_time = "2026-11-21T11:58:00Z"
+    assert resources.ORDER.row_cells(scheduled, NOW)[4] == "2m"  # LAST SCHEDULE: an age, as CronJob's
 
 
 def test_endpoint_and_type_cells() -> None:

@@ -358,7 +358,14 @@ async def test_table_and_partial_object_metadata(api: Api) -> None:
     status, table, headers = await api.call("GET", ORDERS, headers={"Accept": table_accept})
     assert status == 200 and table["kind"] == "Table"
     assert headers["Content-Type"] == "application/json;as=Table;g=meta.k8s.io;v=v1"
-    assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Phase", "Progress", "Age", "Message"]
+    assert [c["name"] for c in table["columnDefinitions"]] == [
+        "Name",
+        "Phase",
+        "Progress",
+        "Age",
+        "Last Schedule",
+        "Message",
+    ]
     assert table["columnDefinitions"][-1]["priority"] == 1
     assert table["rows"][0]["cells"][0] == "o1"
     assert table["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
