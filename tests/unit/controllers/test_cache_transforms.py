@@ -9,11 +9,15 @@ from typing import Any
 import pytest
 
 from api.arc.v1alpha1.types import ArtifactWorkflow
+from controllers.artifactworkflow.admission import has_pending_pods
+from controllers.artifactworkflow.failurelog import pod_name
+from controllers.artifactworkflow.provenance import provenance_from_workflow
 from controllers.artifactworkflow.setup import workflow_as_the_reconciler_reads_it
-from controllers.artifactworkflow.workflow import workflow_state
+from controllers.artifactworkflow.workflow import failed_node, workflow_state
 from controllers.controllerutil import controller_of
 from controllers.kube.fake import FakeKubeClient
 from controllers.kube.resources import ARTIFACT_WORKFLOWS
+from controllers.order.schedule import ANNOTATION_SCHEDULED_TIME, LABEL_SCHEDULE_KEY
 from controllers.order.setup import artifact_workflow_as_the_order_controller_reads_it
 from controllers.runtime import Manager
 from controllers.runtime.informer import strip_managed_fields
@@ -123,6 +127,70 @@ def test_a_pruned_workflow_has_the_same_state(phase: str | None) -> None:
     assert pruned["metadata"]["ownerReferences"] == raw["metadata"]["ownerReferences"]
     assert "spec" not in pruned and "storedTemplates" not in pruned["status"]
     assert set(pruned["status"]["nodes"]) == {"b", "d"}
+
+
+def test_a_pruned_workflow_gives_the_merged_readers_the_same_answers() -> None:
+    """Evidence (status.provenance), pending pods (Kueue's waiting reason) and the failed pod's name (its
+    log) read the same from the pruned cache as from the full object."""
+    evidence = [
+        {"name": "sourceRef", "value": "src.example/a:1"},
+        {"name": "sourceDigest", "value": "sha256:" + "a" * 64},
+        {"name": "destinationRef", "value": "dst.example/a:1"},
+        {"name": "destinationDigest", "value": "sha256:" + "a" * 64},
+        {"name": "signatureKey", "value": "ClusterArtifactType/oci sha256:" + "b" * 64},
+        {"name": "tools", "value": "skopeo 1.18"},
+        {"name": "unrelated", "value": "x" * 1000},
+    ]
+    nodes = {
+        **NODES,
+        "e": {"type": "Pod", "phase": "Succeeded", "id": "e", "finishedAt": "2026-11-21T10:00:30Z",
+              "outputs": {"parameters": evidence}},
+        "f": {"type": "Pod", "phase": "Pending", "displayName": "scan", "inputs": {"parameters": []}},
+        "g": {"type": "Pod", "phase": "Failed", "id": "g", "name": "o-abc[0].copy", "templateName": "copy",
+              "message": "boom", "finishedAt": "2026-11-21T10:00:45Z"},
+    }  # fmt: skip
+    raw = workflow("Running", nodes)
+    raw["metadata"]["annotations"] = {"workflows.argoproj.io/pod-name-format": "v1", "other": "y" * 100}
+    pruned = workflow_as_the_reconciler_reads_it(copy.deepcopy(raw))
+    assert provenance_from_workflow(pruned) == provenance_from_workflow(raw) is not None
+    assert has_pending_pods(pruned) and has_pending_pods(raw)
+    assert failed_node(pruned["status"]) == failed_node(raw["status"])
+    for node_id in ("b", "d", "g"):
+        assert pod_name(pruned, pruned["status"]["nodes"][node_id]) == pod_name(
+            raw, raw["status"]["nodes"][node_id]
+        )
+    assert pruned["metadata"]["annotations"] == {"workflows.argoproj.io/pod-name-format": "v1"}
+    assert "unrelated" not in str(pruned) and "inputs" not in str(pruned)
+    raw["status"]["nodes"]["f"]["phase"] = "Running"
+    assert not has_pending_pods(workflow_as_the_reconciler_reads_it(copy.deepcopy(raw)))
+
+
+def test_the_order_controllers_view_keeps_the_schedule_and_the_evidence_it_shows() -> None:
+    digest, key = "sha256:" + "c" * 64, "ClusterArtifactType/oci sha256:" + "d" * 64
+    raw = artifact_workflow(
+        phase="Succeeded",
+        finishedAt="2026-11-21T10:01:00Z",
+        provenance={
+            "source": {"reference": "src.example/a:1", "digest": digest},
+            "destination": {"reference": "dst.example/a:1", "digest": digest},
+            "signature": {"verified": True, "key": key, "signedDigest": digest},
+            "tools": [{"name": "skopeo", "version": "1.18"}],
+        },
+    )
+    raw["metadata"]["creationTimestamp"] = "2026-11-21T10:00:00Z"
+    raw["metadata"]["labels"][LABEL_SCHEDULE_KEY] = "k1"
+    raw["metadata"]["annotations"][ANNOTATION_SCHEDULED_TIME] = "2026-11-21T10:00:00Z"
+    full = ArtifactWorkflow.model_validate(strip_managed_fields(copy.deepcopy(raw)))
+    pruned = ArtifactWorkflow.model_validate(artifact_workflow_as_the_order_controller_reads_it(raw))
+    assert pruned.metadata.labels == {LABEL_SCHEDULE_KEY: "k1"}
+    assert pruned.metadata.annotations == {ANNOTATION_SCHEDULED_TIME: "2026-11-21T10:00:00Z"}
+    assert pruned.metadata.creation_timestamp == full.metadata.creation_timestamp
+    assert pruned.status is not None and full.status is not None
+    assert pruned.status.finished_at == full.status.finished_at
+    p, f = pruned.status.provenance, full.status.provenance
+    assert p is not None and f is not None and p.destination and f.destination and p.signature and f.signature
+    assert (p.destination.digest, p.signature.key) == (f.destination.digest, f.signature.key)
+    assert p.tools is None and p.source is None
 
 
 async def test_one_informer_is_not_shared_under_two_transforms() -> None:
