@@ -7,8 +7,9 @@ etcd (Kubernetes' store), etcd-arc (ARC's own dedicated store), kube-apiserver (
 keys, client CA, front-proxy CA and proxy client cert for the aggregation layer), kube-controller-manager,
 kube-scheduler, kwok (fake nodes that run pods to completion without a container runtime; stages in
 hack/kwok/stages.yaml), arc-apiserver, kueue (hack/kueue.py: plain-pod quota, webhooks by URL),
-argo-workflow-controller (hack/argo.py) and arc-controller-manager. ``up`` then installs the demo objects
-(deploy/demo/, deploy/workflowtemplates/).
+argo-workflow-controller (hack/argo.py), arc-controller-manager and prometheus (hack/prometheus.py: scrapes
+both API servers and the controller manager, evaluates deploy/prometheus/'s rules). ``up`` then installs the
+demo objects (deploy/demo/, deploy/workflowtemplates/).
 
 Everything lives under the work directory (default ``.arc/`` in the checkout): ``pki/``, ``data/``,
 ``kubeconfig`` (admin), ``run/<component>.pid``, ``logs/<component>.log`` and ``cluster.json`` with the
@@ -32,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from hack import argo, kueue, pki
+from hack import argo, kueue, pki, prometheus
 from hack.binaries import REPO_ROOT, binary_path
 from hack.etcd import EtcdServer, EtcdTLS
 from hack.kube import KubeHTTP, KubeHTTPError, write_kubeconfig
@@ -70,6 +71,7 @@ class Ports:
     kueue_webhook: int
     kueue_health: int
     kueue_metrics: int
+    prometheus: int
 
     @classmethod
     def allocate(cls, known: dict[str, int] | None = None) -> Ports:
@@ -229,6 +231,8 @@ class LocalCluster:
             # Kueue and Argo as their in-cluster service accounts: their upstream RBAC applies unchanged.
             "kueue": (kueue.USER, []),
             "argo-workflow-controller": (argo.USER, []),
+            # Prometheus scrapes both API servers' /metrics with this identity (deploy/prometheus/rbac.yaml).
+            "prometheus": (prometheus.USER, []),
         }
         for name, (user, groups) in clients.items():
             pair = pki.issue(ca, d, name, common_name=user, organizations=groups, client=True)
@@ -408,6 +412,41 @@ class LocalCluster:
     def install_controller_manager_rbac(self) -> None:
         """The controller manager runs as its service account (deploy/controllers/rbac.yaml)."""
         self.admin().apply_manifest(DEPLOY_DIR / "controllers" / "rbac.yaml")
+
+    # ---- Prometheus ------------------------------------------------------------------------------
+    @property
+    def prometheus(self) -> prometheus.Prometheus:
+        return prometheus.Prometheus(
+            work_dir=self.work_dir,
+            port=self.ports.prometheus,
+            ca_file=self.pki_dir / "ca.crt",
+            cert_file=self.pki_dir / "prometheus.crt",
+            key_file=self.pki_dir / "prometheus.key",
+            arc_apiserver=f"127.0.0.1:{self.ports.arc_apiserver}",
+            kube_apiserver=f"127.0.0.1:{self.ports.kube_apiserver}",
+            controller_manager=f"127.0.0.1:{self.ports.arc_controller_manager}",
+        )
+
+    def install_prometheus(self) -> None:
+        """deploy/prometheus/rbac.yaml bound to Prometheus' user, and its configuration."""
+        client = self.admin()
+        client.apply_manifest(DEPLOY_DIR / "prometheus" / "rbac.yaml")
+        client.apply(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBinding",
+                "metadata": {"name": prometheus.CLUSTER_ROLE},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": prometheus.CLUSTER_ROLE,
+                },
+                "subjects": [
+                    {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": prometheus.USER}
+                ],
+            }
+        )
+        self.prometheus.write_config()
 
     # ---- Kueue and Argo ---------------------------------------------------------------------------
     @property
@@ -659,6 +698,12 @@ COMPONENTS: tuple[ComponentSpec, ...] = (
         ready=LocalCluster.arc_controller_manager_ready,
         controller_manager=True,
     ),
+    ComponentSpec(
+        "prometheus",
+        lambda c: c.prometheus.argv(),
+        before=LocalCluster.install_prometheus,
+        ready=lambda c: c.prometheus.ready(),
+    ),
 )
 """The stack, in start order."""
 
@@ -676,6 +721,7 @@ def _banner(cluster: LocalCluster) -> str:
             f"export KUBECONFIG={cluster.kubeconfig}",
             "",
             "Demo (another shell): make demo  — applies deploy/examples/, watches the Order until Succeeded",
+            f"Prometheus: {cluster.prometheus.url}  (alerts and runbook: docs/operations.md)",
             f"logs: {cluster.work_dir / 'logs'}    pids: {cluster.work_dir / 'run'}",
             "Press Ctrl-C to stop everything.",
             "",
