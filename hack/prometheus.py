@@ -8,6 +8,8 @@ The scrape jobs carry the names the rules of ``deploy/prometheus/arc-rules.yaml`
   as kube components do (ARC's by a delegated SubjectAccessReview).
 - ``arc-controller-manager``: the targets come from a file (``file_sd``), so a test that runs its own
   controller manager points the job at it (``set_targets``); Prometheus re-reads the file when it changes.
+  Plain HTTP on loopback, or, for a manager with ``--metrics-secure``, HTTPS with a service account's bearer
+  token (``controller_manager_token``: the manager reviews it with kube-apiserver, as in the Helm chart).
 
 Argo's workflow-controller is not scraped: v3.6.5 serves metrics on every interface only (``:<port>``,
 util/telemetry/exporter_prometheus.go), which the local stack does not open (deploy/argo/ keeps them off).
@@ -68,7 +70,9 @@ class Prometheus:
     def data_dir(self) -> Path:
         return self.work_dir / "data" / "prometheus"
 
-    def config(self, *, interval: str = "15s") -> dict[str, Any]:
+    def config(
+        self, *, interval: str = "15s", controller_manager_token: Path | None = None
+    ) -> dict[str, Any]:
         tls = {"ca_file": str(self.ca_file), "cert_file": str(self.cert_file), "key_file": str(self.key_file)}
 
         def https(job: str, target: str) -> dict[str, Any]:
@@ -88,15 +92,29 @@ class Prometheus:
                 {
                     "job_name": CONTROLLER_MANAGER_JOB,
                     "file_sd_configs": [{"files": [str(self.targets_file)], "refresh_interval": "5s"}],
+                    **(
+                        {
+                            "scheme": "https",
+                            # The manager's serving certificate is self-signed (no --metrics-cert-dir here).
+                            "tls_config": {"insecure_skip_verify": True},
+                            "authorization": {
+                                "type": "Bearer",
+                                "credentials_file": str(controller_manager_token),
+                            },
+                        }
+                        if controller_manager_token is not None
+                        else {}
+                    ),
                 },
             ],
         }
 
-    def write_config(self, *, interval: str = "15s") -> None:
+    def write_config(self, *, interval: str = "15s", controller_manager_token: Path | None = None) -> None:
         """The configuration, and the controller manager's default target unless a targets file exists."""
         self.config_file.parent.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.config_file.write_text(yaml.safe_dump(self.config(interval=interval), sort_keys=False))
+        config = self.config(interval=interval, controller_manager_token=controller_manager_token)
+        self.config_file.write_text(yaml.safe_dump(config, sort_keys=False))
         if not self.targets_file.exists():
             self.set_targets([self.controller_manager])
 
@@ -125,9 +143,9 @@ class Prometheus:
     def ready(self) -> bool:
         return self._get("/-/ready", timeout=2).startswith(b"Prometheus Server is Ready")
 
-    def reload(self, *, interval: str = "15s") -> None:
-        """Rewrite the configuration with ``interval`` and make the running Prometheus re-read it."""
-        self.write_config(interval=interval)
+    def reload(self, *, interval: str = "15s", controller_manager_token: Path | None = None) -> None:
+        """Rewrite the configuration (see ``config``) and make the running Prometheus re-read it."""
+        self.write_config(interval=interval, controller_manager_token=controller_manager_token)
         request = urllib.request.Request(f"{self.url}/-/reload", method="POST")
         with urllib.request.urlopen(request, timeout=30) as resp:
             resp.read()

@@ -28,6 +28,8 @@ __all__ = [
     "LEASES",
     "ORDERS",
     "SECRETS",
+    "SUBJECT_ACCESS_REVIEWS",
+    "TOKEN_REVIEWS",
     "WORKFLOWS",
     "Resource",
 ]
@@ -75,3 +77,8 @@ SECRETS: Final = Resource("", "v1", "secrets", "Secret", True)
 EVENTS: Final = Resource("", "v1", "events", "Event", True)
 LEASES: Final = Resource("coordination.k8s.io", "v1", "leases", "Lease", True)
 WORKFLOWS: Final = Resource("argoproj.io", "v1alpha1", "workflows", "Workflow", True)
+# `--metrics-secure` (controllers/runtime/metricsauth.py): who is scraping, and may they.
+TOKEN_REVIEWS: Final = Resource("authentication.k8s.io", "v1", "tokenreviews", "TokenReview", False)
+SUBJECT_ACCESS_REVIEWS: Final = Resource(
+    "authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", False
+)

@@ -5,6 +5,9 @@ and evaluation intervals to 1 s for its run (``Prometheus.reload``) and restores
 from __future__ import annotations
 
 import json
+import ssl
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -145,3 +148,83 @@ def test_every_dashboard_panel_returns_series(prom: Prometheus) -> None:
         if not prom.query(concrete):
             empty.append((title, concrete))
     assert not empty, f"dashboard panels without data: {empty}"
+
+
+def _get(url: str, token: str | None = None) -> tuple[int, str]:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the manager's certificate is self-signed (no --metrics-cert-dir)
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=10) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def _service_account_token(kubectl: Kubectl, name: str, *, metrics_reader: bool) -> str:
+    kubectl.run("create", "serviceaccount", "-n", "arc-system", name)
+    if metrics_reader:
+        kubectl.run("apply", "-f", str(REPO / "deploy" / "prometheus" / "rbac.yaml"))
+        kubectl.run(
+            "create",
+            "clusterrolebinding",
+            name,
+            "--clusterrole=arc-metrics-reader",
+            f"--serviceaccount=arc-system:{name}",
+        )
+    return kubectl.run("create", "token", "-n", "arc-system", name, "--duration=1h").strip()
+
+
+def test_secure_metrics_need_a_token_allowed_to_get_metrics(
+    prom: Prometheus,
+    kubectl: Kubectl,
+    local_cluster: LocalCluster,
+    tmp_path_factory: pytest.TempPathFactory,
+    transfer_manager: ManagerProcess,
+) -> None:
+    """--metrics-secure (the chart's default): TokenReview and SubjectAccessReview decide, as for kube's own
+    components; Prometheus scrapes with a token of a service account bound to arc-metrics-reader."""
+    suffix = unique("m")
+    reader = _service_account_token(kubectl, f"scraper-{suffix}", metrics_reader=True)
+    stranger = _service_account_token(kubectl, f"nobody-{suffix}", metrics_reader=False)
+    # A standby of this module's manager (same Lease): it serves /metrics without reconciling.
+    secure = ManagerProcess(
+        local_cluster.controller_manager_kubeconfig,
+        tmp_path_factory.mktemp("secure-manager") / "manager.log",
+        lease="arc-transfer-tests",
+    )
+    secure.stop()
+    secure.argv.append("--metrics-secure")
+    secure.start()
+    base = f"https://127.0.0.1:{secure.port}"
+    token_file = tmp_path_factory.mktemp("prometheus-token") / "token"
+    token_file.write_text(reader)
+    try:
+        eventually(lambda: _get(f"{base}/readyz")[0] == 200, timeout=60, what=f"ready; log:\n{secure.logs()}")
+        assert _get(f"{base}/metrics") == (401, "Unauthorized\n")
+        assert _get(f"{base}/metrics", "not-a-token") == (401, "Unauthorized\n")
+        status, body = _get(f"{base}/metrics", stranger)
+        assert (status, body) == (
+            403,
+            f"Authorization denied for user system:serviceaccount:arc-system:nobody-{suffix}\n",
+        )
+        status, body = _get(f"{base}/metrics", reader)
+        assert status == 200 and "\nworkqueue_depth{" in body, body[:300]
+        assert _get(f"http://127.0.0.1:{secure.port}/metrics")[0] != 200  # TLS only
+
+        prom.set_targets([f"127.0.0.1:{secure.port}"])
+        prom.reload(interval="1s", controller_manager_token=token_file)
+
+        def scraped() -> bool:
+            targets = [t for t in prom.targets() if t["labels"]["job"] == "arc-controller-manager"]
+            return [(t["scrapeUrl"], t["health"]) for t in targets] == [(f"{base}/metrics", "up")]
+
+        eventually(scraped, timeout=30, what=f"the secure manager scraped: {_target_health(prom)}")
+    finally:
+        prom.set_targets([f"127.0.0.1:{transfer_manager.port}"])
+        prom.reload(interval="1s")
+        code = secure.stop()
+        assert code == 0, secure.logs()
