@@ -71,6 +71,7 @@ class Ports:
     kueue_webhook: int
     kueue_health: int
     kueue_metrics: int
+    argo_metrics: int
     prometheus: int
 
     @classmethod
@@ -425,6 +426,7 @@ class LocalCluster:
             arc_apiserver=f"127.0.0.1:{self.ports.arc_apiserver}",
             kube_apiserver=f"127.0.0.1:{self.ports.kube_apiserver}",
             controller_manager=f"127.0.0.1:{self.ports.arc_controller_manager}",
+            argo_workflow_controller=f"127.0.0.1:{self.ports.argo_metrics}",
         )
 
     def install_prometheus(self) -> None:
@@ -473,7 +475,11 @@ class LocalCluster:
 
     @property
     def workflow_controller(self) -> argo.WorkflowController:
-        return argo.WorkflowController(kubeconfig=Path(self._kubeconfig_of("argo-workflow-controller")))
+        return argo.WorkflowController(
+            kubeconfig=Path(self._kubeconfig_of("argo-workflow-controller")),
+            kube_apiserver_port=self.ports.kube_apiserver,
+            metrics_port=self.ports.argo_metrics,
+        )
 
     def install_argo(self) -> None:
         self.workflow_controller.install(self.admin())

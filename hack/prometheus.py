@@ -11,8 +11,8 @@ The scrape jobs carry the names the rules of ``deploy/prometheus/arc-rules.yaml`
   Plain HTTP on loopback, or, for a manager with ``--metrics-secure``, HTTPS with a service account's bearer
   token (``controller_manager_token``: the manager reviews it with kube-apiserver, as in the Helm chart).
 
-Argo's workflow-controller is not scraped: v3.6.5 serves metrics on every interface only (``:<port>``,
-util/telemetry/exporter_prometheus.go), which the local stack does not open (deploy/argo/ keeps them off).
+- ``argo-workflow-controller``: Argo's metrics (plain HTTP), published on the host's loopback from the
+  controller's own network namespace (hack/argo.py, hack/loopback_netns.py).
 
 Prometheus binds 127.0.0.1 only; its TSDB lives in ``<work>/data/prometheus``. ``reload`` rewrites the
 configuration (e.g. a test's shorter intervals) and asks Prometheus to re-read it (``/-/reload``).
@@ -53,6 +53,7 @@ class Prometheus:
     kube_apiserver: str
     controller_manager: str
     """The default target of ``arc-controller-manager`` (``set_targets`` replaces it)."""
+    argo_workflow_controller: str
 
     @property
     def url(self) -> str:
@@ -89,6 +90,10 @@ class Prometheus:
             "scrape_configs": [
                 https("arc-apiserver", self.arc_apiserver),
                 https("kube-apiserver", self.kube_apiserver),
+                {
+                    "job_name": "argo-workflow-controller",
+                    "static_configs": [{"targets": [self.argo_workflow_controller]}],
+                },
                 {
                     "job_name": CONTROLLER_MANAGER_JOB,
                     "file_sd_configs": [{"files": [str(self.targets_file)], "refresh_interval": "5s"}],

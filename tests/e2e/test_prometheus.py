@@ -27,7 +27,7 @@ __all__ = ["transfer_manager"]  # the fixture: a controller manager of this modu
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARD = REPO / "deploy" / "grafana" / "arc-dashboard.json"
-JOBS = {"arc-apiserver", "kube-apiserver", "arc-controller-manager"}
+JOBS = {"arc-apiserver", "kube-apiserver", "arc-controller-manager", "argo-workflow-controller"}
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +68,10 @@ def test_every_component_is_scraped_with_authorization(prom: Prometheus, local_c
     assert prom.query('sum(apiserver_request_total{job="kube-apiserver"})')
     queues = {s["metric"]["name"] for s in prom.query('workqueue_depth{job="arc-controller-manager"}')}
     assert {"order", "artifactworkflow"} <= queues, queues
+    # Argo's, from its own network namespace through the host's loopback.
+    argo = health["argo-workflow-controller"]["scrapeUrl"]
+    assert argo == f"http://127.0.0.1:{local_cluster.ports.argo_metrics}/metrics"
+    assert prom.query('argo_workflows_gauge{job="argo-workflow-controller"}')
     # The rules are loaded and evaluated without errors.
     groups = prom.api("rules")["groups"]
     assert {g["name"] for g in groups} == {"arc.recording", "arc.alerts"}
