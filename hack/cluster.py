@@ -405,9 +405,17 @@ class LocalCluster:
             f"--metrics-bind-address=127.0.0.1:{self.ports.arc_controller_manager}",
         ]
 
+    def arc_controller_manager_secure_argv(self) -> list[str]:
+        """The stack's manager, as the Helm chart runs it: /metrics over HTTPS (self-signed) for tokens
+        allowed to get /metrics (bench/controllers runs the plain ``arc_controller_manager_argv``)."""
+        return [*self.arc_controller_manager_argv(), "--metrics-secure"]
+
     def arc_controller_manager_ready(self) -> bool:
-        url = f"http://127.0.0.1:{self.ports.arc_controller_manager}/readyz"
-        with urllib.request.urlopen(url, timeout=2) as resp:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE  # self-signed; the probes need no credentials
+        url = f"https://127.0.0.1:{self.ports.arc_controller_manager}/readyz"
+        with urllib.request.urlopen(url, context=context, timeout=2) as resp:
             return bool(resp.status == 200)
 
     def install_controller_manager_rbac(self) -> None:
@@ -430,9 +438,19 @@ class LocalCluster:
         )
 
     def install_prometheus(self) -> None:
-        """deploy/prometheus/rbac.yaml bound to Prometheus' user, and its configuration."""
+        """deploy/prometheus/rbac.yaml bound to Prometheus' user (its client certificate, for both API
+        servers) and to its service account (a token, for the controller manager's ``--metrics-secure``,
+        which reviews bearer tokens only, as controller-runtime's filter), and its configuration."""
         client = self.admin()
         client.apply_manifest(DEPLOY_DIR / "prometheus" / "rbac.yaml")
+        client.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ARC_NAMESPACE}})
+        client.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "ServiceAccount",
+                "metadata": {"name": prometheus.SERVICE_ACCOUNT, "namespace": ARC_NAMESPACE},
+            }
+        )
         client.apply(
             {
                 "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -444,11 +462,48 @@ class LocalCluster:
                     "name": prometheus.CLUSTER_ROLE,
                 },
                 "subjects": [
-                    {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": prometheus.USER}
+                    {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": prometheus.USER},
+                    {
+                        "kind": "ServiceAccount",
+                        "name": prometheus.SERVICE_ACCOUNT,
+                        "namespace": ARC_NAMESPACE,
+                    },
                 ],
             }
         )
-        self.prometheus.write_config()
+        token = None
+        if self.with_controller_manager:
+            token = self.prometheus.token_file
+            token.parent.mkdir(parents=True, exist_ok=True)
+            pki.write_private_file(token, self._prometheus_token(client).encode())
+        self.prometheus.write_config(controller_manager_token=token)
+
+    def _prometheus_token(self, client: KubeHTTP) -> str:
+        """A long-lived token of Prometheus' service account (a ``service-account-token`` Secret, filled by
+        kube-controller-manager's token controller): ``make run`` may stay up for days."""
+        name = f"{prometheus.SERVICE_ACCOUNT}-token"
+        client.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "type": "kubernetes.io/service-account-token",
+                "metadata": {
+                    "name": name,
+                    "namespace": ARC_NAMESPACE,
+                    "annotations": {"kubernetes.io/service-account.name": prometheus.SERVICE_ACCOUNT},
+                },
+            }
+        )
+        found: list[str] = []
+
+        def filled() -> bool:
+            data = client.get(f"/api/v1/namespaces/{ARC_NAMESPACE}/secrets/{name}").get("data") or {}
+            if data.get("token"):
+                found.append(base64.b64decode(data["token"]).decode())
+            return bool(found)
+
+        self._poll(filled, timeout=60, what=f"Secret {name} filled", watch=["kube-controller-manager"])
+        return found[0]
 
     # ---- Kueue and Argo ---------------------------------------------------------------------------
     @property
@@ -699,7 +754,7 @@ COMPONENTS: tuple[ComponentSpec, ...] = (
     ),
     ComponentSpec(
         "arc-controller-manager",
-        LocalCluster.arc_controller_manager_argv,
+        LocalCluster.arc_controller_manager_secure_argv,
         before=LocalCluster.install_controller_manager_rbac,
         ready=LocalCluster.arc_controller_manager_ready,
         controller_manager=True,

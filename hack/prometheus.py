@@ -8,8 +8,9 @@ The scrape jobs carry the names the rules of ``deploy/prometheus/arc-rules.yaml`
   as kube components do (ARC's by a delegated SubjectAccessReview).
 - ``arc-controller-manager``: the targets come from a file (``file_sd``), so a test that runs its own
   controller manager points the job at it (``set_targets``); Prometheus re-reads the file when it changes.
-  Plain HTTP on loopback, or, for a manager with ``--metrics-secure``, HTTPS with a service account's bearer
-  token (``controller_manager_token``: the manager reviews it with kube-apiserver, as in the Helm chart).
+  The stack's manager runs with ``--metrics-secure`` as in the Helm chart: HTTPS with the bearer token of the
+  service account ``arc-prometheus`` (``controller_manager_token``; the manager reviews it with
+  kube-apiserver). Tests that run their own plain-HTTP managers write a configuration without a token.
 
 - ``argo-workflow-controller``: Argo's metrics (plain HTTP), published on the host's loopback from the
   controller's own network namespace (hack/argo.py, hack/loopback_netns.py).
@@ -36,6 +37,8 @@ DEPLOY_DIR = REPO_ROOT / "deploy" / "prometheus"
 RULES = DEPLOY_DIR / "arc-rules.yaml"
 USER = "arc-prometheus"
 """The user of Prometheus' client certificate (CN) on the local stack."""
+SERVICE_ACCOUNT = "arc-prometheus"
+"""Prometheus' service account in arc-system (a token for the controller manager's ``--metrics-secure``)."""
 CLUSTER_ROLE = "arc-metrics-reader"
 CONTROLLER_MANAGER_JOB = "arc-controller-manager"
 
@@ -66,6 +69,10 @@ class Prometheus:
     @property
     def targets_file(self) -> Path:
         return self.work_dir / "prometheus" / f"{CONTROLLER_MANAGER_JOB}.json"
+
+    @property
+    def token_file(self) -> Path:
+        return self.work_dir / "prometheus" / "token"
 
     @property
     def data_dir(self) -> Path:
