@@ -74,6 +74,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         " unless --health-probe-bind-address is given",
     )
     p.add_argument(
+        "--metrics-secure",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="Serve /metrics over HTTPS to callers kube-apiserver authenticates (TokenReview) and authorizes"
+        " (SubjectAccessReview: get on the non-resource URL /metrics), as controller-runtime's filter; the"
+        " Helm chart turns it on",
+    )
+    p.add_argument(
+        "--metrics-cert-dir",
+        type=Path,
+        default=None,
+        help="directory with tls.crt and tls.key for --metrics-secure (default: self-signed, in memory)",
+    )
+    p.add_argument(
         "--health-probe-bind-address",
         default=None,
         help="host:port serving /healthz /livez /readyz (':8081' is every interface; '0' turns it off)",
@@ -200,6 +214,8 @@ async def run(args: argparse.Namespace) -> int:
         leader_election=leader_election,
         bind_address=args.metrics_bind_address,
         health_probe_bind_address=args.health_probe_bind_address,
+        metrics_secure=args.metrics_secure,
+        metrics_cert_dir=args.metrics_cert_dir,
     )
     # With the ArtifactWorkflow controller here, ArtifactWorkflows are created with its finalizer already on
     # (one PATCH per ArtifactWorkflow saved); without it, nothing would ever remove that finalizer.

@@ -9,13 +9,15 @@ namespace and the ``workflow-controller-configmap`` the controller refuses to st
 Out of a cluster the controller authenticates with a client certificate for
 ``system:serviceaccount:argo:argo``, so Argo's ClusterRole ``argo-cluster-role`` and Role ``argo-role``
 apply unchanged; one instance runs with ``LEADER_ELECTION_DISABLE=true``. Argo v3.6.5 cannot bind its
-servers to 127.0.0.1 (metrics on ``:<port>``, ``/healthz`` on ``:6060``, both hard-coded): metrics are off
-in the ConfigMap and ``:6060`` is the one listener of the local stack on every interface (it serves only
-``/healthz``; a second stack on the machine just logs that the port is taken).
+servers to 127.0.0.1 (metrics on ``:<port>``, ``/healthz`` on ``:6060``, both hard-coded), so it runs in a
+network namespace of its own that has only loopback (``hack.loopback_netns``): it reaches kube-apiserver
+through a forwarded ``127.0.0.1:<port>``, and its metrics (``:9090`` inside) are published on the host's
+``127.0.0.1:<metrics_port>`` for Prometheus. Nothing of Argo listens on the host's other interfaces.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +34,8 @@ DEPLOY_DIR = REPO_ROOT / "deploy" / "argo"
 # One instance, no Lease; requeue after 1s (default 10s; Argo's own `make start` uses 1s) keeps steps quick.
 ENV: Mapping[str, str] = {"LEADER_ELECTION_DISABLE": "true", "DEFAULT_REQUEUE_TIME": "1s"}
 _NAMESPACED_KINDS = ("Role", "RoleBinding")
+METRICS_PORT = 9090
+"""Argo's metrics port inside its namespace (deploy/argo/workflow-controller-configmap.yaml)."""
 # Logged by WorkflowController.Run once it has its configuration (workflow/controller/controller.go).
 STARTED_LOG_LINE = "Starting Workflow Controller"
 
@@ -65,6 +69,10 @@ def rbac() -> list[dict[str, Any]]:
 @dataclass(frozen=True)
 class WorkflowController:
     kubeconfig: Path
+    kube_apiserver_port: int
+    """kube-apiserver's port on 127.0.0.1 (forwarded into Argo's namespace)."""
+    metrics_port: int
+    """The host's 127.0.0.1 port publishing Argo's metrics."""
 
     def install(self, client: KubeHTTP) -> None:
         """Namespace, CRDs (Established before the controller starts), RBAC and the controller's ConfigMap."""
@@ -73,6 +81,11 @@ class WorkflowController:
 
     def argv(self) -> list[str]:
         return [
+            sys.executable,  # by path: the components run in the work directory, where `hack` is no package
+            str(REPO_ROOT / "hack" / "loopback_netns.py"),
+            f"--connect={self.kube_apiserver_port}",
+            f"--publish={self.metrics_port}:{METRICS_PORT}",
+            "--",
             str(binary_path("workflow-controller")),
             f"--kubeconfig={self.kubeconfig}",
             f"--namespace={NAMESPACE}",

@@ -28,21 +28,23 @@ wrapper_dir() {
 }
 
 build_module() { # name version module package out [extras]
-  local dir item ldflags="-s -w"; dir=$(wrapper_dir "$1" "$2")
+  local dir item ldflags="-s -w" tags=""; dir=$(wrapper_dir "$1" "$2")
   (
     cd "$dir"
     go mod edit -require="$3@$2"
     # Optional last column, comma-separated: replace:old=new@version (a wrapper module must repeat the replace
     # directives of the dependency's go.mod, which Go ignores outside the main module), x:pkg.var=value
-    # (an -X stamp a release build would write) and a bare pkg.var (stamped with the version, for --version).
+    # (an -X stamp a release build would write), tags:a+b (build tags, e.g. to leave out optional plugins)
+    # and a bare pkg.var (stamped with the version, for --version).
     for item in ${6//,/ }; do
       case "$item" in
         replace:*) go mod edit -replace="${item#replace:}" ;;
+        tags:*) tags="${item#tags:}"; tags="${tags//+/,}" ;;
         x:*) ldflags+=" -X ${item#x:}" ;;
         *) ldflags+=" -X $item=$2" ;;
       esac
     done
-    go build -trimpath -ldflags="$ldflags" -o "$5" "$4"
+    go build -trimpath -tags="$tags" -ldflags="$ldflags" -o "$5" "$4"
   )
 }
 

@@ -7,8 +7,9 @@ etcd (Kubernetes' store), etcd-arc (ARC's own dedicated store), kube-apiserver (
 keys, client CA, front-proxy CA and proxy client cert for the aggregation layer), kube-controller-manager,
 kube-scheduler, kwok (fake nodes that run pods to completion without a container runtime; stages in
 hack/kwok/stages.yaml), arc-apiserver, kueue (hack/kueue.py: plain-pod quota, webhooks by URL),
-argo-workflow-controller (hack/argo.py) and arc-controller-manager. ``up`` then installs the demo objects
-(deploy/demo/, deploy/workflowtemplates/).
+argo-workflow-controller (hack/argo.py), arc-controller-manager and prometheus (hack/prometheus.py: scrapes
+both API servers and the controller manager, evaluates deploy/prometheus/'s rules). ``up`` then installs the
+demo objects (deploy/demo/, deploy/workflowtemplates/).
 
 Everything lives under the work directory (default ``.arc/`` in the checkout): ``pki/``, ``data/``,
 ``kubeconfig`` (admin), ``run/<component>.pid``, ``logs/<component>.log`` and ``cluster.json`` with the
@@ -32,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from hack import argo, kueue, pki
+from hack import argo, kueue, pki, prometheus
 from hack.binaries import REPO_ROOT, binary_path
 from hack.etcd import EtcdServer, EtcdTLS
 from hack.kube import KubeHTTP, KubeHTTPError, write_kubeconfig
@@ -70,6 +71,8 @@ class Ports:
     kueue_webhook: int
     kueue_health: int
     kueue_metrics: int
+    argo_metrics: int
+    prometheus: int
 
     @classmethod
     def allocate(cls, known: dict[str, int] | None = None) -> Ports:
@@ -232,6 +235,8 @@ class LocalCluster:
             # Kueue and Argo as their in-cluster service accounts: their upstream RBAC applies unchanged.
             "kueue": (kueue.USER, []),
             "argo-workflow-controller": (argo.USER, []),
+            # Prometheus scrapes both API servers' /metrics with this identity (deploy/prometheus/rbac.yaml).
+            "prometheus": (prometheus.USER, []),
         }
         for name, (user, groups) in clients.items():
             pair = pki.issue(ca, d, name, common_name=user, organizations=groups, client=True)
@@ -406,14 +411,105 @@ class LocalCluster:
             f"--metrics-bind-address=127.0.0.1:{self.ports.arc_controller_manager}",
         ]
 
+    def arc_controller_manager_secure_argv(self) -> list[str]:
+        """The stack's manager, as the Helm chart runs it: /metrics over HTTPS (self-signed) for tokens
+        allowed to get /metrics (bench/controllers runs the plain ``arc_controller_manager_argv``)."""
+        return [*self.arc_controller_manager_argv(), "--metrics-secure"]
+
     def arc_controller_manager_ready(self) -> bool:
-        url = f"http://127.0.0.1:{self.ports.arc_controller_manager}/readyz"
-        with urllib.request.urlopen(url, timeout=2) as resp:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE  # self-signed; the probes need no credentials
+        url = f"https://127.0.0.1:{self.ports.arc_controller_manager}/readyz"
+        with urllib.request.urlopen(url, context=context, timeout=2) as resp:
             return bool(resp.status == 200)
 
     def install_controller_manager_rbac(self) -> None:
         """The controller manager runs as its service account (deploy/controllers/rbac.yaml)."""
         self.admin().apply_manifest(DEPLOY_DIR / "controllers" / "rbac.yaml")
+
+    # ---- Prometheus ------------------------------------------------------------------------------
+    @property
+    def prometheus(self) -> prometheus.Prometheus:
+        return prometheus.Prometheus(
+            work_dir=self.work_dir,
+            port=self.ports.prometheus,
+            ca_file=self.pki_dir / "ca.crt",
+            cert_file=self.pki_dir / "prometheus.crt",
+            key_file=self.pki_dir / "prometheus.key",
+            arc_apiserver=f"127.0.0.1:{self.ports.arc_apiserver}",
+            kube_apiserver=f"127.0.0.1:{self.ports.kube_apiserver}",
+            controller_manager=f"127.0.0.1:{self.ports.arc_controller_manager}",
+            argo_workflow_controller=f"127.0.0.1:{self.ports.argo_metrics}",
+        )
+
+    def install_prometheus(self) -> None:
+        """deploy/prometheus/rbac.yaml bound to Prometheus' user (its client certificate, for both API
+        servers) and to its service account (a token, for the controller manager's ``--metrics-secure``,
+        which reviews bearer tokens only, as controller-runtime's filter), and its configuration."""
+        client = self.admin()
+        client.apply_manifest(DEPLOY_DIR / "prometheus" / "rbac.yaml")
+        client.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ARC_NAMESPACE}})
+        client.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "ServiceAccount",
+                "metadata": {"name": prometheus.SERVICE_ACCOUNT, "namespace": ARC_NAMESPACE},
+            }
+        )
+        client.apply(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBinding",
+                "metadata": {"name": prometheus.CLUSTER_ROLE},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": prometheus.CLUSTER_ROLE,
+                },
+                "subjects": [
+                    {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": prometheus.USER},
+                    {
+                        "kind": "ServiceAccount",
+                        "name": prometheus.SERVICE_ACCOUNT,
+                        "namespace": ARC_NAMESPACE,
+                    },
+                ],
+            }
+        )
+        token = None
+        if self.with_controller_manager:
+            token = self.prometheus.token_file
+            token.parent.mkdir(parents=True, exist_ok=True)
+            pki.write_private_file(token, self._prometheus_token(client).encode())
+        self.prometheus.write_config(controller_manager_token=token)
+
+    def _prometheus_token(self, client: KubeHTTP) -> str:
+        """A long-lived token of Prometheus' service account (a ``service-account-token`` Secret, filled by
+        kube-controller-manager's token controller): ``make run`` may stay up for days."""
+        name = f"{prometheus.SERVICE_ACCOUNT}-token"
+        client.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "type": "kubernetes.io/service-account-token",
+                "metadata": {
+                    "name": name,
+                    "namespace": ARC_NAMESPACE,
+                    "annotations": {"kubernetes.io/service-account.name": prometheus.SERVICE_ACCOUNT},
+                },
+            }
+        )
+        found: list[str] = []
+
+        def filled() -> bool:
+            data = client.get(f"/api/v1/namespaces/{ARC_NAMESPACE}/secrets/{name}").get("data") or {}
+            if data.get("token"):
+                found.append(base64.b64decode(data["token"]).decode())
+            return bool(found)
+
+        self._poll(filled, timeout=60, what=f"Secret {name} filled", watch=["kube-controller-manager"])
+        return found[0]
 
     # ---- Kueue and Argo ---------------------------------------------------------------------------
     @property
@@ -440,7 +536,11 @@ class LocalCluster:
 
     @property
     def workflow_controller(self) -> argo.WorkflowController:
-        return argo.WorkflowController(kubeconfig=Path(self._kubeconfig_of("argo-workflow-controller")))
+        return argo.WorkflowController(
+            kubeconfig=Path(self._kubeconfig_of("argo-workflow-controller")),
+            kube_apiserver_port=self.ports.kube_apiserver,
+            metrics_port=self.ports.argo_metrics,
+        )
 
     def install_argo(self) -> None:
         self.workflow_controller.install(self.admin())
@@ -660,10 +760,16 @@ COMPONENTS: tuple[ComponentSpec, ...] = (
     ),
     ComponentSpec(
         "arc-controller-manager",
-        LocalCluster.arc_controller_manager_argv,
+        LocalCluster.arc_controller_manager_secure_argv,
         before=LocalCluster.install_controller_manager_rbac,
         ready=LocalCluster.arc_controller_manager_ready,
         controller_manager=True,
+    ),
+    ComponentSpec(
+        "prometheus",
+        lambda c: c.prometheus.argv(),
+        before=LocalCluster.install_prometheus,
+        ready=lambda c: c.prometheus.ready(),
     ),
 )
 """The stack, in start order."""
@@ -682,6 +788,7 @@ def _banner(cluster: LocalCluster) -> str:
             f"export KUBECONFIG={cluster.kubeconfig}",
             "",
             "Demo (another shell): make demo  — applies deploy/examples/, watches the Order until Succeeded",
+            f"Prometheus: {cluster.prometheus.url}  (alerts and runbook: docs/operations.md)",
             f"logs: {cluster.work_dir / 'logs'}    pids: {cluster.work_dir / 'run'}",
             "Press Ctrl-C to stop everything.",
             "",

@@ -30,6 +30,8 @@ __all__ = [
     "ORDERS",
     "PODS",
     "SECRETS",
+    "SUBJECT_ACCESS_REVIEWS",
+    "TOKEN_REVIEWS",
     "WORKFLOWS",
     "WORKLOADS",
     "Resource",
@@ -81,3 +83,8 @@ LEASES: Final = Resource("coordination.k8s.io", "v1", "leases", "Lease", True)
 WORKFLOWS: Final = Resource("argoproj.io", "v1alpha1", "workflows", "Workflow", True)
 LOCAL_QUEUES: Final = Resource("kueue.x-k8s.io", "v1beta1", "localqueues", "LocalQueue", True)
 WORKLOADS: Final = Resource("kueue.x-k8s.io", "v1beta1", "workloads", "Workload", True)
+# `--metrics-secure` (controllers/runtime/metricsauth.py): who is scraping, and may they.
+TOKEN_REVIEWS: Final = Resource("authentication.k8s.io", "v1", "tokenreviews", "TokenReview", False)
+SUBJECT_ACCESS_REVIEWS: Final = Resource(
+    "authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", False
+)

@@ -11,13 +11,17 @@ Two listeners, as controller-runtime's `--metrics-bind-address` and `--health-pr
 `/livez` (check `ping`: the event loop answers) and `/readyz` (check `informer-sync`: every informer has
 listed — a standby replica is ready too, its caches are warm). Without a probe address the probes are
 served next to `/metrics` (the local stack's single loopback port); an address of `0` turns a listener off.
+With `metrics_secure` (`--metrics-secure`, the Helm chart's default) `/metrics` is served over HTTPS to
+callers kube-apiserver authenticates and authorizes (`controllers.runtime.metricsauth`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -29,6 +33,7 @@ from controllers.runtime.events import EventRecorder
 from controllers.runtime.health import probe_routes
 from controllers.runtime.informer import Informer, strip_managed_fields
 from controllers.runtime.leaderelection import LeaderElectionConfig, LeaderElector
+from controllers.runtime.metricsauth import MetricsAuth, serving_context
 
 __all__ = ["Manager"]
 
@@ -50,14 +55,19 @@ class Manager:
         leader_election: LeaderElectionConfig | None = None,
         bind_address: str | None = "127.0.0.1:0",
         health_probe_bind_address: str | None = None,
+        metrics_secure: bool = False,
+        metrics_cert_dir: Path | None = None,
     ) -> None:
         """``bind_address`` serves ``/metrics`` (and the probes unless ``health_probe_bind_address`` is
-        given); ``None``, ``""`` or ``"0"`` turns a listener off."""
+        given); ``None``, ``""`` or ``"0"`` turns a listener off. ``metrics_secure``: HTTPS (certificate of
+        ``metrics_cert_dir``, else self-signed) and delegated authentication and authorization."""
         self.client = client
         self.recorder = EventRecorder(client, component)
         self.leader_election = leader_election
         self.bind_address = bind_address
         self.health_probe_bind_address = health_probe_bind_address
+        self.metrics_secure = metrics_secure
+        self.metrics_cert_dir = metrics_cert_dir
         self.bound_port: int | None = None
         """The port of the metrics listener, once bound."""
         self.health_bound_port: int | None = None
@@ -150,14 +160,26 @@ class Manager:
             if self._enabled(self.bind_address):
                 assert self.bind_address is not None
                 routes = [web.get("/metrics", self._metrics, allow_head=False)]
+                secure = (
+                    (MetricsAuth(self.client), serving_context(self.metrics_cert_dir))
+                    if self.metrics_secure
+                    else None
+                )
                 runner, self.bound_port = await self._serve(
-                    self.bind_address, routes + ([] if separate else probes)
+                    self.bind_address,
+                    routes + ([] if separate else probes),
+                    middlewares=[secure[0].middleware] if secure else [],
+                    ssl_context=secure[1] if secure else None,
                 )
                 runners.append(runner)
                 if not separate:
                     self.health_bound_port = self.bound_port
                 logger.info(
-                    "serving metrics", extra={"address": self._address(self.bind_address, self.bound_port)}
+                    "serving metrics",
+                    extra={
+                        "address": self._address(self.bind_address, self.bound_port),
+                        "secure": self.metrics_secure,
+                    },
                 )
             if separate and self._enabled(self.health_probe_bind_address):
                 assert self.health_probe_bind_address is not None
@@ -178,14 +200,20 @@ class Manager:
         return f"{configured.rpartition(':')[0]}:{port}"
 
     @staticmethod
-    async def _serve(address: str, routes: list[web.RouteDef]) -> tuple[web.AppRunner, int | None]:
+    async def _serve(
+        address: str,
+        routes: list[web.RouteDef],
+        *,
+        middlewares: list[Any] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> tuple[web.AppRunner, int | None]:
         """Serve ``routes`` on ``host:port`` (an empty host is every interface, as Go's ``:8080``)."""
         host, _, port = address.rpartition(":")
-        app = web.Application()
+        app = web.Application(middlewares=middlewares or [])
         app.add_routes(routes)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, host.strip("[]") or None, int(port or 0))
+        site = web.TCPSite(runner, host.strip("[]") or None, int(port or 0), ssl_context=ssl_context)
         await site.start()
         server = site._server
         sockets = getattr(server, "sockets", None) or []

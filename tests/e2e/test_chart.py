@@ -16,8 +16,11 @@ import json
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -378,6 +381,7 @@ def test_the_charts_controller_manager_takes_the_lease_with_the_charts_rbac(
             return got.returncode == 0 and bool(json.loads(got.stdout)["spec"].get("holderIdentity"))
 
         eventually(held, timeout=60, what=f"Lease {lease_id} held")
+        _metrics_need_the_charts_metrics_reader(kubectl, release, tmp_path / "controller-manager.log")
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -385,6 +389,51 @@ def test_the_charts_controller_manager_takes_the_lease_with_the_charts_rbac(
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def _metrics_need_the_charts_metrics_reader(kubectl: Kubectl, release: Release, log: Path) -> None:
+    """The chart's default --metrics-secure with the chart's RBAC: /metrics answers a token of a service
+    account bound to the chart's ClusterRole <release>-metrics-reader, and no one else."""
+    address = next(
+        r["address"]
+        for r in map(_json_or_empty, log.read_text().splitlines())
+        if r.get("msg") == "serving metrics"
+    )
+    scraper = f"scraper-{uuid.uuid4().hex[:6]}"
+    kubectl.run("create", "serviceaccount", scraper, "-n", release.namespace)
+    kubectl.run(
+        "create",
+        "clusterrolebinding",
+        scraper,
+        f"--clusterrole={RELEASE}-metrics-reader",
+        f"--serviceaccount={release.namespace}:{scraper}",
+    )
+    try:
+        token = kubectl.run("create", "token", scraper, "-n", release.namespace, "--duration=10m").strip()
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE  # self-signed: the chart mounts no metrics certificate
+
+        def get(headers: dict[str, str]) -> int:
+            request = urllib.request.Request(f"https://{address}/metrics", headers=headers)
+            try:
+                with urllib.request.urlopen(request, context=context, timeout=10) as resp:
+                    return int(resp.status)
+            except urllib.error.HTTPError as exc:
+                return exc.code
+
+        assert get({}) == 401
+        assert get({"Authorization": f"Bearer {token}"}) == 200
+    finally:
+        kubectl.run("delete", "clusterrolebinding", scraper, check=False)
+
+
+def _json_or_empty(line: str) -> dict[str, Any]:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 def test_upgrade_keeps_the_ca_and_etcds_volume(release: Release, kubectl: Kubectl) -> None:

@@ -35,3 +35,10 @@ def test_every_binary_reports_its_pinned_version() -> None:
     # The sixth column of binaries.txt stamps the version into programs that would otherwise say "dev".
     out = subprocess.run([str(binary_path("trivy")), "--version"], capture_output=True, text=True, check=True)
     assert f"Version: {versions['trivy']}" in out.stdout
+    # Prometheus' module tag v0.316.0 is release 3.16.0; the stamp says so, and remove_all_sd took effect.
+    for name in ("prometheus", "promtool"):
+        out = subprocess.run(
+            [str(binary_path(name)), "--version"], capture_output=True, text=True, check=True
+        )
+        assert f"{name}, version 3.16.0 " in out.stdout, out.stdout
+        assert "tags:             remove_all_sd" in out.stdout, out.stdout

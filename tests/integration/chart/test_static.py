@@ -184,7 +184,12 @@ def test_workflow_templates_are_deploys_rendering(home: Path) -> None:
 
 def test_rbac_grants_exactly_what_deploy_grants(home: Path) -> None:
     rendered = {(o["kind"], o["metadata"]["name"]): o for o in render(home)}
-    for manifest in ("apiserver/rbac.yaml", "apiserver/user-roles.yaml", "controllers/rbac.yaml"):
+    for manifest in (
+        "apiserver/rbac.yaml",
+        "apiserver/user-roles.yaml",
+        "controllers/rbac.yaml",
+        "prometheus/rbac.yaml",
+    ):
         for doc in documents((REPO_ROOT / "deploy" / manifest).read_text()):
             if doc["kind"] not in ("ClusterRole", "Role"):
                 continue
@@ -221,8 +226,8 @@ def test_object_counts(home: Path) -> None:
     ha = render(home, values=[CHART_DIR / "ci" / "ha-values.yaml"])
     kinds = sorted({o["kind"] for o in default})
     print(json.dumps({"default": len(default), "ha": len(ha), "kinds": kinds}))
-    assert len(default) == 45
-    assert len(ha) == 46  # + the etcd PodDisruptionBudget
+    assert len(default) == 48
+    assert len(ha) == 49  # + the etcd PodDisruptionBudget
     assert {o["kind"] for o in ha} - set(kinds) == set()
     etcd = next(o for o in ha if o["kind"] == "StatefulSet")
     assert etcd["spec"]["replicas"] == 3

@@ -77,6 +77,9 @@ USED: frozenset[tuple[str, str, str, str]] = frozenset(
         # the installation's hash key (controllers/order/hashkey.py)
         ("", "secrets", "get", HOME),
         ("", "secrets", "create", HOME),
+        # --metrics-secure (controllers/runtime/metricsauth.py)
+        ("authentication.k8s.io", "tokenreviews", "create", "cluster"),
+        ("authorization.k8s.io", "subjectaccessreviews", "create", "cluster"),
     }
 )
 
