@@ -14,7 +14,7 @@ from aiohttp import web
 
 from apiserver.certs import load_cert_chain_from_memory
 from apiserver.connections import GovernedSite
-from apiserver.observability import setup_logging, setup_tracing
+from apiserver.observability import TracingSettings, setup_logging, setup_tracing
 from apiserver.options import ServingOptions, complete, parser
 from apiserver.server import SHUTDOWN, Config, create_app
 from apiserver.tlsconfig import apply_tls_options
@@ -94,7 +94,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     config, serving = complete(args)
     setup_logging(args.log_level, config.log_format)
-    setup_tracing(args.tracing_exporter, "arc-apiserver")
+    try:
+        tracing = TracingSettings.resolve(
+            exporter=args.tracing_exporter,
+            endpoint=args.tracing_endpoint,
+            protocol=args.tracing_protocol,
+            sampling_rate=args.tracing_sampling_rate,
+        )
+    except ValueError as exc:
+        raise SystemExit(f"arc-apiserver: {exc}") from exc
+    setup_tracing(tracing, "arc-apiserver")
     uvloop.run(serve(config, serving))
     return 0
 

@@ -12,7 +12,9 @@ Everything aiohttp, kubernetes_asyncio or the JSON decoder can raise is mapped h
 callers see only the `KubeError` family (tests/unit/controllers/test_kube_errors.py holds us to it).
 
 Objects cross this boundary as plain JSON dicts (their wire form); informers parse them into models.
-Every call has an explicit timeout.
+Every call has an explicit timeout. Every request carries the current span's W3C trace context
+(``traceparent``, ``tracestate``), so kube-apiserver's spans, and through its aggregator ARC's, join the
+reconcile's trace.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from kubernetes_asyncio import client as k8s_client
 from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.client.exceptions import OpenApiException
 from kubernetes_asyncio.config import ConfigException
+from opentelemetry import propagate
 
 from controllers.kube import codec
 from controllers.kube.errors import ConfigError, DecodeError, ExpiredError, TransportError, error_for
@@ -157,7 +160,7 @@ class ApiKubeClient:
                     path,
                     method,
                     query_params=query or [],
-                    header_params={"Accept": "application/json", "Content-Type": content_type},
+                    header_params=_traced({"Accept": "application/json", "Content-Type": content_type}),
                     body=body,
                     auth_settings=["BearerToken"],
                     _preload_content=False,
@@ -224,7 +227,7 @@ class ApiKubeClient:
                     path,
                     "GET",
                     query_params=query,
-                    header_params={"Accept": "application/json"},
+                    header_params=_traced({"Accept": "application/json"}),
                     auth_settings=["BearerToken"],
                     _preload_content=False,
                     _request_timeout=timeout,
@@ -302,6 +305,13 @@ class ApiKubeClient:
         if propagation_policy:
             body["propagationPolicy"] = propagation_policy
         await self._request("DELETE", resource.path(namespace, name), body=body, expect_object=False)
+
+
+def _traced(headers: dict[str, str]) -> dict[str, str]:
+    """``headers`` plus the current context's trace headers (none outside a span): the W3C propagator, as
+    client-go's otelhttp transport sends them."""
+    propagate.inject(headers)
+    return headers
 
 
 async def _lines(stream: aiohttp.StreamReader, what: str) -> AsyncIterator[bytes]:
