@@ -308,9 +308,18 @@ class ApiKubeClient:
 
 
 def _traced(headers: dict[str, str]) -> dict[str, str]:
-    """``headers`` plus the current context's trace headers (none outside a span): the W3C propagator, as
-    client-go's otelhttp transport sends them."""
+    """``headers`` plus the current context's trace headers (none outside a span), as client-go's otelhttp
+    transport sends them.
+
+    The Python SDK marks its trace ids random (W3C Trace Context Level 2, flags ``03``); kube-apiserver's
+    propagator (OpenTelemetry-Go v1.41 in Kubernetes 1.33) drops a version-``00`` ``traceparent`` with any
+    flag beyond *sampled* and starts a trace of its own. Like Go's injector, only the sampled bit is sent.
+    """
     propagate.inject(headers)
+    traceparent = headers.get("traceparent")
+    if traceparent is not None and traceparent.count("-") == 3:
+        version, trace_id, span_id, flags = traceparent.split("-")
+        headers["traceparent"] = f"{version}-{trace_id}-{span_id}-{int(flags, 16) & 0x01:02x}"
     return headers
 
 
