@@ -788,6 +788,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "up":
         cluster.up()
         print(f"export KUBECONFIG={cluster.kubeconfig}", flush=True)
+        if cluster.tracing:
+            print(f"# traces (Jaeger UI and query API /api/traces): {cluster.jaeger.query_url}", flush=True)
     elif args.command == "down":
         cluster.down()
     elif args.command == "status":
