@@ -16,7 +16,7 @@ from aiohttp import web
 
 from apiserver.certs import load_cert_chain_from_memory
 from apiserver.connections import GovernedSite
-from apiserver.observability import setup_logging, setup_tracing
+from apiserver.observability import TracingSettings, setup_logging, setup_tracing
 from apiserver.options import ServingOptions, complete, parser
 from apiserver.server import SHUTDOWN, Config, create_app
 from apiserver.tlsconfig import apply_tls_options
@@ -111,8 +111,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     config, serving = complete(args)
     setup_logging(args.log_level, config.log_format)
+    try:
+        tracing = TracingSettings.resolve(
+            exporter=args.tracing_exporter,
+            endpoint=args.tracing_endpoint,
+            protocol=args.tracing_protocol,
+            sampling_rate=args.tracing_sampling_rate,
+        )
+    except ValueError as exc:
+        raise SystemExit(f"arc-apiserver: {exc}") from exc
     if serving.workers == 1:
-        setup_tracing(args.tracing_exporter, "arc-apiserver")
+        setup_tracing(tracing, "arc-apiserver")
         uvloop.run(serve(config, serving))
         return 0
 
@@ -120,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         # A forked worker starts with the supervisor's Python signal handlers; serve() installs its own.
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, signal.SIG_DFL)
-        setup_tracing(args.tracing_exporter, "arc-apiserver")  # its exporter's thread is per process
+        setup_tracing(tracing, "arc-apiserver")  # its exporter's thread is per process
         uvloop.run(serve(config, serving, worker=index, ready=ready))
 
     return Supervisor(serving.workers, worker_main, shutdown_delay=serving.shutdown_delay).run()

@@ -7,6 +7,7 @@
                           [--endpoint-probe-interval 300] [--endpoint-probe-timeout 5]
                           [--endpoint-probe-concurrency 8] [--endpoint-probe-denied-cidrs CIDR,...]
                           [--endpoint-probe-allowed-hosts HOST,...]
+                          [--tracing-exporter otlp --tracing-endpoint URL --tracing-sampling-rate R]
 
 kube-apiserver is found as controller-runtime finds it: --kubeconfig, $KUBECONFIG, the pod's service
 account (in a pod; `controllers.kube.incluster`), ~/.kube/config. The leader Lease lives in the pod's own
@@ -29,7 +30,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import uvloop
-from opentelemetry import trace
 
 from controllers.artifactworkflow import FINALIZER as AW_FINALIZER
 from controllers.artifactworkflow import setup_artifact_workflow_controller
@@ -43,6 +43,7 @@ from controllers.order.hashkey import DEFAULT_SECRET, load_or_create_hash_key
 from controllers.order.setup import decode_secret
 from controllers.runtime import LeaderElectionConfig, LostLeadershipError, Manager
 from controllers.runtime.logs import configure_logging
+from controllers.runtime.tracing import TracingSettings, setup_tracing
 
 logger = logging.getLogger("controllers")
 
@@ -153,10 +154,30 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--log-level", default="info")
     p.add_argument("--log-format", choices=("json", "text"), default="json")
     p.add_argument(
+        "--tracing-exporter",
         "--trace-exporter",
-        choices=("none", "console"),
-        default="none",
-        help="OpenTelemetry span exporter (off by default).",
+        dest="tracing_exporter",
+        choices=("none", "console", "otlp"),
+        default=None,
+        help="where spans go (default: $OTEL_TRACES_EXPORTER; otlp when an OTLP endpoint is set; else none)",
+    )
+    p.add_argument(
+        "--tracing-endpoint",
+        default=None,
+        help="OTLP collector URL, e.g. http://127.0.0.1:4318 (default: $OTEL_EXPORTER_OTLP_ENDPOINT)",
+    )
+    p.add_argument(
+        "--tracing-protocol",
+        choices=("grpc", "http/protobuf"),
+        default=None,
+        help="OTLP transport (default: $OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf)",
+    )
+    p.add_argument(
+        "--tracing-sampling-rate",
+        type=float,
+        default=None,
+        help="fraction of reconciles whose traces are recorded (default: $OTEL_TRACES_SAMPLER, else all);"
+        " kube-apiserver and ARC's API server follow the reconcile's decision (parent-based sampling)",
     )
     args = p.parse_args(argv)
     try:
@@ -180,20 +201,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.hash_key_secret is None:
         args.hash_key_secret = f"{pod_namespace}/{HASH_KEY_NAME}" if pod_namespace else DEFAULT_SECRET
     return args
-
-
-def _setup_tracing(exporter: str) -> None:
-    """An SDK tracer provider always: every reconcile span has a real trace id, which is recorded on the
-    objects it creates (SPEC §5); spans are exported only with ``--trace-exporter console``."""
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-
-    provider = TracerProvider(resource=Resource.create({"service.name": "arc-controller-manager"}))
-    if exporter == "console":
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
-
-        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
-    trace.set_tracer_provider(provider)
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -262,7 +269,16 @@ async def run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(args.log_level, json_output=args.log_format == "json")
-    _setup_tracing(args.trace_exporter)
+    try:
+        tracing = TracingSettings.resolve(
+            exporter=args.tracing_exporter,
+            endpoint=args.tracing_endpoint,
+            protocol=args.tracing_protocol,
+            sampling_rate=args.tracing_sampling_rate,
+        )
+    except ValueError as exc:
+        raise SystemExit(f"arc-controller-manager: {exc}") from exc
+    setup_tracing(tracing)
     return uvloop.run(run(args))  # as the API server: less CPU per request and per watch event
 
 

@@ -9,7 +9,9 @@ kube-scheduler, kwok (fake nodes that run pods to completion without a container
 hack/kwok/stages.yaml), arc-apiserver, kueue (hack/kueue.py: plain-pod quota, webhooks by URL),
 argo-workflow-controller (hack/argo.py), arc-controller-manager and prometheus (hack/prometheus.py: scrapes
 both API servers and the controller manager, evaluates deploy/prometheus/'s rules). ``up`` then installs the
-demo objects (deploy/demo/, deploy/workflowtemplates/).
+demo objects (deploy/demo/, deploy/workflowtemplates/). With tracing (``--tracing``, the CLI's default;
+``LocalCluster(tracing=True)``) jaeger (hack/jaeger.py) starts first and kube-apiserver, arc-apiserver and
+arc-controller-manager send their spans to it over OTLP.
 
 Everything lives under the work directory (default ``.arc/`` in the checkout): ``pki/``, ``data/``,
 ``kubeconfig`` (admin), ``run/<component>.pid``, ``logs/<component>.log`` and ``cluster.json`` with the
@@ -36,6 +38,7 @@ import yaml
 from hack import argo, kueue, pki, prometheus
 from hack.binaries import REPO_ROOT, binary_path
 from hack.etcd import EtcdServer, EtcdTLS
+from hack.jaeger import Jaeger
 from hack.kube import KubeHTTP, KubeHTTPError, write_kubeconfig
 from hack.manifests import documents
 from hack.process import Component, free_port
@@ -73,6 +76,13 @@ class Ports:
     kueue_metrics: int
     argo_metrics: int
     prometheus: int
+    jaeger_otlp_grpc: int
+    jaeger_otlp_http: int
+    jaeger_query: int
+    jaeger_admin: int
+    jaeger_collector_grpc: int
+    jaeger_collector_http: int
+    jaeger_query_grpc: int
 
     @classmethod
     def allocate(cls, known: dict[str, int] | None = None) -> Ports:
@@ -116,6 +126,7 @@ class LocalCluster:
         demo: bool = True,
         etcd_tls: bool = True,
         arc_apiserver_args: Sequence[str] = (),
+        tracing: bool = False,
     ) -> None:
         """``controller_manager=False`` leaves ARC's controller manager out (tests that run their own).
 
@@ -130,6 +141,8 @@ class LocalCluster:
         ``etcd_tls=False`` serves ARC's etcd over plain HTTP (benchmarks that compare with raw etcd calls);
         by default it requires client certificates, and only arc-apiserver holds one.
         ``arc_apiserver_args``: more flags for the host API server (benchmarks: ``--workers=2``).
+        ``tracing=True`` runs Jaeger and points kube-apiserver's, arc-apiserver's and the controller
+        manager's tracing at it (``LocalCluster.jaeger``).
         """
         self.work_dir = work_dir.resolve()
         self.with_controller_manager = controller_manager
@@ -140,6 +153,7 @@ class LocalCluster:
             raise ValueError(f"pod_cidrs: one CIDR per fake node ({len(FAKE_NODES)})")
         self.pod_cidrs = tuple(pod_cidrs)
         self.with_demo = demo
+        self.tracing = tracing
         self.pki_dir = self.work_dir / "pki"
         self.kubeconfig = self.work_dir / "kubeconfig"
         self.state_file = self.work_dir / "cluster.json"
@@ -169,6 +183,7 @@ class LocalCluster:
             for c in COMPONENTS
             if (self.with_controller_manager or not c.controller_manager)
             and (self.with_arc_apiserver or c.name not in ("arc-apiserver", "etcd-arc"))
+            and (self.tracing or c.name != "jaeger")
         ]
 
     @property
@@ -232,6 +247,15 @@ class LocalCluster:
             # ARC's API server acts as its service account, so deploy/apiserver/rbac.yaml applies as is.
             "arc-apiserver-client": (f"system:serviceaccount:{ARC_NAMESPACE}:arc-apiserver", []),
             "arc-controller-manager": (f"system:serviceaccount:{ARC_NAMESPACE}:arc-controller-manager", []),
+            # The same identity in system:monitoring: kube-apiserver continues a client's trace (W3C
+            # traceparent) only for system:masters and system:monitoring (WithPublicEndpointFn in
+            # k8s.io/apiserver's WithTracing), and starts a linked trace of its own for everyone else.
+            # With tracing, the controller manager uses this one, so its reconcile span is the parent of
+            # kube-apiserver's; system:monitoring only adds GET on /metrics and the health endpoints.
+            "arc-controller-manager-traced": (
+                f"system:serviceaccount:{ARC_NAMESPACE}:arc-controller-manager",
+                ["system:monitoring"],
+            ),
             # Kueue and Argo as their in-cluster service accounts: their upstream RBAC applies unchanged.
             "kueue": (kueue.USER, []),
             "argo-workflow-controller": (argo.USER, []),
@@ -285,6 +309,7 @@ class LocalCluster:
             f"--proxy-client-cert-file={p / 'front-proxy-client.crt'}",
             f"--proxy-client-key-file={p / 'front-proxy-client.key'}",
             *(["--enable-aggregator-routing=true"] if self.aggregator_routing else []),
+            *(["--tracing-config-file=" + str(self.tracing_config_file())] if self.tracing else []),
         ]
 
     def _component_base_argv(self, name: str, secure_port: int) -> list[str]:
@@ -344,6 +369,7 @@ class LocalCluster:
             f"--tls-cert-file={p / 'arc-apiserver.crt'}",
             f"--tls-private-key-file={p / 'arc-apiserver.key'}",
             *self.arc_apiserver_args,
+            *self.tracing_flags(),
         ]
 
     def arc_apiserver_ready(self) -> bool:
@@ -393,8 +419,11 @@ class LocalCluster:
 
     @property
     def controller_manager_kubeconfig(self) -> Path:
-        """The controller manager's service-account identity (exactly deploy/controllers/rbac.yaml)."""
-        return Path(self._kubeconfig_of("arc-controller-manager"))
+        """The controller manager's service-account identity (exactly deploy/controllers/rbac.yaml; with
+        tracing also in system:monitoring, see ``ensure_pki``)."""
+        return Path(
+            self._kubeconfig_of("arc-controller-manager-traced" if self.tracing else "arc-controller-manager")
+        )
 
     def arc_controller_manager_argv(self) -> list[str]:
         return [
@@ -409,6 +438,7 @@ class LocalCluster:
             "--endpoint-controller",
             "--endpoint-probe-allowed-hosts=127.0.0.1,localhost,::1",
             f"--metrics-bind-address=127.0.0.1:{self.ports.arc_controller_manager}",
+            *self.tracing_flags(),
         ]
 
     def arc_controller_manager_secure_argv(self) -> list[str]:
@@ -510,6 +540,30 @@ class LocalCluster:
 
         self._poll(filled, timeout=60, what=f"Secret {name} filled", watch=["kube-controller-manager"])
         return found[0]
+
+    # ---- traces -----------------------------------------------------------------------------------
+    @property
+    def jaeger(self) -> Jaeger:
+        p = self.ports
+        return Jaeger(
+            otlp_grpc_port=p.jaeger_otlp_grpc,
+            otlp_http_port=p.jaeger_otlp_http,
+            query_port=p.jaeger_query,
+            admin_port=p.jaeger_admin,
+            collector_grpc_port=p.jaeger_collector_grpc,
+            collector_http_port=p.jaeger_collector_http,
+            query_grpc_port=p.jaeger_query_grpc,
+        )
+
+    def tracing_config_file(self) -> Path:
+        """kube-apiserver's TracingConfiguration: OTLP/gRPC to Jaeger, every request sampled."""
+        return self.jaeger.write_tracing_configuration(self.work_dir / "tracing" / "kube-apiserver.yaml")
+
+    def tracing_flags(self) -> list[str]:
+        """ARC's processes: OTLP/HTTP to Jaeger (nothing without tracing)."""
+        if not self.tracing:
+            return []
+        return ["--tracing-exporter=otlp", f"--tracing-endpoint={self.jaeger.otlp_http_endpoint}"]
 
     # ---- Kueue and Argo ---------------------------------------------------------------------------
     @property
@@ -616,7 +670,7 @@ class LocalCluster:
         """Only what serves the APIs: both etcds, kube-apiserver and ARC's API server behind the aggregator
         (tests of API semantics that need no controllers, nodes, Argo or Kueue; ``down()`` stops them)."""
         self.ensure_pki()
-        for name in API_COMPONENTS:
+        for name in ("jaeger", *API_COMPONENTS) if self.tracing else API_COMPONENTS:
             self.start_component(COMPONENTS_BY_NAME[name])
 
     def ensure_fake_nodes(self) -> None:
@@ -724,6 +778,7 @@ def _etcd(name: str, server: Callable[[LocalCluster], EtcdServer]) -> ComponentS
 
 
 COMPONENTS: tuple[ComponentSpec, ...] = (
+    ComponentSpec("jaeger", lambda c: c.jaeger.argv(), ready=lambda c: c.jaeger.ready()),
     _etcd("etcd", lambda c: c.etcd),
     _etcd("etcd-arc", lambda c: c.etcd_arc),
     ComponentSpec(
@@ -776,6 +831,7 @@ COMPONENTS: tuple[ComponentSpec, ...] = (
 
 COMPONENTS_BY_NAME: dict[str, ComponentSpec] = {c.name: c for c in COMPONENTS}
 API_COMPONENTS = ("etcd", "etcd-arc", "kube-apiserver", "arc-apiserver")
+# (with tracing, ``up_api_only`` starts jaeger first too)
 """What ``up_api_only`` starts: the APIs without controllers, nodes, Argo or Kueue."""
 
 
@@ -789,6 +845,11 @@ def _banner(cluster: LocalCluster) -> str:
             "",
             "Demo (another shell): make demo  — applies deploy/examples/, watches the Order until Succeeded",
             f"Prometheus: {cluster.prometheus.url}  (alerts and runbook: docs/operations.md)",
+            *(
+                [f"traces (Jaeger UI and query API /api/traces): {cluster.jaeger.query_url}"]
+                if cluster.tracing
+                else []
+            ),
             f"logs: {cluster.work_dir / 'logs'}    pids: {cluster.work_dir / 'run'}",
             "Press Ctrl-C to stop everything.",
             "",
@@ -829,11 +890,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("command", choices=["up", "down", "status", "run"])
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR)
+    parser.add_argument(
+        "--tracing",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run Jaeger and send kube-apiserver's and ARC's spans to it",
+    )
     args = parser.parse_args(argv)
-    cluster = LocalCluster(args.work_dir)
+    cluster = LocalCluster(args.work_dir, tracing=args.tracing)
     if args.command == "up":
         cluster.up()
         print(f"export KUBECONFIG={cluster.kubeconfig}", flush=True)
+        if cluster.tracing:
+            print(f"# traces (Jaeger UI and query API /api/traces): {cluster.jaeger.query_url}", flush=True)
     elif args.command == "down":
         cluster.down()
     elif args.command == "status":

@@ -10,6 +10,7 @@ import json
 import ssl
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,11 +53,14 @@ class KubeHTTP:
         body: bytes | None = None,
         content_type: str = "application/json",
         timeout: float = 10.0,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
         req = urllib.request.Request(f"{self.server}{path}", data=body, method=method)
         if body is not None:
             req.add_header("Content-Type", content_type)
         req.add_header("Accept", "application/json")
+        for name, value in (headers or {}).items():  # e.g. traceparent, as an instrumented client sends it
+            req.add_header(name, value)
         try:
             with urllib.request.urlopen(req, context=self._context(), timeout=timeout) as resp:
                 data = resp.read()

@@ -22,7 +22,9 @@ Everything aiohttp, kubernetes_asyncio or the JSON decoder can raise is mapped h
 callers see only the `KubeError` family (tests/unit/controllers/test_kube_errors.py holds us to it).
 
 Objects cross this boundary as plain JSON dicts (their wire form); informers parse them into models.
-Every call has an explicit timeout.
+Every call has an explicit timeout. Every request carries the current span's W3C trace context
+(``traceparent``, ``tracestate``), so kube-apiserver's spans, and through its aggregator ARC's, join the
+reconcile's trace.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from kubernetes_asyncio import client as k8s_client
 from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.client.exceptions import OpenApiException
 from kubernetes_asyncio.config import ConfigException
+from opentelemetry import propagate
 from yarl import URL
 
 from controllers.kube import codec
@@ -197,11 +200,13 @@ class ApiKubeClient:
         """One request; the decoded JSON object of a 2xx answer (`DecodeError` if it is not one), or its
         body as text (`text`, for pods/log)."""
         api = self._api
-        headers: dict[str, str] = {
-            **api.default_headers,
-            "Accept": "*/*" if text else "application/json",
-            "Content-Type": content_type,
-        }
+        headers: dict[str, str] = _traced(
+            {
+                **api.default_headers,
+                "Accept": "*/*" if text else "application/json",
+                "Content-Type": content_type,
+            }
+        )
         params = list(query or [])
         data = codec.dumps(body).encode() if body is not None else None
         try:
@@ -293,7 +298,7 @@ class ApiKubeClient:
                     path,
                     "GET",
                     query_params=query,
-                    header_params={"Accept": "application/json"},
+                    header_params=_traced({"Accept": "application/json"}),
                     auth_settings=["BearerToken"],
                     _preload_content=False,
                     _request_timeout=timeout,
@@ -371,6 +376,22 @@ class ApiKubeClient:
         if propagation_policy:
             body["propagationPolicy"] = propagation_policy
         await self._request("DELETE", resource.path(namespace, name), body=body, expect_object=False)
+
+
+def _traced(headers: dict[str, str]) -> dict[str, str]:
+    """``headers`` plus the current context's trace headers (none outside a span), as client-go's otelhttp
+    transport sends them.
+
+    The Python SDK marks its trace ids random (W3C Trace Context Level 2, flags ``03``); kube-apiserver's
+    propagator (OpenTelemetry-Go v1.41 in Kubernetes 1.33) drops a version-``00`` ``traceparent`` with any
+    flag beyond *sampled* and starts a trace of its own. Like Go's injector, only the sampled bit is sent.
+    """
+    propagate.inject(headers)
+    traceparent = headers.get("traceparent")
+    if traceparent is not None and traceparent.count("-") == 3:
+        version, trace_id, span_id, flags = traceparent.split("-")
+        headers["traceparent"] = f"{version}-{trace_id}-{span_id}-{int(flags, 16) & 0x01:02x}"
+    return headers
 
 
 async def _lines(stream: aiohttp.StreamReader, what: str) -> AsyncIterator[bytes]:

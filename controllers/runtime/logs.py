@@ -1,7 +1,9 @@
 """Logging context for reconciles (controller-runtime's `log.WithValues("reconcileID", …)`).
 
 `controller`, `namespace`, `name` and `reconcile_id` live in contextvars set by the worker around each
-reconcile; `ContextFilter` copies them into every log record, and `configure_logging` emits JSON lines.
+reconcile; `ContextFilter` copies them, and the current span's `trace_id`/`span_id` (the reconcile's span,
+whose trace id is also on the objects the reconcile creates), into every log record, and
+`configure_logging` emits JSON lines.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import logging
 import sys
 from contextvars import ContextVar
 
+from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
 
 __all__ = ["CONTROLLER", "NAME", "NAMESPACE", "RECONCILE_ID", "ContextFilter", "configure_logging"]
@@ -33,6 +36,10 @@ class ContextFilter(logging.Filter):
             value = var.get()
             if value is not None and not hasattr(record, attr):
                 setattr(record, attr, value)
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid and not hasattr(record, "trace_id"):
+            record.trace_id = f"{span.trace_id:032x}"
+            record.span_id = f"{span.span_id:016x}"
         return True
 
 

@@ -162,3 +162,19 @@ imagePullSecrets:
 - name: ETCDCTL_COMMAND_TIMEOUT
   value: 300s
 {{- end -}}
+
+{{/* OpenTelemetry export of both ARC processes (values: tracing), as the standard OTEL_* variables. */}}
+{{- define "arc.tracingEnv" -}}
+{{- with .Values.tracing }}
+{{- if .endpoint -}}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ .endpoint | quote }}
+- name: OTEL_EXPORTER_OTLP_PROTOCOL
+  value: {{ .protocol | quote }}
+- name: OTEL_TRACES_SAMPLER
+  value: parentbased_traceidratio
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ .samplingRate | toString | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
