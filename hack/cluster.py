@@ -131,8 +131,9 @@ class LocalCluster:
         """``controller_manager=False`` leaves ARC's controller manager out (tests that run their own).
 
         For tests that install ARC into the cluster (the Helm chart) instead of running it on the host:
-        ``arc_apiserver=False`` starts neither the host API server nor its etcd and registers nothing (so
-        the chart's APIService is the only one; the demo's ARC objects are left out too),
+        ``arc_apiserver=False`` starts neither the host API server nor its etcd nor Prometheus and registers
+        nothing (so the chart's APIService and its arc-metrics-reader are the only ones; the demo's ARC
+        objects are left out too),
         ``aggregator_routing=True`` makes kube-apiserver dial an APIService's endpoint (pod) IPs instead
         of its Service's ClusterIP (``--enable-aggregator-routing``: no kube-proxy here), ``pod_cidrs``
         gives each fake node a ``spec.podCIDR``, from which kwok allocates its pods' IPs (without one kwok
@@ -182,7 +183,9 @@ class LocalCluster:
             c
             for c in COMPONENTS
             if (self.with_controller_manager or not c.controller_manager)
-            and (self.with_arc_apiserver or c.name not in ("arc-apiserver", "etcd-arc"))
+            # Prometheus scrapes the local ARC (and binds arc-metrics-reader, which a chart installed into a
+            # bare control plane brings itself): without ARC's API server it has nothing of ARC to scrape.
+            and (self.with_arc_apiserver or c.name not in ("arc-apiserver", "etcd-arc", "prometheus"))
             and (self.tracing or c.name != "jaeger")
         ]
 
