@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Build the upstream programs ARC's local stack and tests run against, from their published Go modules
 # at pinned versions, into a cache outside the checkout. Idempotent: a binary already in the cache is
-# never rebuilt. Builds run one at a time (the machines have two cores).
+# never rebuilt. Two builds run at a time (ARC_BUILD_JOBS): the compiler keeps both cores of these machines
+# busy most of a build, but not while a build resolves and downloads its module graph or links, and a second
+# build fills those gaps (a cold `make setup` is most of a cold CI run). Each build's output goes to
+# work/<name>-<version>.log and is printed when it ends, so the two never interleave.
 #
 # Usage: hack/build-binaries.sh [name ...]   (default: every binary below)
 # Env:   ARC_CACHE_DIR (default ~/.cache/arc) — bin/, go/mod (GOMODCACHE), go/build (GOCACHE), work/
+#        ARC_BUILD_JOBS (default 2) — builds at a time
 set -euo pipefail
 
 # The binaries, their pinned versions and why: hack/binaries.txt (one line each).
@@ -72,6 +76,34 @@ build_kubernetes() { # name version module package out
   )
 }
 
+# One binary, start to end: build into a temporary name, then move it into place (a half-built binary is
+# never in the cache). Its output goes to its log; the caller prints it.
+build_one() { # name version module package recipe extras
+  local out="$BIN/$1-$2" start=$SECONDS tmp
+  tmp="$out.tmp.$$.$BASHPID"
+  log "$1 $2: building from $3 ..."
+  "build_$5" "$1" "$2" "$3" "$4" "$tmp" "${6:-}"
+  mv "$tmp" "$out"
+  log "$1 $2: built in $((SECONDS - start))s"
+}
+
+JOBS=${ARC_BUILD_JOBS:-2}
+declare -A RUNNING=() # pid -> "name version"
+failed=0
+
+# Wait for one running build, print its log and note a failure.
+reap_one() {
+  local pid status=0 log_file
+  wait -n -p pid "${!RUNNING[@]}" || status=$?
+  log_file="$CACHE/work/${RUNNING[$pid]/ /-}.log"
+  cat "$log_file"
+  if ((status != 0)); then
+    log "${RUNNING[$pid]}: FAILED (exit $status; log $log_file)"
+    failed=1
+  fi
+  unset "RUNNING[$pid]"
+}
+
 want=("$@")
 for line in "${BINARIES[@]}"; do
   read -r name version module package recipe extras <<<"$line"
@@ -81,10 +113,10 @@ for line in "${BINARIES[@]}"; do
     log "$name $version: cached ($out)"
     continue
   fi
-  log "$name $version: building from $module ..."
-  start=$SECONDS
-  tmp="$out.tmp.$$"
-  "build_$recipe" "$name" "$version" "$module" "$package" "$tmp" "${extras:-}"
-  mv "$tmp" "$out"
-  log "$name $version: built in $((SECONDS - start))s"
+  while ((${#RUNNING[@]} >= JOBS)); do reap_one; done
+  ((failed == 0)) || break
+  build_one "$name" "$version" "$module" "$package" "$recipe" "${extras:-}" >"$CACHE/work/$name-$version.log" 2>&1 &
+  RUNNING[$!]="$name $version"
 done
+while ((${#RUNNING[@]})); do reap_one; done
+exit "$failed"
