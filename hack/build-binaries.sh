@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Build the upstream programs ARC's local stack and tests run against, from their published Go modules
 # at pinned versions, into a cache outside the checkout. Idempotent: a binary already in the cache is
-# never rebuilt. Two builds run at a time (ARC_BUILD_JOBS): the compiler keeps both cores of these machines
-# busy most of a build, but not while a build resolves and downloads its module graph or links, and a second
-# build fills those gaps (a cold `make setup` is most of a cold CI run). Each build's output goes to
-# work/<name>-<version>.log and is printed when it ends, so the two never interleave.
+# never rebuilt. Two builds run at a time (ARC_BUILD_JOBS; binaries of one repository one after the other in one
+# job): the compiler keeps both cores of these machines busy most of a build, but not while a build resolves and
+# downloads its module graph or links, and a second build fills those gaps (a cold `make setup` is most of a
+# cold CI run). Each job's output goes to work/<repository>.log and is printed when it ends, never interleaved.
 #
 # Usage: hack/build-binaries.sh [name ...]   (default: every binary below)
 # Env:   ARC_CACHE_DIR (default ~/.cache/arc) — bin/, go/mod (GOMODCACHE), go/build (GOCACHE), work/
@@ -77,7 +77,7 @@ build_kubernetes() { # name version module package out
 }
 
 # One binary, start to end: build into a temporary name, then move it into place (a half-built binary is
-# never in the cache). Its output goes to its log; the caller prints it.
+# never in the cache).
 build_one() { # name version module package recipe extras
   local out="$BIN/$1-$2" start=$SECONDS tmp
   tmp="$out.tmp.$$.$BASHPID"
@@ -87,15 +87,50 @@ build_one() { # name version module package recipe extras
   log "$1 $2: built in $((SECONDS - start))s"
 }
 
+# The source repository of a module: binaries from one repository (kube-apiserver, kube-controller-manager and
+# kube-scheduler; etcd, etcdctl and etcdutl; prometheus and promtool...) share most of their packages, so they
+# build one after the other in one job and the second finds the first's packages in GOCACHE — two at once
+# would compile the same packages twice.
+repository_of() { # module
+  local IFS=/ parts
+  read -ra parts <<<"$1"
+  if [[ ${parts[0]} == github.com ]]; then echo "${parts[0]}/${parts[1]}/${parts[2]}"; else echo "${parts[0]}/${parts[1]}"; fi
+}
+
+# The binaries still to build, grouped by repository (in binaries.txt's order).
+want=("$@")
+declare -a REPOSITORIES=() # in binaries.txt order
+declare -A GROUP_LINES=() # repository -> the binaries.txt lines to build, newline-separated
+for line in "${BINARIES[@]}"; do
+  read -r name version module package recipe extras <<<"$line"
+  if ((${#want[@]})) && [[ ! " ${want[*]} " == *" $name "* ]]; then continue; fi
+  if [[ -x "$BIN/$name-$version" ]]; then
+    log "$name $version: cached ($BIN/$name-$version)"
+    continue
+  fi
+  repository=$(repository_of "$module")
+  [[ -v "GROUP_LINES[$repository]" ]] || REPOSITORIES+=("$repository")
+  GROUP_LINES[$repository]+="$line"$'\n'
+done
+
+build_group() { # repository
+  local line name version module package recipe extras
+  while read -r line; do
+    [[ -n $line ]] || continue
+    read -r name version module package recipe extras <<<"$line"
+    build_one "$name" "$version" "$module" "$package" "$recipe" "${extras:-}"
+  done <<<"${GROUP_LINES[$1]}"
+}
+
 JOBS=${ARC_BUILD_JOBS:-2}
-declare -A RUNNING=() # pid -> "name version"
+declare -A RUNNING=() # pid -> repository
 failed=0
 
-# Wait for one running build, print its log and note a failure.
+# Wait for one running job, print its log and note a failure.
 reap_one() {
   local pid status=0 log_file
   wait -n -p pid "${!RUNNING[@]}" || status=$?
-  log_file="$CACHE/work/${RUNNING[$pid]/ /-}.log"
+  log_file="$CACHE/work/${RUNNING[$pid]//\//_}.log"
   cat "$log_file"
   if ((status != 0)); then
     log "${RUNNING[$pid]}: FAILED (exit $status; log $log_file)"
@@ -104,19 +139,11 @@ reap_one() {
   unset "RUNNING[$pid]"
 }
 
-want=("$@")
-for line in "${BINARIES[@]}"; do
-  read -r name version module package recipe extras <<<"$line"
-  if ((${#want[@]})) && [[ ! " ${want[*]} " == *" $name "* ]]; then continue; fi
-  out="$BIN/$name-$version"
-  if [[ -x "$out" ]]; then
-    log "$name $version: cached ($out)"
-    continue
-  fi
+for repository in "${REPOSITORIES[@]}"; do
   while ((${#RUNNING[@]} >= JOBS)); do reap_one; done
   ((failed == 0)) || break
-  build_one "$name" "$version" "$module" "$package" "$recipe" "${extras:-}" >"$CACHE/work/$name-$version.log" 2>&1 &
-  RUNNING[$!]="$name $version"
+  build_group "$repository" >"$CACHE/work/${repository//\//_}.log" 2>&1 &
+  RUNNING[$!]=$repository
 done
 while ((${#RUNNING[@]})); do reap_one; done
 exit "$failed"
