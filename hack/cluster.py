@@ -240,8 +240,13 @@ class LocalCluster:
             ip_addresses=["127.0.0.1"],
             server=True,
         )
+        # kwok serves the kubelet API of every fake node (pods/log, from POD_LOGS_FILE): kube-apiserver dials
+        # it at the nodes' InternalIP 127.0.0.1 and checks this certificate against the cluster CA.
+        pki.issue(ca, d, "kwok-kubelet", common_name="kwok-kubelet", ip_addresses=["127.0.0.1"], server=True)
         pki.create_service_account_keys(d)
         clients = {
+            # kube-apiserver's client certificate towards the kubelets (kwok asks for none; a kubelet does).
+            "kube-apiserver-kubelet-client": ("kube-apiserver-kubelet-client", []),
             "admin": ("kubernetes-admin", ["system:masters"]),
             "kube-controller-manager": ("system:kube-controller-manager", []),
             "kube-scheduler": ("system:kube-scheduler", []),
@@ -298,6 +303,12 @@ class LocalCluster:
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-account-key-file={p / 'sa.pub'}",
             f"--service-account-signing-key-file={p / 'sa.key'}",
+            # pods/log, exec...: the fake nodes' kubelet is kwok at their InternalIP 127.0.0.1 (never a node
+            # name to resolve), its serving certificate checked against the cluster CA.
+            "--kubelet-preferred-address-types=InternalIP",
+            f"--kubelet-certificate-authority={p / 'ca.crt'}",
+            f"--kubelet-client-certificate={p / 'kube-apiserver-kubelet-client.crt'}",
+            f"--kubelet-client-key={p / 'kube-apiserver-kubelet-client.key'}",
             f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
             "--allow-privileged=true",
             "--profiling=false",
@@ -356,8 +367,38 @@ class LocalCluster:
             "--manage-all-nodes=false",
             "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
             f"--server-address=127.0.0.1:{self.ports.kwok}",
+            # The kubelet API of every fake node, over TLS at 127.0.0.1 (the nodes' InternalIP and kubelet
+            # port): kube-apiserver's pods/log reaches it, and it answers from POD_LOGS_FILE (kwok-logs.yaml).
+            f"--tls-cert-file={self.pki_dir / 'kwok-kubelet.crt'}",
+            f"--tls-private-key-file={self.pki_dir / 'kwok-kubelet.key'}",
+            "--node-ip=127.0.0.1",
+            f"--node-port={self.ports.kwok}",
+            f"--config={self.write_kwok_logs_config()}",
             "--node-lease-duration-seconds=40",
         ]
+
+    @property
+    def pod_logs_file(self) -> Path:
+        """What every fake pod's ``main`` container logged, in the CRI log format kubelets keep
+        (``<RFC 3339 time> stdout F <line>``): kwok serves it as ``pods/log`` (kubectl logs, Argo's and ARC's
+        log readers). Empty until someone writes it; a test writes the lines its failing step should show."""
+        return self.work_dir / "pod-logs" / "main.log"
+
+    def write_kwok_logs_config(self) -> Path:
+        """kwok's ClusterLogs for every pod (no selector): container ``main`` logs ``pod_logs_file``."""
+        self.pod_logs_file.parent.mkdir(parents=True, exist_ok=True)
+        self.pod_logs_file.touch()
+        config = {
+            "apiVersion": "kwok.x-k8s.io/v1alpha1",
+            "kind": "ClusterLogs",
+            "metadata": {"name": "main-containers"},
+            "spec": {
+                "logs": [{"containers": ["main"], "logsFile": str(self.pod_logs_file), "follow": False}]
+            },
+        }
+        path = self.work_dir / "kwok-logs.yaml"
+        path.write_text(json.dumps(config))
+        return path
 
     def arc_apiserver_argv(self) -> list[str]:
         p = self.pki_dir
@@ -440,6 +481,8 @@ class LocalCluster:
             # (the demo's docker.io Endpoint says so in its Ready condition: HostNotAllowed).
             "--endpoint-controller",
             "--endpoint-probe-allowed-hosts=127.0.0.1,localhost,::1",
+            # as the chart: a failed step's last log lines in its message (kwok serves pods/log)
+            "--failed-step-log-lines=10",
             f"--metrics-bind-address=127.0.0.1:{self.ports.arc_controller_manager}",
             *self.tracing_flags(),
         ]

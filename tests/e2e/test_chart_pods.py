@@ -207,11 +207,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         values = {
             "image": {"repository": ARC_IMAGE, "tag": tag, "pullPolicy": "Never"},
             "etcd": {"image": {"repository": ETCD_IMAGE, "tag": etcd_tag, "pullPolicy": "Never"}},
-            # the chart's Endpoint controller probes the examples' remotes (docker.io…): not from here; kwok's
-            # nodes serve no logs (kube-apiserver would look their names up)
-            "controllerManager": {
-                "extraArgs": ["--endpoint-probe-allowed-hosts=127.0.0.1", "--failed-step-log-lines=0"]
-            },
+            # the chart's Endpoint controller probes the examples' remotes (docker.io…): not from here
+            "controllerManager": {"extraArgs": ["--endpoint-probe-allowed-hosts=127.0.0.1"]},
         }
         (work / "values.yaml").write_text(yaml.safe_dump(values))
         started = time.monotonic()

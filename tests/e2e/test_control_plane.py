@@ -62,6 +62,25 @@ def test_pod_is_scheduled_and_running(kubectl: Kubectl, namespace: str) -> None:
     assert pod["status"]["phase"] == "Running"
 
 
+def test_pods_log_reaches_the_fake_nodes_kubelet(
+    local_cluster: LocalCluster, kubectl: Kubectl, namespace: str
+) -> None:
+    """kube-apiserver → kwok's kubelet API (TLS, the nodes' InternalIP 127.0.0.1) → the pod logs file."""
+    overrides = '{"spec":{"containers":[{"name":"main","image":"registry.example/tool:1"}]}}'
+    kubectl.run("run", "tool", "-n", namespace, "--image=registry.example/tool:1", "--restart=Never",
+                f"--overrides={overrides}")  # fmt: skip
+    kubectl.run("wait", "-n", namespace, "--for=condition=Ready", "pod/tool", "--timeout=60s", timeout=90)
+    marker = f"copied {uuid.uuid4().hex}"
+    with local_cluster.pod_logs_file.open("a") as log:
+        log.write("2026-12-05T05:00:00.000000000Z stdout F starting\n")
+        log.write(f"2026-12-05T05:00:01.000000000Z stderr F {marker}\n")
+    assert kubectl.run("logs", "-n", namespace, "tool", "-c", "main", "--tail=1") == f"{marker}\n"
+    node = kubectl.json(
+        "get", "node", kubectl.json("get", "pod", "-n", namespace, "tool")["spec"]["nodeName"]
+    )
+    assert {"type": "InternalIP", "address": "127.0.0.1"} in node["status"]["addresses"]
+
+
 def test_job_completes(kubectl: Kubectl, namespace: str) -> None:
     kubectl.run("create", "job", "once", "-n", namespace, "--image=registry.example/tool:1", "--", "true")
     kubectl.run("wait", "-n", namespace, "--for=condition=Complete", "job/once", "--timeout=90s", timeout=120)

@@ -39,7 +39,8 @@ def transfer_manager(
     account (deploy/controllers/rbac.yaml)."""
     log = tmp_path_factory.mktemp("transfer-manager") / "manager.log"
     manager = ManagerProcess(manager_kubeconfig(local_cluster, kubectl), log, lease="arc-transfer-tests")
-    manager.argv.append("--artifact-workflow-controller")
+    # kwok's nodes serve pods' logs (LocalCluster.pod_logs_file): a failed step's last lines reach the message
+    manager.argv += ["--artifact-workflow-controller", "--failed-step-log-lines=2"]
     manager.stop()
     manager.start()
     eventually(manager.ready, timeout=60, what=f"manager ready; log:\n{manager.logs()}")
@@ -210,7 +211,7 @@ spec:
 
 
 def test_failing_step_fails_its_artifact_only_and_retry_reruns_only_it(
-    tenant: Tenant, tmp_path: Path, kubectl: Kubectl
+    tenant: Tenant, tmp_path: Path, kubectl: Kubectl, local_cluster: LocalCluster
 ) -> None:
     template = tmp_path / "template.yaml"
     template.write_text(FAILING_TEMPLATE)
@@ -233,6 +234,15 @@ def test_failing_step_fails_its_artifact_only_and_retry_reruns_only_it(
             },
         }
     )
+    # What the failing step's main container "logged" (kwok serves this file as every main container's log,
+    # through kube-apiserver's pods/log): the manager reads the last 2 lines, the Secret's password masked.
+    with local_cluster.pod_logs_file.open("a") as log:
+        log.write("2026-12-05T05:00:00.000000000Z stdout F copying library/busybox\n")
+        log.write('2026-12-05T05:00:01.000000000Z stderr F level=info msg="authenticating"\n')
+        log.write(
+            '2026-12-05T05:00:02.000000000Z stderr F level=fatal msg="unauthorized" '
+            f"--creds robot:{SECRET_PASSWORD}\n"
+        )
     tenant.order(
         "mixed", oci("library/alpine:3.20"), {"type": "flaky", "spec": {"exitCode": 3, "seconds": 4}}
     )
@@ -257,6 +267,11 @@ def test_failing_step_fails_its_artifact_only_and_retry_reruns_only_it(
     assert flaky is not None
     assert flaky["status"]["message"].startswith('step "copy" failed'), flaky["status"]["message"]
     assert "exit code 3" in flaky["status"]["message"]
+    # the step's last log lines, read through kube-apiserver from the fake node's kubelet (kwok), masked
+    assert flaky["status"]["message"].endswith(
+        'last log lines:\nlevel=info msg="authenticating"\nlevel=fatal msg="unauthorized" --creds ******'
+    ), flaky["status"]["message"]
+    assert SECRET_PASSWORD not in json.dumps(flaky)
     wf = tenant.get("workflows.argoproj.io", flaky["metadata"]["name"])
     assert wf["metadata"]["labels"]["workflows.argoproj.io/workflow-template"] == "slow-or-failing"
     eventually(lambda: tenant.phase("mixed") == "Failed", timeout=60, what="Order Failed")
