@@ -275,6 +275,9 @@ def test_failing_step_fails_its_artifact_only_and_retry_reruns_only_it(
     wf = tenant.get("workflows.argoproj.io", flaky["metadata"]["name"])
     assert wf["metadata"]["labels"]["workflows.argoproj.io/workflow-template"] == "slow-or-failing"
     eventually(lambda: tenant.phase("mixed") == "Failed", timeout=60, what="Order Failed")
+    described = kubectl.run("describe", "-n", tenant.ns, "orders.arc.opendefense.cloud", "mixed")
+    assert 'step "copy" failed' in described and 'level=fatal msg="unauthorized" --creds ******' in described
+    assert SECRET_PASSWORD not in described
     good = aw_of("oci")
     eventually(
         lambda: ((aw_of("oci") or {}).get("status") or {}).get("phase") == "Succeeded",
