@@ -114,6 +114,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         " log, read through pods/log and masked (0: off; the kubelets must serve logs to the API server).",
     )
     p.add_argument(
+        "--argo-ui-base-url",
+        default=None,
+        help="The Argo UI (argo-server) as users reach it, e.g. https://argo.example.com: each artifact in"
+        " an Order's status links its Workflow there (workflowURL; kubectl describe order shows it).",
+    )
+    p.add_argument(
         "--hash-key-secret",
         default=None,
         help="namespace/name of the Secret holding the installation's artifact hash key (created when"
@@ -233,6 +239,7 @@ async def run(args: argparse.Namespace) -> int:
         workflow_finalizers=[AW_FINALIZER] if args.artifact_workflow_controller else [],
         # Without the ArtifactWorkflow controller nothing here reads their specs: cache them pruned.
         cache_artifact_workflow_specs=args.artifact_workflow_controller,
+        argo_ui_base_url=args.argo_ui_base_url,
     )
     if args.artifact_workflow_controller:
         setup_artifact_workflow_controller(

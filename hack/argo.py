@@ -6,6 +6,14 @@ it) are read from the pinned module in the Go module cache — the exact sources
 so they cannot drift apart and need no copy in the tree. ARC's own settings live in ``deploy/argo/``: the
 namespace and the ``workflow-controller-configmap`` the controller refuses to start without.
 
+argo-server (the ``argo`` CLI's ``server`` command, same module and version) serves Argo's API — what Argo's
+UI shows — for the ``argo`` CLI: ``--auth-mode=client``, so every request carries the caller's own
+Kubernetes bearer token and kube-apiserver's RBAC decides (an SRE's token lists what the SRE may list); its
+own identity (``system:serviceaccount:argo:argo-server``, Argo's ``argo-server-cluster-role``) only reads its
+configuration. TLS with the certificate it makes itself (self-signed), like a fresh install. It binds every
+interface too, so it runs in a loopback-only namespace of its own and its port is published on the host's
+``127.0.0.1:<server_port>``.
+
 Out of a cluster the controller authenticates with a client certificate for
 ``system:serviceaccount:argo:argo``, so Argo's ClusterRole ``argo-cluster-role`` and Role ``argo-role``
 apply unchanged; one instance runs with ``LEADER_ELECTION_DISABLE=true``. Argo v3.6.5 cannot bind its
@@ -17,7 +25,10 @@ through a forwarded ``127.0.0.1:<port>``, and its metrics (``:9090`` inside) are
 
 from __future__ import annotations
 
+import ssl
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +44,10 @@ USER = f"system:serviceaccount:{NAMESPACE}:{SERVICE_ACCOUNT}"
 DEPLOY_DIR = REPO_ROOT / "deploy" / "argo"
 # One instance, no Lease; requeue after 1s (default 10s; Argo's own `make start` uses 1s) keeps steps quick.
 ENV: Mapping[str, str] = {"LEADER_ELECTION_DISABLE": "true", "DEFAULT_REQUEUE_TIME": "1s"}
+SERVER_SERVICE_ACCOUNT = "argo-server"
+SERVER_USER = f"system:serviceaccount:{NAMESPACE}:{SERVER_SERVICE_ACCOUNT}"
+SERVER_PORT = 2746
+"""argo-server's port inside its namespace (its default)."""
 _NAMESPACED_KINDS = ("Role", "RoleBinding")
 METRICS_PORT = 9090
 """Argo's metrics port inside its namespace (deploy/argo/workflow-controller-configmap.yaml)."""
@@ -51,10 +66,15 @@ def crds() -> list[dict[str, Any]]:
 
 
 def rbac() -> list[dict[str, Any]]:
-    """The controller's roles (and Argo's aggregated view/edit/admin ones), bound to the ``argo`` account."""
+    """The controller's roles (and Argo's aggregated view/edit/admin ones), bound to the ``argo`` account,
+    and argo-server's ClusterRole, bound to ``argo-server``."""
     objects = []
-    rbac_dir = module_dir() / "manifests" / "cluster-install" / "workflow-controller-rbac"
-    for path in sorted(rbac_dir.glob("*.yaml")):
+    install = module_dir() / "manifests" / "cluster-install"
+    paths = [
+        *sorted((install / "workflow-controller-rbac").glob("*.yaml")),
+        *sorted((install / "argo-server-rbac").glob("*.yaml")),
+    ]
+    for path in paths:
         if path.name == "kustomization.yaml":
             continue
         for doc in documents(path):
@@ -92,3 +112,48 @@ class WorkflowController:
             "--configmap=workflow-controller-configmap",
             "--log-format=json",
         ]
+
+
+@dataclass(frozen=True)
+class ArgoServer:
+    kubeconfig: Path
+    kube_apiserver_port: int
+    """kube-apiserver's port on 127.0.0.1 (forwarded into argo-server's namespace)."""
+    port: int
+    """The host's 127.0.0.1 port publishing argo-server (HTTPS)."""
+
+    @property
+    def address(self) -> str:
+        """What the argo CLI's ``ARGO_SERVER`` (or ``--argo-server``) takes."""
+        return f"127.0.0.1:{self.port}"
+
+    def argv(self) -> list[str]:
+        return [
+            sys.executable,
+            str(REPO_ROOT / "hack" / "loopback_netns.py"),
+            f"--connect={self.kube_apiserver_port}",
+            f"--publish={self.port}:{SERVER_PORT}",
+            "--",
+            # In client mode argo-server builds each caller's client from the default loading rules
+            # ($KUBECONFIG: server and CA, the caller's token, without its own certificate), not --kubeconfig.
+            "env",
+            f"KUBECONFIG={self.kubeconfig}",
+            str(binary_path("argo")),
+            "server",
+            f"--kubeconfig={self.kubeconfig}",
+            f"--namespace={NAMESPACE}",
+            "--auth-mode=client",
+            "--configmap=workflow-controller-configmap",
+            "--log-format=json",
+        ]
+
+    def ready(self) -> bool:
+        """Its API answers: ``GET /api/v1/version`` is 401 without a token (``--auth-mode=client``)."""
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE  # its own self-signed certificate
+        try:
+            with urllib.request.urlopen(f"https://{self.address}/api/v1/version", context=context, timeout=2):
+                return True
+        except urllib.error.HTTPError as error:
+            return error.code == 401

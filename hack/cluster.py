@@ -75,6 +75,7 @@ class Ports:
     kueue_health: int
     kueue_metrics: int
     argo_metrics: int
+    argo_server: int
     prometheus: int
     jaeger_otlp_grpc: int
     jaeger_otlp_http: int
@@ -184,8 +185,12 @@ class LocalCluster:
             for c in COMPONENTS
             if (self.with_controller_manager or not c.controller_manager)
             # Prometheus scrapes the local ARC (and binds arc-metrics-reader, which a chart installed into a
-            # bare control plane brings itself): without ARC's API server it has nothing of ARC to scrape.
-            and (self.with_arc_apiserver or c.name not in ("arc-apiserver", "etcd-arc", "prometheus"))
+            # bare control plane brings itself): without ARC's API server it has nothing of ARC to scrape;
+            # argo-server is for an SRE following ARC's Workflows, too.
+            and (
+                self.with_arc_apiserver
+                or c.name not in ("arc-apiserver", "etcd-arc", "prometheus", "argo-server")
+            )
             and (self.tracing or c.name != "jaeger")
         ]
 
@@ -267,6 +272,7 @@ class LocalCluster:
             # Kueue and Argo as their in-cluster service accounts: their upstream RBAC applies unchanged.
             "kueue": (kueue.USER, []),
             "argo-workflow-controller": (argo.USER, []),
+            "argo-server": (argo.SERVER_USER, []),
             # Prometheus scrapes both API servers' /metrics with this identity (deploy/prometheus/rbac.yaml).
             "prometheus": (prometheus.USER, []),
         }
@@ -483,6 +489,8 @@ class LocalCluster:
             "--endpoint-probe-allowed-hosts=127.0.0.1,localhost,::1",
             # as the chart: a failed step's last log lines in its message (kwok serves pods/log)
             "--failed-step-log-lines=10",
+            # each artifact of an Order links its Workflow on argo-server (its API; no UI is built here)
+            f"--argo-ui-base-url=https://{self.argo_server.address}",
             f"--metrics-bind-address=127.0.0.1:{self.ports.arc_controller_manager}",
             *self.tracing_flags(),
         ]
@@ -640,6 +648,14 @@ class LocalCluster:
             kubeconfig=Path(self._kubeconfig_of("argo-workflow-controller")),
             kube_apiserver_port=self.ports.kube_apiserver,
             metrics_port=self.ports.argo_metrics,
+        )
+
+    @property
+    def argo_server(self) -> argo.ArgoServer:
+        return argo.ArgoServer(
+            kubeconfig=Path(self._kubeconfig_of("argo-server")),
+            kube_apiserver_port=self.ports.kube_apiserver,
+            port=self.ports.argo_server,
         )
 
     def install_argo(self) -> None:
@@ -860,6 +876,11 @@ COMPONENTS: tuple[ComponentSpec, ...] = (
         ready_what="started",
     ),
     ComponentSpec(
+        "argo-server",
+        lambda c: c.argo_server.argv(),
+        ready=lambda c: c.argo_server.ready(),
+    ),
+    ComponentSpec(
         "arc-controller-manager",
         LocalCluster.arc_controller_manager_secure_argv,
         before=LocalCluster.install_controller_manager_rbac,
@@ -891,6 +912,8 @@ def _banner(cluster: LocalCluster) -> str:
             "",
             "Demo (another shell): make demo  — applies deploy/examples/, watches the Order until Succeeded",
             f"Prometheus: {cluster.prometheus.url}  (alerts and runbook: docs/operations.md)",
+            f"argo-server: export ARGO_SERVER={cluster.argo_server.address} ARGO_INSECURE_SKIP_VERIFY=true"
+            "  (and ARGO_TOKEN: docs/guides/sre.md)",
             *(
                 [f"traces (Jaeger UI and query API /api/traces): {cluster.jaeger.query_url}"]
                 if cluster.tracing

@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from api.arc.v1alpha1.types import (
     API_VERSION,
@@ -124,9 +125,11 @@ def plan_order(
     trace_id: str | None = None,
     now: str | None = None,
     schedule: sched.Decision | None = None,
+    argo_ui_base_url: str | None = None,
 ) -> Plan:
     """`now`: the Ready condition's lastTransitionTime when it flips (default: the clock); `schedule`: the
-    schedule decision (`schedule.evaluate`) when the Order has scheduled artifacts."""
+    schedule decision (`schedule.evaluate`) when the Order has scheduled artifacts; `argo_ui_base_url`: the
+    Argo UI, to link each artifact's Workflow (named as its ArtifactWorkflow) from the Order's status."""
     old = order.status if order.status is not None else OrderStatus()
     previous = old.artifact_workflows or {}
     plan = Plan(status=old.model_copy(deep=True))
@@ -151,6 +154,7 @@ def plan_order(
                 retrying=resolved.retry_at is not None,
                 workflow_finalizers=workflow_finalizers,
                 trace_id=trace_id,
+                argo_ui_base_url=argo_ui_base_url,
             ),
             art,
         )
@@ -190,6 +194,7 @@ def _artifact(
     retrying: bool,
     workflow_finalizers: Sequence[str],
     trace_id: str | None,
+    argo_ui_base_url: str | None,
 ) -> OrderArtifactWorkflowStatus:
     entry = OrderArtifactWorkflowStatus(artifact_index=art.index, name=art.name, phase="Pending")
     aw = children.get(art.name)
@@ -221,6 +226,9 @@ def _artifact(
         if provenance is not None:
             entry.digest = provenance.destination.digest if provenance.destination else None
             entry.verified_by = provenance.signature.key if provenance.signature else None
+        if argo_ui_base_url:
+            namespace = order.metadata.namespace or ""
+            entry.workflow_url = argo_ui_workflow_url(argo_ui_base_url, namespace, art.name)
         return entry
 
     if prev is not None and prev_finished and not prev_start_failure:
@@ -238,6 +246,11 @@ def _artifact(
     body = _workflow_body(order, art, workflow_finalizers, trace_id)
     plan.creates.append(Create(art.name, art.index, art.type_name, body, recreated))
     return entry
+
+
+def argo_ui_workflow_url(base_url: str, namespace: str, name: str) -> str:
+    """Where the Argo UI shows a Workflow (its route ``/workflows/<namespace>/<name>``)."""
+    return f"{base_url.rstrip('/')}/workflows/{quote(namespace, safe='')}/{quote(name, safe='')}"
 
 
 def _with_endpoint_notes(entry: OrderArtifactWorkflowStatus, art: Artifact) -> OrderArtifactWorkflowStatus:

@@ -80,12 +80,15 @@ class OrderReconciler:
         parallel_writes: int = 8,
         workflow_finalizers: Sequence[str] = (),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        argo_ui_base_url: str | None = None,
     ) -> None:
         """`workflow_finalizers`: put on every ArtifactWorkflow when it is created — the ArtifactWorkflow
         controller's finalizer when it runs in this manager, which saves it a PATCH per ArtifactWorkflow
         (as kube's Job controller creates its Pods with its tracking finalizer). Never set it when nothing
-        will remove it: the Order's deletion waits for its ArtifactWorkflows to be gone."""
+        will remove it: the Order's deletion waits for its ArtifactWorkflows to be gone.
+        `argo_ui_base_url`: the Argo UI, linked from each artifact of the Order's status (`workflowURL`)."""
         self.client = client
+        self.argo_ui_base_url = argo_ui_base_url
         self.workflow_finalizers = list(workflow_finalizers)
         self.parallel_writes = parallel_writes
         self.recorder = recorder
@@ -131,6 +134,7 @@ class OrderReconciler:
             workflow_finalizers=self.workflow_finalizers,
             trace_id=_trace_id(),
             schedule=decision,
+            argo_ui_base_url=self.argo_ui_base_url,
         )
         await gather_bounded(
             self.parallel_writes,

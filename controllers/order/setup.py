@@ -203,13 +203,15 @@ def setup_order_controller(
     workflow_finalizers: Sequence[str] = (),
     cache_artifact_workflow_specs: bool = True,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    argo_ui_base_url: str | None = None,
 ) -> Controller:
     """`hash_key`: the installation's key of the Secret-data HMAC (`hashkey.load_or_create_hash_key`);
     `workflow_finalizers`: see `OrderReconciler` (the ArtifactWorkflow controller's, when it runs here);
     `cache_artifact_workflow_specs=False` caches ArtifactWorkflows pruned to what this controller reads
     (`artifact_workflow_as_the_order_controller_reads_it`) — only when no other controller of the manager
     reads them (the manager refuses a second, different transform of one informer);
-    `clock`: the time scheduled Orders are evaluated at (tests give a virtual one)."""
+    `clock`: the time scheduled Orders are evaluated at (tests give a virtual one); `argo_ui_base_url`: see
+    `OrderReconciler`."""
     global _collector
     orders = manager.informer(ORDERS, Order.model_validate)
     aws = manager.informer(
@@ -248,6 +250,7 @@ def setup_order_controller(
         cluster_artifact_types=cluster_types,
         workflow_finalizers=workflow_finalizers,
         clock=clock,
+        argo_ui_base_url=argo_ui_base_url,
     )
     controller = Controller(CONTROLLER_NAME, reconciler, concurrency=concurrency)
 

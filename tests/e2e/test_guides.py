@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hack.binaries import binary_path
 from hack.cluster import LocalCluster
 
 pytestmark = pytest.mark.e2e
@@ -135,10 +136,26 @@ def test_the_tenants_guide_runs_as_the_tenant(tenant: str, admin_env: dict[str, 
 
 
 def test_the_sres_guide_follows_the_order_to_pods_metrics_and_logs(
-    tenant: str, stack: LocalCluster, admin_env: dict[str, str]
+    tenant: str, stack: LocalCluster, admin_env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = {**admin_env, "PROMETHEUS": stack.prometheus.url, "ARC_LOGS": str(stack.work_dir / "logs")}
+    tools = tmp_path / "bin"  # the argo CLI on the PATH, as the guide asks
+    tools.mkdir()
+    (tools / "argo").symlink_to(binary_path("argo"))
+    env = {
+        **admin_env,
+        "PATH": f"{tools}:{admin_env['PATH']}",
+        "PROMETHEUS": stack.prometheus.url,
+        "ARGO_SERVER": stack.argo_server.address,
+        "ARC_LOGS": str(stack.work_dir / "logs"),
+    }
     out = run_guide("sre.md", env)
+    # each artifact's link to its Workflow, and the argo CLI through argo-server with the SRE's token
+    links = re.findall(
+        rf"^https://{re.escape(stack.argo_server.address)}/workflows/team-a/base-images-\w+$", out, re.M
+    )
+    assert len(links) == 2, out
+    assert len(re.findall(r"^base-images-\w+ +Succeeded ", out, flags=re.M)) >= 2, out  # argo list
+    assert re.search(r"^base-images: (oci|oci-scanned) #[01]$", out, flags=re.M), out  # argo get: the title
     assert len(table(out, "TYPE", "PHASE", "WORKFLOW")) >= 2, out  # the re-run's two (the first two going)
     # the finished transfers of the tenant's guide (2, 1 after the fix, 2 re-run), as of the last scrape
     succeeded = re.search(r"^team-a succeeded (\d+)$", out, flags=re.M)

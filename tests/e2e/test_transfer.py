@@ -39,8 +39,13 @@ def transfer_manager(
     account (deploy/controllers/rbac.yaml)."""
     log = tmp_path_factory.mktemp("transfer-manager") / "manager.log"
     manager = ManagerProcess(manager_kubeconfig(local_cluster, kubectl), log, lease="arc-transfer-tests")
-    # kwok's nodes serve pods' logs (LocalCluster.pod_logs_file): a failed step's last lines reach the message
-    manager.argv += ["--artifact-workflow-controller", "--failed-step-log-lines=2"]
+    # kwok serves pods' logs (LocalCluster.pod_logs_file): a failed step's last lines reach its message;
+    # each artifact links its Workflow on the stack's argo-server
+    manager.argv += [
+        "--artifact-workflow-controller",
+        "--failed-step-log-lines=2",
+        f"--argo-ui-base-url=https://{local_cluster.argo_server.address}",
+    ]
     manager.stop()
     manager.start()
     eventually(manager.ready, timeout=60, what=f"manager ready; log:\n{manager.logs()}")
@@ -210,6 +215,65 @@ spec:
 """
 
 
+def argo_cli_follows_the_order(tenant: Tenant, cluster: LocalCluster, failed: str) -> None:
+    """What an SRE does with the argo CLI against argo-server (its API is what Argo's UI shows), with a
+    token of their own (argo-server's --auth-mode=client: kube-apiserver's RBAC decides, here `view`)."""
+    kubectl = tenant.kubectl
+    kubectl.run("-n", tenant.ns, "create", "serviceaccount", "sre")
+    kubectl.run(
+        "-n",
+        tenant.ns,
+        "create",
+        "rolebinding",
+        "sre-view",
+        "--clusterrole=view",
+        f"--serviceaccount={tenant.ns}:sre",
+    )
+    token = kubectl.run("-n", tenant.ns, "create", "token", "sre").strip()
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "ARGO_SERVER": cluster.argo_server.address,
+        "ARGO_INSECURE_SKIP_VERIFY": "true",  # argo-server's own self-signed certificate
+        "ARGO_TOKEN": f"Bearer {token}",
+        "KUBECONFIG": "/dev/null",  # nothing but argo-server and the token
+    }
+
+    def argo(*args: str) -> str:
+        proc = subprocess.run(
+            [str(binary_path("argo")), "-n", tenant.ns, *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 0, f"argo {' '.join(args)}: {proc.stdout}{proc.stderr}"
+        return proc.stdout
+
+    # the Workflows of one Order, by ARC's label
+    listed = argo("list", "-l", "arc.opendefense.cloud/order=mixed", "-o", "name").split()
+    assert failed in listed and len(listed) == 2, listed
+    # one of them, with the title and description ARC gave it
+    workflow = json.loads(argo("get", failed, "-o", "json"))
+    annotations = workflow["metadata"]["annotations"]
+    assert annotations["workflows.argoproj.io/title"] == "mixed: flaky #1", annotations
+    assert annotations["workflows.argoproj.io/description"].startswith("docker-hub ("), annotations
+    assert workflow["status"]["phase"] == "Failed"
+    # the failed step's log, through argo-server, kube-apiserver and the fake node's kubelet (kwok)
+    logs = argo("logs", failed, "--no-color")
+    assert f'level=fatal msg="unauthorized" --creds robot:{SECRET_PASSWORD}' in logs, (
+        logs
+    )  # raw, as the pod logged it
+    # the token decides: a namespace the SRE may not view answers 403
+    denied = subprocess.run(
+        [str(binary_path("argo")), "-n", "default", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert denied.returncode != 0 and "PermissionDenied" in denied.stderr + denied.stdout, denied
+
+
 def test_failing_step_fails_its_artifact_only_and_retry_reruns_only_it(
     tenant: Tenant, tmp_path: Path, kubectl: Kubectl, local_cluster: LocalCluster
 ) -> None:
@@ -278,6 +342,11 @@ def test_failing_step_fails_its_artifact_only_and_retry_reruns_only_it(
     described = kubectl.run("describe", "-n", tenant.ns, "orders.arc.opendefense.cloud", "mixed")
     assert 'step "copy" failed' in described and 'level=fatal msg="unauthorized" --creds ******' in described
     assert SECRET_PASSWORD not in described
+    workflow_url = (
+        f"https://{local_cluster.argo_server.address}/workflows/{tenant.ns}/{flaky['metadata']['name']}"
+    )
+    assert re.search(rf"Workflow URL:\s+{re.escape(workflow_url)}\n", described), described
+    argo_cli_follows_the_order(tenant, local_cluster, flaky["metadata"]["name"])
     good = aw_of("oci")
     eventually(
         lambda: ((aw_of("oci") or {}).get("status") or {}).get("phase") == "Succeeded",

@@ -545,6 +545,14 @@ class OrderArtifactWorkflowStatus(K8sModel):
         default=None,
         description="Identity of the key whose signature was verified before the copy; unset when none was.",
     )
+    workflow_url: str | None = Field(
+        default=None,
+        alias="workflowURL",
+        description=(
+            "The artifact's Argo Workflow in the Argo UI (<base URL>/workflows/<namespace>/<name>); set when"
+            " the controller manager is given the UI's base URL (--argo-ui-base-url)."
+        ),
+    )
 
 
 class OrderProgress(K8sModel):

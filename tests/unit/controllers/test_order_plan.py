@@ -339,6 +339,23 @@ def test_an_artifacts_entry_gets_the_destination_digest_and_the_verifying_key() 
     assert (entry.digest, entry.verified_by) == (digest, key)
 
 
+def test_with_the_argo_ui_an_artifacts_entry_links_its_workflow() -> None:
+    o = order()
+    (a,) = resolve_order(o, inputs()).artifacts
+    running = child(a.name, phase="Running")
+    _, p = plan(o, inputs(), running)
+    assert (p.status.artifact_workflows or {})[a.hash].workflow_url is None  # no base URL: no link
+    _, p = plan(o, inputs(), running, argo_ui_base_url="https://argo.example/ui/")
+    entry = (p.status.artifact_workflows or {})[a.hash]
+    assert entry.workflow_url == f"https://argo.example/ui/workflows/{o.metadata.namespace}/{a.name}"
+    assert dump(entry)["workflowURL"] == entry.workflow_url
+    # A finished entry keeps its last run's link once the ArtifactWorkflow is gone, as it keeps its digest.
+    done = child(a.name, phase="Succeeded")
+    _, p = plan(o, inputs(), done, argo_ui_base_url="https://argo.example")
+    _, p = plan(status_after(o, p), inputs(), argo_ui_base_url="https://argo.example")
+    assert (p.status.artifact_workflows or {})[a.hash].workflow_url == entry.workflow_url.replace("/ui", "")
+
+
 def test_the_types_cosign_key_becomes_the_signature_gates_parameters_and_an_order_cannot_override_it() -> (
     None
 ):
