@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from opentelemetry import trace
 from prometheus_client import REGISTRY
 
 from apiserver.storage.etcd import EtcdConfig, EtcdStorage
@@ -23,6 +22,7 @@ from apiserver.storage.interface import (
 from hack.etcd import EtcdServer
 from tests.integration.conftest import start_etcd
 from tests.integration.storage.conftest import unique_layout
+from tests.unit.otel import recorded_spans
 
 pytestmark = pytest.mark.integration
 
@@ -129,23 +129,17 @@ async def test_requests_are_measured(etcd_server: EtcdServer) -> None:
 
 
 async def test_each_etcd_call_is_a_span(etcd_server: EtcdServer) -> None:
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    trace.set_tracer_provider(provider)  # only the first provider set in a process wins
-    if trace.get_tracer_provider() is not provider:
-        pytest.skip("another test installed a tracer provider")
+    # The session's one recording provider (tests/unit/otel.py): OpenTelemetry's proxy tracers bind to the
+    # first real provider installed in a process, so a provider of this test's own would capture the spans
+    # of every later test in the same run.
     config = EtcdConfig(endpoint=etcd_server.client_url, layout=unique_layout(), compaction_interval=0)
-    async with EtcdStorage(config) as storage:
-        key = storage.layout.object_key("orders", "a", "ns")
-        await storage.create(key, b"v")
-        with pytest.raises(KeyNotFoundError):
-            await storage.get(storage.layout.object_key("orders", "missing", "ns"))
-    spans = {span.name: span for span in exporter.get_finished_spans()}
+    with recorded_spans() as recorded:
+        async with EtcdStorage(config) as storage:
+            key = storage.layout.object_key("orders", "a", "ns")
+            await storage.create(key, b"v")
+            with pytest.raises(KeyNotFoundError):
+                await storage.get(storage.layout.object_key("orders", "missing", "ns"))
+    spans = {span.name: span for span in recorded.all}
     assert spans["etcd.create"].attributes is not None
     assert spans["etcd.create"].attributes["etcd.key"] == key
     assert "etcd.get" in spans
