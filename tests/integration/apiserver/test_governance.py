@@ -171,6 +171,7 @@ async def test_full_etcd_is_named_shown_in_readyz_and_recoverable(
             reply = await raw.request("POST", path, json=body, request_timeout=30)
             if reply.status != 201:
                 failure = reply
+                refused = f"fill-{i}"
                 break
             created.append(f"fill-{i}")
         assert failure is not None, f"etcd never filled up ({len(created)} creates)"
@@ -189,8 +190,13 @@ async def test_full_etcd_is_named_shown_in_readyz_and_recoverable(
         assert reply.status == 200, reply.body
         # Reads and deletes still work.
         reply = await raw.get(path, request_timeout=30)
-        assert reply.status == 200 and len(reply.body["items"]) == len(created)
-        for name in created:
+        assert reply.status == 200, reply.body
+        stored = {item["metadata"]["name"] for item in reply.body["items"]}
+        # Every acknowledged create is there. The refused one may be too: etcd's quota applier applies the put
+        # that crosses the quota, then answers NOSPACE and raises the alarm (a 500 is an unknown outcome, for
+        # kube-apiserver as for ARC); a put refused before it is proposed is not stored.
+        assert set(created) <= stored <= {*created, refused}, (sorted(stored), created)
+        for name in sorted(stored):
             reply = await raw.request("DELETE", f"{path}/{name}", request_timeout=30)
             assert reply.status == 200, reply.body
         # Deleting alone does not lift the alarm.
