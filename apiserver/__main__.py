@@ -112,12 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     config, serving = complete(args)
     setup_logging(args.log_level, config.log_format)
     try:
-        tracing = TracingSettings.resolve(
-            exporter=args.tracing_exporter,
-            endpoint=args.tracing_endpoint,
-            protocol=args.tracing_protocol,
-            sampling_rate=args.tracing_sampling_rate,
-        )
+        tracing = TracingSettings.from_flags(args)
     except ValueError as exc:
         raise SystemExit(f"arc-apiserver: {exc}") from exc
     if serving.workers == 1:

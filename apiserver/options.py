@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, cast
 
+from api.tracing import add_tracing_flags
 from apiserver.connections import IDLE_TIMEOUT, MAX_CONNECTIONS, READ_HEADER_TIMEOUT
 from apiserver.listing import MAX_IN_FLIGHT, MAX_QUEUED
 from apiserver.server import Config
@@ -145,30 +146,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--log-format", choices=("json", "text"), default="json")
     p.add_argument("--log-level", default="INFO")
-    p.add_argument(
-        "--tracing-exporter",
-        choices=("none", "console", "otlp"),
-        default=None,
-        help="where spans go (default: $OTEL_TRACES_EXPORTER; otlp when an OTLP endpoint is set; else none)",
-    )
-    p.add_argument(
-        "--tracing-endpoint",
-        default=None,
-        help="OTLP collector URL, e.g. http://127.0.0.1:4318 (default: $OTEL_EXPORTER_OTLP_ENDPOINT)",
-    )
-    p.add_argument(
-        "--tracing-protocol",
-        choices=("grpc", "http/protobuf"),
-        default=None,
-        help="OTLP transport (default: $OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf)",
-    )
-    p.add_argument(
-        "--tracing-sampling-rate",
-        type=float,
-        default=None,
-        help="fraction of new traces recorded, parent-based as kube-apiserver's samplingRatePerMillion"
-        " (default: $OTEL_TRACES_SAMPLER, else every trace)",
-    )
+    add_tracing_flags(p)
     return p
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import uvloop
 
+from api.tracing import add_tracing_flags
 from controllers.artifactworkflow import FINALIZER as AW_FINALIZER
 from controllers.artifactworkflow import setup_artifact_workflow_controller
 from controllers.endpoint import setup_endpoint_controller
@@ -159,32 +160,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--log-level", default="info")
     p.add_argument("--log-format", choices=("json", "text"), default="json")
-    p.add_argument(
-        "--tracing-exporter",
-        "--trace-exporter",
-        dest="tracing_exporter",
-        choices=("none", "console", "otlp"),
-        default=None,
-        help="where spans go (default: $OTEL_TRACES_EXPORTER; otlp when an OTLP endpoint is set; else none)",
-    )
-    p.add_argument(
-        "--tracing-endpoint",
-        default=None,
-        help="OTLP collector URL, e.g. http://127.0.0.1:4318 (default: $OTEL_EXPORTER_OTLP_ENDPOINT)",
-    )
-    p.add_argument(
-        "--tracing-protocol",
-        choices=("grpc", "http/protobuf"),
-        default=None,
-        help="OTLP transport (default: $OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf)",
-    )
-    p.add_argument(
-        "--tracing-sampling-rate",
-        type=float,
-        default=None,
-        help="fraction of reconciles whose traces are recorded (default: $OTEL_TRACES_SAMPLER, else all);"
-        " kube-apiserver and ARC's API server follow the reconcile's decision (parent-based sampling)",
-    )
+    add_tracing_flags(p, "--trace-exporter")
     args = p.parse_args(argv)
     try:
         args.endpoint_probe_policy = AddressPolicy.parse(
@@ -277,12 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(args.log_level, json_output=args.log_format == "json")
     try:
-        tracing = TracingSettings.resolve(
-            exporter=args.tracing_exporter,
-            endpoint=args.tracing_endpoint,
-            protocol=args.tracing_protocol,
-            sampling_rate=args.tracing_sampling_rate,
-        )
+        tracing = TracingSettings.from_flags(args)
     except ValueError as exc:
         raise SystemExit(f"arc-controller-manager: {exc}") from exc
     setup_tracing(tracing)

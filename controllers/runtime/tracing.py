@@ -3,119 +3,16 @@
 An SDK tracer provider is installed always, exporting or not: every reconcile span then has a real trace id,
 which the reconcile records on the objects it creates (SPEC §5) and sends to kube-apiserver in ``traceparent``
 (`controllers.kube.client`), so a trace starts at the reconcile and crosses kube-apiserver into ARC's API
-server. The API server has the same resolution rules (`apiserver.observability.TracingSettings`); the two
-packages share no code by design (they only talk over HTTP), so each keeps its own copy of these few lines.
+server. The flags and ``OTEL_*`` variables resolve as the API server's do (`api.tracing`).
 """
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Literal
-from urllib.parse import urlsplit
-
 from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+from api.tracing import EXPORTERS, PROTOCOLS, TracingSettings, tracer_provider
 
 __all__ = ["EXPORTERS", "PROTOCOLS", "TracingSettings", "setup_tracing", "tracer_provider"]
-
-Exporter = Literal["none", "console", "otlp"]
-Protocol = Literal["grpc", "http/protobuf"]
-EXPORTERS: tuple[Exporter, ...] = ("none", "console", "otlp")
-PROTOCOLS: tuple[Protocol, ...] = ("grpc", "http/protobuf")
-
-
-@dataclass(frozen=True)
-class TracingSettings:
-    """Where spans go and which are kept, from flags first, then the standard ``OTEL_*`` variables.
-
-    ``endpoint``/``sampling_rate`` of ``None`` leave the choice to the SDK, which reads
-    ``OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`` and ``OTEL_TRACES_SAMPLER[_ARG]`` itself (defaults: the
-    protocol's localhost port, ``parentbased_always_on``).
-    """
-
-    exporter: Exporter = "none"
-    protocol: Protocol = "http/protobuf"
-    endpoint: str | None = None
-    sampling_rate: float | None = None
-
-    @classmethod
-    def resolve(
-        cls,
-        *,
-        exporter: str | None = None,
-        endpoint: str | None = None,
-        protocol: str | None = None,
-        sampling_rate: float | None = None,
-        environ: Mapping[str, str] | None = None,
-    ) -> TracingSettings:
-        """Flags win over the environment: ``OTEL_SDK_DISABLED``, ``OTEL_TRACES_EXPORTER`` (an OTLP
-        endpoint in the environment alone also turns OTLP on), ``OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL``."""
-        env = os.environ if environ is None else environ
-        if exporter is None:
-            if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
-                exporter = "none"
-            elif "OTEL_TRACES_EXPORTER" in env:
-                exporter = env["OTEL_TRACES_EXPORTER"].split(",")[0].strip().lower()
-            elif (
-                endpoint
-                or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-                or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-            ):
-                exporter = "otlp"
-            else:
-                exporter = "none"
-        if exporter not in EXPORTERS:
-            raise ValueError(f"tracing exporter {exporter!r}: one of {', '.join(EXPORTERS)}")
-        if protocol is None:
-            protocol = (
-                env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-                or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-                or "http/protobuf"
-            ).strip()
-        if protocol not in PROTOCOLS:
-            raise ValueError(f"OTLP protocol {protocol!r}: one of {', '.join(PROTOCOLS)}")
-        if sampling_rate is not None and not 0.0 <= sampling_rate <= 1.0:
-            raise ValueError(f"tracing sampling rate {sampling_rate}: between 0 and 1")
-        return cls(exporter, protocol, endpoint, sampling_rate)
-
-    def otlp_endpoint(self) -> str | None:
-        """The exporter's endpoint argument: a base URL given for OTLP/HTTP gets the ``/v1/traces`` path (as
-        the SDK does for ``OTEL_EXPORTER_OTLP_ENDPOINT``); gRPC takes ``scheme://host:port`` as given."""
-        if self.endpoint is None or self.protocol == "grpc":
-            return self.endpoint
-        if urlsplit(self.endpoint).path.strip("/"):
-            return self.endpoint
-        return self.endpoint.rstrip("/") + "/v1/traces"
-
-
-def tracer_provider(settings: TracingSettings, service_name: str) -> TracerProvider:
-    """An SDK tracer provider for ``settings`` (not installed): resource ``service.name`` (unless
-    ``OTEL_SERVICE_NAME`` says otherwise), the sampler, and a batch processor for the exporter."""
-    sampler = (
-        None if settings.sampling_rate is None else ParentBased(TraceIdRatioBased(settings.sampling_rate))
-    )
-    attributes = {} if os.environ.get("OTEL_SERVICE_NAME") else {"service.name": service_name}
-    provider = TracerProvider(resource=Resource.create(attributes), sampler=sampler)
-    exporter: SpanExporter | None = None
-    if settings.exporter == "console":
-        exporter = ConsoleSpanExporter(out=sys.stderr)
-    elif settings.exporter == "otlp" and settings.protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
-
-        exporter = GrpcExporter(endpoint=settings.otlp_endpoint())
-    elif settings.exporter == "otlp":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
-
-        exporter = HttpExporter(endpoint=settings.otlp_endpoint())
-    if exporter is not None:
-        provider.add_span_processor(BatchSpanProcessor(exporter))
-    return provider
 
 
 def setup_tracing(settings: TracingSettings, service_name: str = "arc-controller-manager") -> None:
