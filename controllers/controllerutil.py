@@ -7,6 +7,8 @@
   resourceVersion as a precondition, so a stale copy is a conflict, not a lost update).
 - Controller owner references (`controller: true`, `blockOwnerDeletion: true`) and who controls an object.
 - The `Ready` condition: `lastTransitionTime` moves only when its status flips (metav1.Condition rules).
+- The informer index of Endpoints by the Secret they name, which both the Order and the Endpoint controller
+  add to the manager's one Endpoint informer (an Endpoint's Secret changing re-queues what uses it).
 
 Timestamps are written with `api.resources.format_rfc3339`, the spelling the API server uses too.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Final, Protocol, TypeVar
 
+from api.arc.v1alpha1.types import Endpoint
 from api.meta import Condition, ObjectMeta, OwnerReference
 from api.resources import format_rfc3339
 from controllers.kube import KubeClient, Resource
@@ -29,6 +32,7 @@ __all__ = [
     "ANNOTATION_SRC_ENDPOINT",
     "ANNOTATION_TRACE_ID",
     "ARTIFACT_WORKFLOW_FINALIZER",
+    "ENDPOINT_SECRET_INDEX",
     "LABEL_ARTIFACT_TYPE",
     "LABEL_ARTIFACT_WORKFLOW",
     "LABEL_ORDER",
@@ -36,6 +40,7 @@ __all__ = [
     "READY",
     "controller_of",
     "controller_ref",
+    "endpoint_secret_keys",
     "is_controlled_by",
     "patch_finalizers",
     "set_condition",
@@ -66,6 +71,17 @@ ANNOTATION_FORCE_AT: Final = "arc.opendefense.cloud/force-at"
 ANNOTATION_RETRY_FAILED_AT: Final = "arc.opendefense.cloud/retry-failed-at"
 
 READY: Final = "Ready"
+
+ENDPOINT_SECRET_INDEX: Final = "secret"
+"""Endpoints by `<namespace>/<spec.secretRef.name>` (`endpoint_secret_keys`)."""
+
+
+def endpoint_secret_keys(endpoint: Endpoint) -> list[str]:
+    """The index values of an Endpoint in `ENDPOINT_SECRET_INDEX`: the Secret it names, if any."""
+    ref = endpoint.spec.secret_ref
+    if ref is None or not ref.name:
+        return []
+    return [f"{endpoint.metadata.namespace}/{ref.name}"]
 
 
 # --- finalizers --------------------------------------------------------------------------------------------

@@ -168,6 +168,19 @@ class StepSpec:
     evidence: bool = False
 
 
+def copy_step(name: str, image: str, script: str, *, when: str | None = None) -> StepSpec:
+    """A step that copies an artifact to the destination and records its evidence: both Endpoints'
+    credentials mounted, the signature gate's verdict final (`VERIFY_RETRY_EXPRESSION`)."""
+    return StepSpec(
+        name=name,
+        image=image,
+        script=script,
+        when=when,
+        retry_expression=VERIFY_RETRY_EXPRESSION,
+        evidence=True,
+    )
+
+
 def when_true(param: Param) -> str:
     """An Argo ``when`` that holds when ``param`` is ``"true"`` (quoted: an empty value stays valid)."""
     return f"'{param.reference}' == 'true'"

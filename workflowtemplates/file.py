@@ -33,10 +33,9 @@ from workflowtemplates.common import (
     COMMON_PARAMETERS,
     TLS_PARAMETERS,
     VERIFY_PARAMETERS,
-    VERIFY_RETRY_EXPRESSION,
     Param,
-    StepSpec,
     build_template,
+    copy_step,
 )
 
 NAME = "arc-file"
@@ -61,12 +60,6 @@ def build(images: dict[str, str]) -> ClusterWorkflowTemplate:
         description="curl, sha256 check, push as a one-layer OCI artifact (oras-compatible) with skopeo",
         params=PARAMETERS,
         steps=[
-            StepSpec(
-                name="copy",
-                image=images["skopeo"],
-                script=scripts.FILE_COPY,
-                retry_expression=VERIFY_RETRY_EXPRESSION,
-                evidence=True,
-            )
+            copy_step("copy", images["skopeo"], scripts.FILE_COPY),
         ],
     )

@@ -29,10 +29,9 @@ from workflowtemplates.common import (
     COPY_REFERRERS,
     TLS_PARAMETERS,
     VERIFY_PARAMETERS,
-    VERIFY_RETRY_EXPRESSION,
     Param,
-    StepSpec,
     build_template,
+    copy_step,
     when_equals,
     when_not_equals,
 )
@@ -59,21 +58,14 @@ def build(images: dict[str, str]) -> ClusterWorkflowTemplate:
         description="OCI source: skopeo copy; classic repository: helm pull + helm push to OCI",
         params=PARAMETERS,
         steps=[
-            StepSpec(
-                name="copy-oci",
-                image=images["skopeo"],
-                script=scripts.HELM_COPY_OCI,
-                when=when_equals(_SRC_TYPE, "oci"),
-                retry_expression=VERIFY_RETRY_EXPRESSION,
-                evidence=True,
+            copy_step(
+                "copy-oci", images["skopeo"], scripts.HELM_COPY_OCI, when=when_equals(_SRC_TYPE, "oci")
             ),
-            StepSpec(
-                name="copy-classic",
-                image=images["helm"],
-                script=scripts.HELM_COPY_CLASSIC,
+            copy_step(
+                "copy-classic",
+                images["helm"],
+                scripts.HELM_COPY_CLASSIC,
                 when=when_not_equals(_SRC_TYPE, "oci"),
-                retry_expression=VERIFY_RETRY_EXPRESSION,
-                evidence=True,
             ),
         ],
     )

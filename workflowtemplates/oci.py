@@ -38,10 +38,10 @@ from workflowtemplates.common import (
     COPY_REFERRERS,
     TLS_PARAMETERS,
     VERIFY_PARAMETERS,
-    VERIFY_RETRY_EXPRESSION,
     Param,
     StepSpec,
     build_template,
+    copy_step,
     flag,
     when_true,
 )
@@ -101,13 +101,7 @@ def build(images: dict[str, str]) -> ClusterWorkflowTemplate:
                 resources={"cpu": "500m", "memory": "1Gi"},
                 retry_expression=SCAN_RETRY_EXPRESSION,
             ),
-            StepSpec(
-                name="copy",
-                image=images["skopeo"],
-                script=scripts.oci_copy_verified(),
-                retry_expression=VERIFY_RETRY_EXPRESSION,
-                evidence=True,
-            ),
+            copy_step("copy", images["skopeo"], scripts.oci_copy_verified()),
             StepSpec(
                 name="copy-signatures",
                 image=images["skopeo"],

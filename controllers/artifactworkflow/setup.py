@@ -16,6 +16,7 @@ from controllers.kube.resources import (
     WORKFLOWS,
 )
 from controllers.runtime import Controller, Manager, Request
+from controllers.runtime.handler import enqueue_request_for_object
 
 CONTROLLER_NAME = "artifactworkflow"
 
@@ -120,7 +121,7 @@ def setup_artifact_workflow_controller(
         log_lines=log_lines,
     )
     controller = Controller(CONTROLLER_NAME, reconciler, concurrency=concurrency)
-    controller.watch(aws, lambda aw: [Request(aw.metadata.namespace or "", aw.metadata.name or "")])
+    controller.watch(aws, enqueue_request_for_object)
     controller.watch(workflows, _owner)
     manager.add_controller(controller)
     return controller

@@ -343,33 +343,16 @@ class Prober:
                 Check("Unknown", "NotProbed", "credentials were not tried"),
             )
         reachable = _answered(origin, first)
-        if reachable.status != "True":
-            return ProbeResult(reachable, Check("Unknown", "NotProbed", "credentials were not tried"))
-        if first.status != 401:
-            return ProbeResult(reachable, _anonymous_ok(origin, first, target))
-        challenge = _challenge(first.headers.get("WWW-Authenticate", ""))
-        if challenge is None:
-            return ProbeResult(
-                reachable,
-                Check(
-                    "Unknown",
-                    "UnsupportedChallenge",
-                    f"{origin} asked for an authentication scheme the probe does not speak",
-                ),
-            )
-        if target.credentials is None:
-            return ProbeResult(
-                reachable,
-                Check("False", "NoCredentials", f"{origin} requires credentials and the Endpoint has none"),
-            )
-        scheme, params = challenge
-        if scheme == "basic":
+        challenge = _challenge_to_answer(origin, reachable, first, target, schemes=("basic", "bearer"))
+        if isinstance(challenge, ProbeResult):
+            return challenge
+        if challenge.scheme == "basic":
             _refuse_plain_http(ping, base)
             answer = await self._request(
-                session, "GET", ping, origin=ping, authorization=target.credentials.basic()
+                session, "GET", ping, origin=ping, authorization=challenge.credentials.basic()
             )
             return ProbeResult(reachable, _verdict(origin, answer))
-        token_or_check = await self._token(session, params, target.credentials, base)
+        token_or_check = await self._token(session, challenge.params, challenge.credentials, base)
         if isinstance(token_or_check, Check):
             return ProbeResult(reachable, token_or_check)
         answer = await self._request(
@@ -425,28 +408,12 @@ class Prober:
             reachable = Check(
                 "False", "NotFound", f"{origin} answered HEAD {_path(base)} with {_status_line(first)}"
             )
-        if reachable.status != "True":
-            return ProbeResult(reachable, Check("Unknown", "NotProbed", "credentials were not tried"))
-        if first.status != 401:
-            return ProbeResult(reachable, _anonymous_ok(origin, first, target))
-        challenge = _challenge(first.headers.get("WWW-Authenticate", ""))
-        if challenge is None or challenge[0] != "basic":
-            return ProbeResult(
-                reachable,
-                Check(
-                    "Unknown",
-                    "UnsupportedChallenge",
-                    f"{origin} asked for an authentication scheme the probe does not speak",
-                ),
-            )
-        if target.credentials is None:
-            return ProbeResult(
-                reachable,
-                Check("False", "NoCredentials", f"{origin} requires credentials and the Endpoint has none"),
-            )
+        challenge = _challenge_to_answer(origin, reachable, first, target, schemes=("basic",))
+        if isinstance(challenge, ProbeResult):
+            return challenge
         _refuse_plain_http(base, base)
         answer = await self._request(
-            session, "HEAD", base, origin=base, authorization=target.credentials.basic()
+            session, "HEAD", base, origin=base, authorization=challenge.credentials.basic()
         )
         return ProbeResult(reachable, _verdict(origin, answer))
 
@@ -582,6 +549,41 @@ def _verdict(origin: str, resp: _Response) -> Check:
 
 
 _PARAM = re.compile(r'\s*([A-Za-z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))\s*,?')
+
+
+@dataclass(frozen=True, slots=True)
+class _Challenge:
+    """A WWW-Authenticate challenge the probe will answer with the Endpoint's credentials."""
+
+    scheme: str
+    params: Mapping[str, str]
+    credentials: Credentials
+
+
+def _challenge_to_answer(
+    origin: str, reachable: Check, first: _Response, target: Target, *, schemes: tuple[str, ...]
+) -> _Challenge | ProbeResult:
+    """After the first answer: the result when no credentials can or need be tried, else the challenge."""
+    if reachable.status != "True":
+        return ProbeResult(reachable, Check("Unknown", "NotProbed", "credentials were not tried"))
+    if first.status != 401:
+        return ProbeResult(reachable, _anonymous_ok(origin, first, target))
+    challenge = _challenge(first.headers.get("WWW-Authenticate", ""))
+    if challenge is None or challenge[0] not in schemes:
+        return ProbeResult(
+            reachable,
+            Check(
+                "Unknown",
+                "UnsupportedChallenge",
+                f"{origin} asked for an authentication scheme the probe does not speak",
+            ),
+        )
+    if target.credentials is None:
+        return ProbeResult(
+            reachable,
+            Check("False", "NoCredentials", f"{origin} requires credentials and the Endpoint has none"),
+        )
+    return _Challenge(challenge[0], challenge[1], target.credentials)
 
 
 def _challenge(header: str) -> tuple[str, dict[str, str]] | None:

@@ -14,22 +14,16 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
 from api.arc.v1alpha1.types import Endpoint
+from controllers.controllerutil import ENDPOINT_SECRET_INDEX, endpoint_secret_keys
 from controllers.endpoint.probe import Prober
 from controllers.endpoint.reconciler import READY, EndpointReconciler, SecretVersion
 from controllers.kube.resources import ENDPOINTS
 from controllers.runtime import Controller, Informer, Manager, Request
+from controllers.runtime.handler import enqueue_request_for_object
 
 __all__ = ["CONTROLLER_NAME", "EndpointReadiness", "setup_endpoint_controller"]
 
 CONTROLLER_NAME = "endpoint"
-SECRET_INDEX = "secret"
-
-
-def _secret_keys(endpoint: Endpoint) -> list[str]:
-    ref = endpoint.spec.secret_ref
-    if ref is None or not ref.name:
-        return []
-    return [f"{endpoint.metadata.namespace}/{ref.name}"]
 
 
 class EndpointReadiness(Collector):
@@ -80,7 +74,7 @@ def setup_endpoint_controller(
     `interval`: seconds between probes of an unchanged Endpoint, jittered (0: only on changes)."""
     global _collector
     endpoints = manager.informer(ENDPOINTS, Endpoint.model_validate)
-    endpoints.add_index(SECRET_INDEX, _secret_keys)  # the Order controller's index of the same name, too
+    endpoints.add_index(ENDPOINT_SECRET_INDEX, endpoint_secret_keys)  # the Order controller's, too
     reconciler = EndpointReconciler(
         manager.client,
         manager.recorder,
@@ -92,12 +86,10 @@ def setup_endpoint_controller(
     controller = Controller(CONTROLLER_NAME, reconciler, concurrency=concurrency)
 
     def from_secret(secret: SecretVersion) -> Iterable[Request]:
-        return [
-            Request(ns, name)
-            for ns, name in endpoints.keys_by_index(SECRET_INDEX, f"{secret.namespace}/{secret.name}")
-        ]
+        keys = endpoints.keys_by_index(ENDPOINT_SECRET_INDEX, f"{secret.namespace}/{secret.name}")
+        return [Request(ns, name) for ns, name in keys]
 
-    controller.watch(endpoints, lambda e: [Request(e.metadata.namespace or "", e.metadata.name or "")])
+    controller.watch(endpoints, enqueue_request_for_object)
     controller.watch(secrets, from_secret)
     manager.add_controller(controller)
     if _collector is not None:

@@ -26,6 +26,7 @@ from api.arc.v1alpha1.types import (
     Order,
 )
 from api.resources import parse_rfc3339
+from controllers.controllerutil import ENDPOINT_SECRET_INDEX, endpoint_secret_keys
 from controllers.kube.resources import (
     ARTIFACT_TYPES,
     ARTIFACT_WORKFLOWS,
@@ -40,6 +41,7 @@ from controllers.order.reconciler import OrderReconciler
 from controllers.order.resolve import SecretRecord, effective_refs
 from controllers.order.schedule import ANNOTATION_SCHEDULED_TIME, LABEL_SCHEDULE_KEY
 from controllers.runtime import Controller, Informer, Manager, Request
+from controllers.runtime.handler import enqueue_request_for_object, enqueue_request_for_owner
 from controllers.runtime.informer import strip_managed_fields
 
 __all__ = [
@@ -229,14 +231,7 @@ def setup_order_controller(
     orders.add_index("endpoint", lambda o: [f"{o.metadata.namespace}/{n}" for n in sorted(endpoint_names(o))])
     orders.add_index("type", lambda o: [f"{o.metadata.namespace}/{a.type}" for a in o.spec.artifacts or []])
     orders.add_index("type-name", lambda o: [a.type for a in o.spec.artifacts or []])
-    endpoints.add_index(
-        "secret",
-        lambda e: (
-            [f"{e.metadata.namespace}/{e.spec.secret_ref.name}"]
-            if e.spec.secret_ref is not None and e.spec.secret_ref.name
-            else []
-        ),
-    )
+    endpoints.add_index(ENDPOINT_SECRET_INDEX, endpoint_secret_keys)
     aws.add_index("owner", _owner_uid)
 
     reconciler = OrderReconciler(
@@ -257,21 +252,14 @@ def setup_order_controller(
     def orders_by(index: str, value: str) -> Iterable[Request]:
         return [Request(ns, name) for ns, name in orders.keys_by_index(index, value)]
 
-    def from_aw(aw: ArtifactWorkflow) -> Iterable[Request]:
-        return [
-            Request(aw.metadata.namespace or "", r.name)
-            for r in aw.metadata.owner_references or []
-            if r.controller and r.kind == "Order"
-        ]
-
     def from_secret(secret: SecretRecord) -> Iterable[Request]:
         out: list[Request] = []
-        for ep in endpoints.by_index("secret", f"{secret.namespace}/{secret.name}"):
+        for ep in endpoints.by_index(ENDPOINT_SECRET_INDEX, f"{secret.namespace}/{secret.name}"):
             out.extend(orders_by("endpoint", f"{ep.metadata.namespace}/{ep.metadata.name}"))
         return out
 
-    controller.watch(orders, lambda o: [Request(o.metadata.namespace or "", o.metadata.name or "")])
-    controller.watch(aws, from_aw)
+    controller.watch(orders, enqueue_request_for_object)
+    controller.watch(aws, enqueue_request_for_owner("Order"))
     controller.watch(endpoints, lambda e: orders_by("endpoint", f"{e.metadata.namespace}/{e.metadata.name}"))
     controller.watch(secrets, from_secret)
     controller.watch(types, lambda t: orders_by("type", f"{t.metadata.namespace}/{t.metadata.name}"))
