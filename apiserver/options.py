@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, cast
 
+from api.duration import parse_duration
 from api.tracing import add_tracing_flags
 from apiserver.connections import IDLE_TIMEOUT, MAX_CONNECTIONS, READ_HEADER_TIMEOUT
+from apiserver.delegation.authz import AUTHORIZED_TTL, UNAUTHORIZED_TTL
 from apiserver.listing import MAX_IN_FLIGHT, MAX_QUEUED
 from apiserver.server import Config
 from apiserver.tlsconfig import (
@@ -142,12 +144,40 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--token-auth-file", type=Path, help='static tokens: token,user,uid[,"group1,group2"]')
     p.add_argument(
+        "--authorization-webhook-cache-authorized-ttl",
+        type=_duration,
+        default=AUTHORIZED_TTL,
+        metavar="DURATION",
+        help="how long an 'authorized' answer of kube-apiserver's SubjectAccessReview is cached (a Go "
+        "duration such as 10s or 1m, or seconds; 0: not cached) — the delegating authorizer's flag",
+    )
+    p.add_argument(
+        "--authorization-webhook-cache-unauthorized-ttl",
+        type=_duration,
+        default=UNAUTHORIZED_TTL,
+        metavar="DURATION",
+        help="how long an 'unauthorized' answer is cached (as above)",
+    )
+    p.add_argument(
         "--watch-bookmark-interval", type=float, default=60.0, help="seconds between watch bookmarks"
     )
     p.add_argument("--log-format", choices=("json", "text"), default="json")
     p.add_argument("--log-level", default="INFO")
     add_tracing_flags(p)
     return p
+
+
+def _duration(text: str) -> float:
+    """A Go duration (``10s``, ``1m30s``, ``0``) or a number of seconds, as kube's duration flags read."""
+    seconds = parse_duration(text)
+    if seconds is None:
+        try:
+            seconds = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid duration {text!r} (e.g. 10s, 1m30s)") from None
+    if not 0 <= seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: must not be negative")
+    return seconds
 
 
 def complete(args: argparse.Namespace) -> tuple[Config, ServingOptions]:
@@ -205,6 +235,8 @@ def complete(args: argparse.Namespace) -> tuple[Config, ServingOptions]:
         log_format=cast(Literal["json", "text"], args.log_format),
         max_inflight_lists=args.max_inflight_lists,
         max_queued_lists=args.max_queued_lists,
+        authorization_cache_authorized_ttl=args.authorization_webhook_cache_authorized_ttl,
+        authorization_cache_unauthorized_ttl=args.authorization_webhook_cache_unauthorized_ttl,
     )
     if args.max_inflight_lists < 1 or args.max_queued_lists < 1:
         raise SystemExit("arc-apiserver: --max-inflight-lists must be >= 1, --max-queued-lists >= 1")

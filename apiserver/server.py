@@ -34,7 +34,7 @@ from apiserver.delegation.authn import (
     RequestHeaderAuthenticator,
     TokenReviewAuthenticator,
 )
-from apiserver.delegation.authz import SubjectAccessReviewAuthorizer
+from apiserver.delegation.authz import AUTHORIZED_TTL, UNAUTHORIZED_TTL, SubjectAccessReviewAuthorizer
 from apiserver.delegation.cache import ListWatchCache
 from apiserver.delegation.client import DelegationClient, load_kubeconfig
 from apiserver.discovery import Documents, discovery_routes
@@ -69,6 +69,9 @@ class Config:
     token_auth_file: Path | None = None
     authenticator: Authenticator | None = None
     authorizer: Authorizer | None = None
+    authorization_cache_authorized_ttl: float = AUTHORIZED_TTL
+    """Delegated mode: seconds a review's answer is cached (``--authorization-webhook-cache-…-ttl``)."""
+    authorization_cache_unauthorized_ttl: float = UNAUTHORIZED_TTL
     admission: list[AdmissionPlugin] = field(default_factory=list)
     log_format: Literal["json", "text"] = "json"
     kubeconfig: Path | None = None
@@ -92,6 +95,8 @@ STORAGE: web.AppKey[Storage] = web.AppKey("storage", Storage)
 STORES: web.AppKey[dict[str, Store]] = web.AppKey("stores", dict)
 LISTS: web.AppKey[ListGate] = web.AppKey("lists", ListGate)
 SHUTDOWN: web.AppKey[ShutdownCheck] = web.AppKey("shutdown", ShutdownCheck)
+AUTHORIZER: web.AppKey[Authorizer] = web.AppKey("authorizer", Authorizer)
+"""The authorizer every request passes (delegated mode: the SubjectAccessReview authorizer and its cache)."""
 """``initiate()`` it on SIGTERM: readyz fails from then on (``apiserver.health``)."""
 
 
@@ -118,7 +123,11 @@ def create_app(config: Config) -> web.Application:
             ClientCertificateAuthenticator(extension_auth),
             TokenReviewAuthenticator(kube),
         ]
-        authorizer = sar_authorizer = SubjectAccessReviewAuthorizer(kube)
+        authorizer = sar_authorizer = SubjectAccessReviewAuthorizer(
+            kube,
+            allow_ttl=config.authorization_cache_authorized_ttl,
+            deny_ttl=config.authorization_cache_unauthorized_ttl,
+        )
         namespaces = ListWatchCache(kube, "/api/v1/namespaces")
         admission.insert(0, NamespaceLifecycle(kube, namespaces))
         quotas = ListWatchCache(kube, "/api/v1/resourcequotas")
@@ -166,6 +175,7 @@ def create_app(config: Config) -> web.Application:
         )
     )
     app[STORAGE] = storage
+    app[AUTHORIZER] = authorizer
     if sar_authorizer is not None:
         admission.append(SecretReference(sar_authorizer, Store(ENDPOINT, storage, layout)))
 

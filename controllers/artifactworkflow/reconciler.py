@@ -36,6 +36,7 @@ from opentelemetry import trace
 from prometheus_client import Counter
 
 from api.arc.v1alpha1.types import ArtifactType, ArtifactWorkflow, ClusterArtifactType, Order
+from api.duration import parse_duration
 from api.meta import Condition, dump
 from api.resources import parse_rfc3339
 from controllers.artifactworkflow.admission import (
@@ -57,7 +58,6 @@ from controllers.artifactworkflow.workflow import (
     build_workflow,
     failed_node,
     origin,
-    parse_duration,
     workflow_state,
 )
 from controllers.controllerutil import (

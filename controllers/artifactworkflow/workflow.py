@@ -195,18 +195,3 @@ def workflow_state(workflow: dict[str, Any]) -> WorkflowState:
             if status.get("message") and status["message"] not in message:
                 message = f"{message} ({status['message']})"
     return WorkflowState(phase, message, status.get("startedAt"), status.get("finishedAt"))
-
-
-_UNITS: Final = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(text: str) -> float | None:
-    """Go's ``time.ParseDuration`` (``1h30m``, ``90s``, ``0``) in seconds; None when it does not parse."""
-    import re
-
-    if text == "0":
-        return 0.0
-    parts = re.findall(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)", text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        return None
-    return sum(float(number) * _UNITS[unit] for number, unit in parts)

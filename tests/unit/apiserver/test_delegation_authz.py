@@ -5,6 +5,7 @@ delegating authorizer's request metrics."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -21,6 +22,8 @@ from apiserver.delegation.authz import (
 )
 from apiserver.delegation.client import DelegationClient, DelegationError
 from apiserver.requestinfo import new_request_info
+from apiserver.server import AUTHORIZER, Config, create_app
+from apiserver.storage.memory import MemoryStorage
 
 CONTROLLER = UserInfo(
     "system:serviceaccount:arc-system:arc-controller-manager", groups=("system:authenticated",)
@@ -203,3 +206,25 @@ def test_lru_expire_cache_expires_on_read() -> None:
     clock.now += 5.1
     assert cache.get(b"k") is None
     assert len(cache) == 0
+
+
+def test_the_delegated_server_uses_the_configured_ttls(tmp_path: Path) -> None:
+    """`--authorization-webhook-cache-*-ttl` reach the authorizer every request passes."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: k, cluster: {server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}}]\n"
+        "contexts: [{name: c, context: {cluster: k, user: u}}]\nusers: [{name: u, user: {token: t}}]\n"
+    )
+    app = create_app(
+        Config(
+            storage=MemoryStorage(),
+            delegated=True,
+            kubeconfig=kubeconfig,
+            authorization_cache_authorized_ttl=300.0,
+            authorization_cache_unauthorized_ttl=0.0,
+        )
+    )
+    authorizer = app[AUTHORIZER]
+    assert isinstance(authorizer, SubjectAccessReviewAuthorizer)
+    assert (authorizer.allow_ttl, authorizer.deny_ttl) == (300.0, 0.0)

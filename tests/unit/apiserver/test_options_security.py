@@ -56,3 +56,30 @@ def test_etcd_tls_flags_reach_the_config(tmp_path: Path) -> None:
 def test_bad_combinations_stop_the_server(tmp_path: Path, flags: tuple[str, ...], message: str) -> None:
     with pytest.raises(SystemExit, match=message):
         _complete(tmp_path, *flags)
+
+
+def _ttls(config: Config) -> tuple[float, float]:
+    return config.authorization_cache_authorized_ttl, config.authorization_cache_unauthorized_ttl
+
+
+def test_authorization_cache_ttls_take_go_durations(tmp_path: Path) -> None:
+    assert _ttls(_complete(tmp_path)[0]) == (10, 10)
+    config, _ = _complete(
+        tmp_path,
+        "--authorization-webhook-cache-authorized-ttl=5m",
+        "--authorization-webhook-cache-unauthorized-ttl=0",
+    )
+    assert _ttls(config) == (300, 0)
+    config, _ = _complete(tmp_path, "--authorization-webhook-cache-authorized-ttl=1m30s")
+    assert config.authorization_cache_authorized_ttl == 90
+    config, _ = _complete(tmp_path, "--authorization-webhook-cache-unauthorized-ttl=2.5")
+    assert config.authorization_cache_unauthorized_ttl == 2.5
+
+
+@pytest.mark.parametrize("value", ["ten", "-10s", "1d", "nan", "inf"])
+def test_bad_authorization_cache_ttl_is_refused(
+    tmp_path: Path, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        _complete(tmp_path, f"--authorization-webhook-cache-authorized-ttl={value}")
+    assert "--authorization-webhook-cache-authorized-ttl: invalid duration" in capsys.readouterr().err

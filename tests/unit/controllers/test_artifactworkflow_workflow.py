@@ -11,7 +11,6 @@ from controllers.artifactworkflow.workflow import (
     Origin,
     build_workflow,
     origin,
-    parse_duration,
     workflow_state,
 )
 
@@ -195,22 +194,3 @@ def test_failed_workflow_names_the_failed_step() -> None:
     assert state.phase == "Failed"
     assert state.message.startswith('step "copy" failed: Error (exit code 3)')
     assert (state.started_at, state.finished_at) == ("2026-11-21T10:00:00Z", "2026-11-21T10:01:00Z")
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [
-        ("1h", 3600.0),
-        ("90s", 90.0),
-        ("1h30m", 5400.0),
-        ("0", 0.0),
-        ("1.5h", 5400.0),
-        ("250ms", 0.25),
-        ("", None),
-        ("1d", None),
-        ("h", None),
-        ("1h 2m", None),
-    ],
-)
-def test_parse_duration(text: str, seconds: float | None) -> None:
-    assert parse_duration(text) == seconds
