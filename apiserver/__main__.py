@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 import multiprocessing.connection
 import signal
 import ssl
 import sys
+import tempfile
+from pathlib import Path
 
 import uvloop
 from aiohttp import web
@@ -20,6 +23,7 @@ from apiserver.observability import TracingSettings, setup_logging, setup_tracin
 from apiserver.options import ServingOptions, complete, parser
 from apiserver.server import SHUTDOWN, Config, create_app
 from apiserver.tlsconfig import apply_tls_options
+from apiserver.workermetrics import WorkerMetrics
 from apiserver.workers import Supervisor
 
 logger = logging.getLogger("apiserver")
@@ -52,10 +56,14 @@ async def serve(
     *,
     worker: int | None = None,
     ready: multiprocessing.connection.Connection | None = None,
+    metrics_dir: Path | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT. ``worker``: this process's index under ``--workers`` (``ready`` gets one
-    byte once it listens; the port is then shared with the other workers by ``SO_REUSEPORT``)."""
+    byte once it listens; the port is then shared with the other workers by ``SO_REUSEPORT``);
+    ``metrics_dir``: where the workers serve their own metrics to each other (``workermetrics``)."""
     context = serving_context(serving)
+    if worker is not None and metrics_dir is not None:
+        config = dataclasses.replace(config, worker_metrics=WorkerMetrics(metrics_dir, worker))
     if config.delegated:
         # Clients may present certificates (the front proxy's, users' from the client CA); which CA a
         # certificate must come from is decided per request against the live ConfigMap.
@@ -125,9 +133,12 @@ def main(argv: list[str] | None = None) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, signal.SIG_DFL)
         setup_tracing(tracing, "arc-apiserver")  # its exporter's thread is per process
-        uvloop.run(serve(config, serving, worker=index, ready=ready))
+        uvloop.run(serve(config, serving, worker=index, ready=ready, metrics_dir=Path(metrics_dir.name)))
 
-    return Supervisor(serving.workers, worker_main, shutdown_delay=serving.shutdown_delay).run()
+    # The workers' metrics sockets: a directory only this user may open, removed when the server exits.
+    metrics_dir = tempfile.TemporaryDirectory(prefix="arc-apiserver-metrics-")
+    with metrics_dir:
+        return Supervisor(serving.workers, worker_main, shutdown_delay=serving.shutdown_delay).run()
 
 
 if __name__ == "__main__":

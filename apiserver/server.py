@@ -46,6 +46,7 @@ from apiserver.registry.store import Store
 from apiserver.storage.etcd import EtcdConfig, EtcdStorage
 from apiserver.storage.interface import Storage, StorageError
 from apiserver.storage.keys import KeyLayout
+from apiserver.workermetrics import WorkerMetrics
 
 
 @dataclass
@@ -72,6 +73,8 @@ class Config:
     authorization_cache_authorized_ttl: float = AUTHORIZED_TTL
     """Delegated mode: seconds a review's answer is cached (``--authorization-webhook-cache-…-ttl``)."""
     authorization_cache_unauthorized_ttl: float = UNAUTHORIZED_TTL
+    worker_metrics: WorkerMetrics | None = None
+    """Under ``--workers``: this worker's index and where all workers' metrics are read (``/metrics``)."""
     admission: list[AdmissionPlugin] = field(default_factory=list)
     log_format: Literal["json", "text"] = "json"
     kubeconfig: Path | None = None
@@ -248,8 +251,13 @@ def create_app(config: Config) -> web.Application:
     readyz += [HealthCheck("informer-sync", informer_sync), shutdown.check()]
     health = HealthChecks(livez=[PING, etcd], readyz=readyz)
 
+    worker_metrics = config.worker_metrics
+    if worker_metrics is not None:
+        app.cleanup_ctx.append(worker_metrics.serve_own)
+
     async def metrics(request: web.Request) -> web.StreamResponse:
-        response = web.Response(body=generate_latest(REGISTRY), content_type=None)
+        body = generate_latest(REGISTRY) if worker_metrics is None else await worker_metrics.exposition()
+        response = web.Response(body=body, content_type=None)
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response
 

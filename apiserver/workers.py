@@ -20,7 +20,7 @@ The parent process serves nothing itself. Like a kubelet for its containers it:
 
 Health and readiness are each worker's own: ``/livez`` and ``/readyz`` are answered by whichever worker a
 connection reached, from that worker's etcd and informer state, as a kubelet probe reaches one of a
-Service's pods. ``/metrics`` is likewise one worker's (see docs/performance.md, "More than one core").
+Service's pods. ``/metrics`` is every worker's, labelled ``worker`` (``apiserver.workermetrics``).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ and resumes the watch from the last resourceVersion it saw on the restarted work
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -268,12 +269,15 @@ def test_sigterm_drains_every_worker_and_the_supervisor_exits(
     parent = server.component.pid()
     workers = worker_pids(server)
     assert len(workers) == 2
+    sockets = metrics_socket_dirs(workers)
+    assert len(sockets) == 1, f"the workers' metrics sockets are not in one directory: {sockets}"
     server.component.stop(timeout=20)
     assert parent is not None and not pid_alive(parent)
     assert not any(pid_alive(pid) for pid in workers)
     log = server.component.log_file.read_text()
     assert log.count("shutting down") == 2, log[-2000:]
     assert "killing it" not in log
+    assert not any(d.exists() for d in sockets), "the workers' metrics directory outlived the server"
 
 
 def test_a_worker_that_cannot_start_fails_the_start(etcd_server: EtcdServer, tmp_path: Path) -> None:
@@ -304,3 +308,79 @@ def test_a_worker_that_cannot_start_fails_the_start(etcd_server: EtcdServer, tmp
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "worker exited before serving" in proc.stderr
     assert time.monotonic() - started < 30
+
+
+def metrics_socket_dirs(pids: set[int]) -> set[Path]:
+    """The directories of the ``worker-<i>.sock`` metrics sockets these processes have bound."""
+    inodes: set[str] = set()
+    for pid in pids:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(FileNotFoundError):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith("socket:["):
+                    inodes.add(target[len("socket:[") : -1])
+    dirs: set[Path] = set()
+    with open("/proc/net/unix") as handle:
+        next(handle)
+        for line in handle:
+            fields = line.split()
+            if len(fields) == 8 and fields[6] in inodes and fields[7].endswith(".sock"):
+                dirs.add(Path(fields[7]).parent)
+    return dirs
+
+
+async def test_every_scrape_reads_every_worker_labelled(workers_server: ArcApiServer) -> None:
+    """Any worker a scrape reaches answers with both workers' metrics, each sample labelled `worker`; the
+    requests made on one worker's connection count on that worker only, and counters never go back."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    server = workers_server
+    await async_wait_for(lambda: len(worker_pids(server)) == 2 or None, within=60, what="two workers")
+    first, _ = sorted(worker_pids(server))
+    pinned = await pinned_to(server, first)
+    headers = {"Authorization": f"Bearer {admin_token(server)}"}
+
+    async def scrape() -> tuple[int, dict[str, float], set[str]]:
+        """(the worker that answered, requests counted per worker label, the workers of process RSS)"""
+        async with aiohttp.ClientSession(
+            connector=OneConnection(server), headers=headers
+        ) as session:  # a new connection: any worker
+            connector = session.connector
+            assert isinstance(connector, OneConnection)
+            async with session.get(server.url + "/metrics") as resp:
+                assert resp.status == 200
+                assert resp.headers["Content-Type"].startswith("text/plain; version=")
+                text = await resp.text()
+            answered = serving_pid(server, connector.local_port)
+        requests: dict[str, float] = {}
+        rss: set[str] = set()
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "apiserver_request_total":
+                    worker = sample.labels["worker"]
+                    requests[worker] = requests.get(worker, 0.0) + sample.value
+                if sample.name == "process_resident_memory_bytes":
+                    rss.add(sample.labels["worker"])
+        return answered, requests, rss
+
+    try:
+        answered_by: set[int] = set()
+        scrapes: list[dict[str, float]] = []
+        for round_ in range(12):
+            if round_ % 3 == 0:
+                for _ in range(20):  # resource requests on the pinned worker's connection only
+                    status, _, _ = await pinned.request("GET", f"{GV_PATH}/namespaces/default/orders")
+                    assert status == 200
+            answered, requests, rss = await scrape()
+            answered_by.add(answered)
+            assert rss == {"0", "1"}, f"a scrape did not read both workers: {rss}"
+            for worker, count in (scrapes[-1] if scrapes else {}).items():  # a worker that served requests
+                assert requests.get(worker, 0.0) >= count, f"{worker} went back: {scrapes[-1]} → {requests}"
+            scrapes.append(requests)
+        # 60 GETs on the pinned worker's connection after the first scrape: they count on one worker only,
+        # whichever worker answered each scrape.
+        grown = sorted(scrapes[-1].get(w, 0.0) - scrapes[0].get(w, 0.0) for w in ("0", "1"))
+        assert grown[1] >= 60 and grown[0] < 30, scrapes
+        assert len(answered_by) == 2, "every scrape reached the same worker: 12 new connections, 1 worker"
+    finally:
+        await pinned.close()
