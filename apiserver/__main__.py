@@ -9,6 +9,7 @@ import gc
 import logging
 import multiprocessing.connection
 import signal
+import socket
 import ssl
 import sys
 import tempfile
@@ -18,7 +19,7 @@ import uvloop
 from aiohttp import web
 
 from apiserver.certs import load_cert_chain_from_memory
-from apiserver.connections import GovernedSite
+from apiserver.connections import GovernedSite, unix_listener
 from apiserver.observability import TracingSettings, setup_logging, setup_tracing
 from apiserver.options import ServingOptions, complete, parser
 from apiserver.server import SHUTDOWN, Config, create_app
@@ -57,10 +58,12 @@ async def serve(
     worker: int | None = None,
     ready: multiprocessing.connection.Connection | None = None,
     metrics_dir: Path | None = None,
+    terminator: socket.socket | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT. ``worker``: this process's index under ``--workers`` (``ready`` gets one
     byte once it listens; the port is then shared with the other workers by ``SO_REUSEPORT``);
-    ``metrics_dir``: where the workers serve their own metrics to each other (``workermetrics``)."""
+    ``metrics_dir``: where the workers serve their own metrics to each other (``workermetrics``);
+    ``terminator``: the listening Unix socket of ``--tls-terminator-socket`` (shared by all workers)."""
     context = serving_context(serving)
     if worker is not None and metrics_dir is not None:
         config = dataclasses.replace(config, worker_metrics=WorkerMetrics(metrics_dir, worker))
@@ -89,6 +92,10 @@ async def serve(
         reuse_port=worker is not None,
     )
     await site.start()
+    if terminator is not None:
+        # Plain HTTP/1.1 from the local TLS terminator; no connection governor (the terminator has the
+        # read-header deadline and connection cap towards the clients), keep-alive as on the TCP port.
+        await web.SockSite(runner, terminator).start()
     # Everything allocated up to here (modules, schemas, the OpenAPI documents, clients) lives as long as
     # the process: move it out of the collector's generations, so that a full collection under load
     # walks only what requests allocated (a full collection of the started server took ~20 ms, a pause
@@ -123,9 +130,24 @@ def main(argv: list[str] | None = None) -> int:
         tracing = TracingSettings.from_flags(args)
     except ValueError as exc:
         raise SystemExit(f"arc-apiserver: {exc}") from exc
+    terminator = (
+        unix_listener(serving.tls_terminator_socket) if serving.tls_terminator_socket is not None else None
+    )
+    try:
+        return _run(config, serving, tracing, terminator)
+    finally:
+        if terminator is not None and serving.tls_terminator_socket is not None:
+            terminator.close()
+            with contextlib.suppress(FileNotFoundError):
+                serving.tls_terminator_socket.unlink()
+
+
+def _run(
+    config: Config, serving: ServingOptions, tracing: TracingSettings, terminator: socket.socket | None
+) -> int:
     if serving.workers == 1:
         setup_tracing(tracing, "arc-apiserver")
-        uvloop.run(serve(config, serving))
+        uvloop.run(serve(config, serving, terminator=terminator))
         return 0
 
     def worker_main(index: int, ready: multiprocessing.connection.Connection) -> None:
@@ -133,7 +155,16 @@ def main(argv: list[str] | None = None) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, signal.SIG_DFL)
         setup_tracing(tracing, "arc-apiserver")  # its exporter's thread is per process
-        uvloop.run(serve(config, serving, worker=index, ready=ready, metrics_dir=Path(metrics_dir.name)))
+        uvloop.run(
+            serve(
+                config,
+                serving,
+                worker=index,
+                ready=ready,
+                metrics_dir=Path(metrics_dir.name),
+                terminator=terminator,
+            )
+        )
 
     # The workers' metrics sockets: a directory only this user may open, removed when the server exits.
     metrics_dir = tempfile.TemporaryDirectory(prefix="arc-apiserver-metrics-")

@@ -17,8 +17,13 @@ the idle timeout (``keepalive_timeout``) but no header deadline of its own, so:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import socket
+import stat
 import time
+from pathlib import Path
 from typing import Any, cast
 
 import orjson
@@ -193,3 +198,25 @@ class GovernedSite(web.BaseSite):
             reuse_port=self._reuse_port or None,
             ssl_handshake_timeout=self._read_header_timeout if self._ssl_context else None,
         )
+
+
+def unix_listener(path: Path, *, backlog: int = 1024) -> socket.socket:
+    """A listening Unix socket at ``path`` for the local TLS terminator (``--tls-terminator-socket``),
+    readable and writable by this user only: whoever can connect to it can claim any client certificate it
+    likes (the terminator is trusted to have done the TLS handshake). Bound once by the started process
+    (``--workers`` share it: forked workers inherit the socket); a stale socket file is replaced."""
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISSOCK(path.lstat().st_mode):
+            path.unlink()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o177)
+    try:
+        sock.bind(str(path))
+    except OSError:
+        sock.close()
+        raise
+    finally:
+        os.umask(old_umask)
+    sock.listen(backlog)
+    sock.setblocking(False)
+    return sock

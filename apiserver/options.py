@@ -10,6 +10,7 @@ from typing import Literal, cast
 from api.duration import parse_duration
 from api.tracing import add_tracing_flags
 from apiserver.connections import IDLE_TIMEOUT, MAX_CONNECTIONS, READ_HEADER_TIMEOUT
+from apiserver.delegation.authn import CLIENT_CERT_HEADER
 from apiserver.delegation.authz import AUTHORIZED_TTL, UNAUTHORIZED_TTL
 from apiserver.listing import MAX_IN_FLIGHT, MAX_QUEUED
 from apiserver.server import Config
@@ -38,6 +39,8 @@ class ServingOptions:
     max_connections: int = MAX_CONNECTIONS
     workers: int = 1
     """API server processes on the port (``SO_REUSEPORT``), supervised by the started one (``workers``)."""
+    tls_terminator_socket: Path | None = None
+    """Also serve HTTP/1.1 on this Unix socket, for a local TLS terminator (HTTP/2 to the aggregator)."""
 
 
 def parser() -> argparse.ArgumentParser:
@@ -100,6 +103,21 @@ def parser() -> argparse.ArgumentParser:
         default=1,
         help="API server processes serving the port (SO_REUSEPORT), each with its own etcd watches; "
         "the started process supervises them (restarts a dead one, SIGTERM drains all). One uses one core",
+    )
+    p.add_argument(
+        "--tls-terminator-socket",
+        type=Path,
+        help="also serve HTTP/1.1 on this Unix socket (mode 0600) for a local TLS terminator in front of ARC "
+        "(HAProxy speaking HTTP/2 to kube-apiserver's aggregator: docs/performance.md); requests on it "
+        "authenticate with the client certificate of --tls-terminator-client-cert-header, checked as a TLS "
+        "client certificate is. Aggregated mode only. Whoever can connect to the socket is trusted with that "
+        "header: keep it in a directory only the terminator shares",
+    )
+    p.add_argument(
+        "--tls-terminator-client-cert-header",
+        default=CLIENT_CERT_HEADER,
+        help="the header in which the terminator passes the client certificate it verified, base64 DER as "
+        f"RFC 9440 (default {CLIENT_CERT_HEADER}); honoured on the Unix socket only, never on the TCP port",
     )
     p.add_argument("--bind-address", default="127.0.0.1")
     p.add_argument("--secure-port", type=int, default=8443)
@@ -206,6 +224,7 @@ def complete(args: argparse.Namespace) -> tuple[Config, ServingOptions]:
         idle_timeout=args.idle_timeout,
         max_connections=args.max_connections,
         workers=args.workers,
+        tls_terminator_socket=args.tls_terminator_socket,
     )
     hosts = ["localhost", "127.0.0.1", args.bind_address]
     if args.tls_cert_file is not None:
@@ -237,7 +256,16 @@ def complete(args: argparse.Namespace) -> tuple[Config, ServingOptions]:
         max_queued_lists=args.max_queued_lists,
         authorization_cache_authorized_ttl=args.authorization_webhook_cache_authorized_ttl,
         authorization_cache_unauthorized_ttl=args.authorization_webhook_cache_unauthorized_ttl,
+        terminator_client_cert_header=(
+            args.tls_terminator_client_cert_header if args.tls_terminator_socket is not None else None
+        ),
     )
+    if args.tls_terminator_socket is not None and args.standalone:
+        raise SystemExit(
+            "arc-apiserver: --tls-terminator-socket is for the aggregated mode, not --standalone"
+        )
+    if not args.tls_terminator_client_cert_header.strip():
+        raise SystemExit("arc-apiserver: --tls-terminator-client-cert-header must not be empty")
     if args.max_inflight_lists < 1 or args.max_queued_lists < 1:
         raise SystemExit("arc-apiserver: --max-inflight-lists must be >= 1, --max-queued-lists >= 1")
     if args.workers < 1:

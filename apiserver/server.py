@@ -82,6 +82,9 @@ class Config:
     delegated: bool = False
     ssl_context: ssl.SSLContext | None = None
     """The serving TLS context: delegated mode adds the ConfigMap's CAs to verify client certificates."""
+    terminator_client_cert_header: str | None = None
+    """Delegated mode behind a local TLS terminator (``--tls-terminator-socket``): on Unix-socket connections
+    only, this header carries the client certificate the terminator verified (``delegation.authn``)."""
     storage: Storage | None = None
     """An already built storage (tests inject the in-memory one); else etcd from ``etcd_servers``."""
     max_inflight_lists: int = MAX_IN_FLIGHT
@@ -122,8 +125,12 @@ def create_app(config: Config) -> web.Application:
             kube, trust=lambda pems: trust(cadata=pems) if trust else None
         )
         authenticators += [
-            RequestHeaderAuthenticator(extension_auth),
-            ClientCertificateAuthenticator(extension_auth),
+            RequestHeaderAuthenticator(
+                extension_auth, terminator_header=config.terminator_client_cert_header
+            ),
+            ClientCertificateAuthenticator(
+                extension_auth, terminator_header=config.terminator_client_cert_header
+            ),
             TokenReviewAuthenticator(kube),
         ]
         authorizer = sar_authorizer = SubjectAccessReviewAuthorizer(

@@ -28,6 +28,13 @@ client); TCP connections opened to each ARC server per 1,000 operations (``/proc
 (``VmHWM``) of each at the end. Systems are interleaved per concurrency so that drifting load on the
 machine hits all of them alike. The objects are Orders with 3 artifacts (~600 bytes).
 
+``--h2`` adds a fifth system, ``arc-aggregated-h2``: the same aggregated ARC, reached by the aggregator
+through HAProxy (``hack/haproxy.py``: TLS with ``alpn h2,http/1.1`` in front of ARC's
+``--tls-terminator-socket``). Both aggregated variants run on the one stack: before each of their blocks the
+APIService's port is switched (ARC's TLS port or HAProxy's) and the switch is confirmed by HAProxy's request
+counter. Their runs also record the terminator's new client connections, requests received over HTTP/2 and
+connections opened to ARC. ``--systems`` limits the run to some systems.
+
 Everything runs on this machine's 2 cores: the client competes with the servers, and kube-controller-manager
 (garbage collector, quota) watches both the aggregated ARC kinds and the CRDs, as in a real cluster.
 """
@@ -36,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import copy
 import dataclasses
 import json
@@ -69,7 +77,7 @@ from bench.common import (
     work_directory,
 )
 from hack.arcapiserver import ArcApiServer
-from hack.cluster import LocalCluster
+from hack.cluster import ARC_APISERVICE, LocalCluster
 from hack.kube import KubeHTTP, KubeHTTPError
 
 ARC_GROUP = "arc.opendefense.cloud"
@@ -78,6 +86,8 @@ VERSION = "v1alpha1"
 CONCURRENCIES = (1, 16, 64)
 OPERATIONS = ("create", "get", "update", "patch", "apply")
 SYSTEMS = ("raw-etcd", "arc-direct", "arc-aggregated", "crd")
+H2_SYSTEM = "arc-aggregated-h2"
+AGGREGATED = ("arc-aggregated", H2_SYSTEM)
 _MOD = rpc.Compare.CompareTarget.MOD
 _EQUAL = rpc.Compare.CompareResult.EQUAL
 MERGE_PATCH = "application/merge-patch+json"
@@ -586,6 +596,19 @@ def client_ports(server_port: int) -> set[int]:
     return ports
 
 
+def namespace_of(system: str, namespace: str) -> str:
+    """The namespace a system's objects go to: both aggregated variants store into the same ARC."""
+    return f"{namespace}-h2" if system == H2_SYSTEM else namespace
+
+
+Probe = Callable[[], dict[str, int]]
+"""Counters read before and after each run of a system; the differences go into its summary."""
+
+
+async def _no_switch(system: str) -> None:
+    return None
+
+
 async def measure(
     apis: Mapping[str, Api],
     raw: Raw,
@@ -593,22 +616,36 @@ async def measure(
     sizes: Sizes,
     *,
     server_ports: Mapping[str, int] | None = None,
+    systems: tuple[str, ...] = SYSTEMS,
+    switch: Callable[[str], Awaitable[None]] = _no_switch,
+    probes: Mapping[str, Probe] | None = None,
 ) -> dict[str, Any]:
     """Every run; ``server_ports`` (system → the port of the ARC server behind it) adds the number of TCP
-    connections opened to that server per 1,000 operations (the aggregator's proxy connections)."""
+    connections opened to that server per 1,000 operations (the aggregator's proxy connections);
+    ``switch(system)`` is awaited before each block of a system's runs (routing the aggregator);
+    ``probes`` (system → counters) add the counters' differences over each run."""
     server_ports = server_ports or {}
+    probes = probes or {}
     runs: list[dict[str, Any]] = []
-    for api in apis.values():  # warm-up, not measured: handlers, caches, connections
-        await create_many(api, "warmup", [f"w{i}" for i in range(200)], concurrency=16)
+    for name, api in apis.items():  # warm-up, not measured: handlers, caches, connections
+        await switch(name)
+        await create_many(api, namespace_of(name, "warmup"), [f"w{i}" for i in range(200)], concurrency=16)
     await raw.put_many([f"/raw/warmup/orders/w{i}" for i in range(200)], b"{}", concurrency=16)
     for concurrency in CONCURRENCIES:
         count = sizes.ops // 4 if concurrency == 1 else sizes.ops
         ns = f"c{concurrency}"
-        for system in SYSTEMS:
-            ops = raw_operations(raw, ns) if system == "raw-etcd" else http_operations(apis[system], ns)
+        for system in systems:
+            await switch(system)
+            ops = (
+                raw_operations(raw, ns)
+                if system == "raw-etcd"
+                else http_operations(apis[system], namespace_of(system, ns))
+            )
             for op in OPERATIONS:
                 port = server_ports.get(system)
                 before = client_ports(port) if port else set()
+                probe = probes.get(system)
+                counters = probe() if probe else {}
                 run = await drive(
                     f"{system} {op}", ops[op], operations=count, concurrency=concurrency, pids=dict(pids)
                 )
@@ -616,6 +653,8 @@ async def measure(
                 if port:
                     opened = len(client_ports(port) - before)
                     summary["server_connections_opened_per_1k_ops"] = round(opened * 1000 / count, 1)
+                if probe:
+                    summary["counters"] = {k: v - counters.get(k, 0) for k, v in probe().items()}
                 runs.append(summary)
                 log(
                     f"{system:>14} {op:>6} @{concurrency:<2}: {summary['ops_per_second']:>8.1f} ops/s"
@@ -626,7 +665,8 @@ async def measure(
     stored = 0
     for size in sizes.list_sizes:
         names = [f"l{i}" for i in range(stored, size)]
-        for system in SYSTEMS:
+        for system in systems:
+            await switch(system)
             cpu_before = {k: cpu_seconds(p) for k, p in pids.items()}
             if system == "raw-etcd":
                 await raw.put_many(
@@ -634,9 +674,9 @@ async def measure(
                 )
                 times = await list_raw(raw, "/raw/list/orders/", size, sizes.list_repeats)
             else:
-                await create_many(apis[system], "list", names)
+                await create_many(apis[system], namespace_of(system, "list"), names)
                 cpu_before = {k: cpu_seconds(p) for k, p in pids.items()}
-                times = await list_http(apis[system], "list", size, sizes.list_repeats)
+                times = await list_http(apis[system], namespace_of(system, "list"), size, sizes.list_repeats)
             cpu = {
                 k: round((cpu_seconds(p) - cpu_before[k]) / sizes.list_repeats, 3) for k, p in pids.items()
             }
@@ -652,11 +692,14 @@ async def measure(
         stored = size
 
     watches: dict[str, Any] = {}
-    for system in SYSTEMS:
+    for system in systems:
+        await switch(system)
         if system == "raw-etcd":
             latencies = await watch_latency_raw(raw, "/raw/watch/orders/", sizes.watch_writes)
         else:
-            latencies = await watch_latency_http(apis[system], "watch", sizes.watch_writes)
+            latencies = await watch_latency_http(
+                apis[system], namespace_of(system, "watch"), sizes.watch_writes
+            )
         watches[system] = latency_summary(latencies)
         log(f"{system:>14} watch: p50 {watches[system]['p50_ms']} ms  p99 {watches[system]['p99_ms']} ms")
     return {"runs": runs, "lists": lists, "watch": watches}
@@ -668,6 +711,7 @@ def ratios(results: Mapping[str, Any]) -> dict[str, Any]:
     server_of = {
         "arc-direct": "arc-apiserver-direct",
         "arc-aggregated": "arc-apiserver",
+        H2_SYSTEM: "arc-apiserver",
         "crd": "kube-apiserver",
     }
     out: dict[str, Any] = {}
@@ -675,11 +719,23 @@ def ratios(results: Mapping[str, Any]) -> dict[str, Any]:
         for c in CONCURRENCIES:
             raw, crd = by.get(("raw-etcd", op, c)), by.get(("crd", op, c))
             row: dict[str, Any] = {}
-            for system in ("arc-direct", "arc-aggregated"):
+            for system in ("arc-direct", *AGGREGATED):
                 arc = by.get((system, op, c))
-                if not (arc and raw and crd):
+                if not (arc and crd):
+                    continue
+                if system in AGGREGATED:
+                    cpu = arc["cpu_s_per_1k_ops"]
+                    row[system] = {
+                        "throughput_vs_crd": round(arc["ops_per_second"] / crd["ops_per_second"], 2),
+                        "p99_vs_crd": round(arc["p99_ms"] / crd["p99_ms"], 2),
+                        "server_cpu_s_per_1k": cpu["arc-apiserver"],
+                        "kube_apiserver_cpu_s_per_1k": cpu["kube-apiserver"],
+                        "terminator_cpu_s_per_1k": cpu.get("arc-h2-terminator"),
+                    }
+                if not raw:
                     continue
                 row[system] = {
+                    **row.get(system, {}),
                     "throughput_vs_crd": round(arc["ops_per_second"] / crd["ops_per_second"], 2),
                     "throughput_vs_raw": round(arc["ops_per_second"] / raw["ops_per_second"], 3),
                     "p99_vs_raw": round(arc["p99_ms"] / raw["p99_ms"], 2),
@@ -693,35 +749,115 @@ def ratios(results: Mapping[str, Any]) -> dict[str, Any]:
             out[f"{op}@{c}"] = row
     lists = {(e["system"], e["objects"]): e for e in results.get("lists", [])}
     for (system, size), entry in lists.items():
-        if system.startswith("arc"):
+        if system.startswith("arc") and ("crd", size) in lists:
             out[f"list{size}:{system}"] = {
                 "vs_crd": round(entry["min_ms"] / lists[("crd", size)]["min_ms"], 2),
-                "vs_raw": round(entry["min_ms"] / lists[("raw-etcd", size)]["min_ms"], 2),
+                **(
+                    {"vs_raw": round(entry["min_ms"] / lists[("raw-etcd", size)]["min_ms"], 2)}
+                    if ("raw-etcd", size) in lists
+                    else {}
+                ),
             }
     return out
 
 
-async def run(cluster: LocalCluster, direct: ArcApiServer, sizes: Sizes) -> dict[str, Any]:
-    targets = {
-        "arc-direct": token_target("arc-direct", direct),
-        "arc-aggregated": admin_target("arc-aggregated", cluster, ARC_GROUP),
-        "crd": admin_target("crd", cluster, CRD_GROUP),
+def terminator_counters(cluster: LocalCluster) -> dict[str, int]:
+    """HAProxy's counters: client connections and requests (all, over HTTP/2), connections to ARC."""
+    stats = cluster.h2_terminator.stats()
+    front, server = stats["arc/FRONTEND"], stats["arc/arc"]
+
+    def number(row: Mapping[str, str], key: str) -> int:
+        return int(row.get(key) or 0)
+
+    return {
+        "terminator_client_connections": number(front, "conn_tot"),
+        "terminator_h2_connections": number(front, "h2_total_connections"),
+        "terminator_requests": number(front, "req_tot"),
+        "terminator_h2_requests": number(front, "h2_headers_rcvd"),
+        "terminator_connections_to_arc": number(server, "connect"),
+        "terminator_reused_connections_to_arc": number(server, "reuse"),
     }
-    apis = {name: Api(t) for name, t in targets.items()}
+
+
+def set_apiservice_port(admin: KubeHTTP, port: int) -> None:
+    admin.request(
+        "PATCH",
+        f"/apis/apiregistration.k8s.io/v1/apiservices/{ARC_APISERVICE}",
+        body=orjson.dumps({"spec": {"service": {"port": port}}}),
+        content_type=MERGE_PATCH,
+    )
+
+
+def aggregator_switch(
+    cluster: LocalCluster, apis: Mapping[str, Api], *, timeout: float = 60.0
+) -> Callable[[str], Awaitable[None]]:
+    """Route the aggregator to ARC's TLS port (``arc-aggregated``) or HAProxy's (``arc-aggregated-h2``)
+    before a system's block, and wait until requests through kube-apiserver arrive where they should."""
+    admin = cluster.admin()
+    current: list[str] = []
+
+    async def switch(system: str) -> None:
+        if system not in AGGREGATED or current == [system]:
+            return
+        want_h2 = system == H2_SYSTEM
+        port = cluster.ports.arc_h2_terminator if want_h2 else cluster.ports.arc_apiserver
+        await asyncio.to_thread(set_apiservice_port, admin, port)
+        deadline = time.monotonic() + timeout
+        while True:
+            before = terminator_counters(cluster)["terminator_requests"]
+            for _ in range(5):
+                with contextlib.suppress(RuntimeError, aiohttp.ClientError):
+                    await apis[system].request("GET", f"/apis/{ARC_GROUP}/{VERSION}")
+            through = terminator_counters(cluster)["terminator_requests"] - before
+            if (through >= 5) if want_h2 else (through == 0):
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the aggregator does not route to port {port} after {timeout:.0f}s")
+            await asyncio.sleep(0.5)
+        current[:] = [system]
+        log(f"aggregator routed to {'HAProxy (h2)' if want_h2 else 'ARC (HTTP/1.1)'} on port {port}")
+
+    return switch
+
+
+async def run(
+    cluster: LocalCluster, direct: ArcApiServer | None, sizes: Sizes, systems: tuple[str, ...]
+) -> dict[str, Any]:
+    targets = {"crd": admin_target("crd", cluster, CRD_GROUP)}
+    if direct is not None:
+        targets["arc-direct"] = token_target("arc-direct", direct)
+    for system in AGGREGATED:
+        if system in systems:
+            targets[system] = admin_target(system, cluster, ARC_GROUP)
+    apis = {name: Api(t) for name, t in targets.items() if name in systems}
     raw = Raw(cluster.etcd_arc.client_url)
     pids: dict[str, int] = {"bench-client": os.getpid()}
-    for name in ("arc-apiserver", "kube-apiserver", "etcd", "etcd-arc"):
+    names = ["arc-apiserver", "kube-apiserver", "etcd", "etcd-arc"]
+    if cluster.with_h2_terminator:
+        names.append("arc-h2-terminator")
+    for name in names:
         pid = cluster.component(name).pid()
         assert pid is not None, name
         pids[name] = pid
-    direct_pid = direct.component.pid()
-    assert direct_pid is not None
-    pids["arc-apiserver-direct"] = direct_pid
+    if direct is not None:
+        direct_pid = direct.component.pid()
+        assert direct_pid is not None
+        pids["arc-apiserver-direct"] = direct_pid
     rss_start = {k: rss_bytes(p) for k, p in pids.items()}
     started = time.perf_counter()
     try:
-        ports = {"arc-aggregated": cluster.ports.arc_apiserver, "arc-direct": direct.port}
-        results = await measure(apis, raw, pids, sizes, server_ports=ports)
+        ports = {"arc-aggregated": cluster.ports.arc_apiserver}
+        if direct is not None:
+            ports["arc-direct"] = direct.port
+        switch: Callable[[str], Awaitable[None]] = _no_switch
+        probes: dict[str, Probe] = {}
+        if cluster.with_h2_terminator:
+            ports[H2_SYSTEM] = cluster.ports.arc_h2_terminator
+            switch = aggregator_switch(cluster, apis)
+            probes = {system: lambda: terminator_counters(cluster) for system in AGGREGATED}
+        results = await measure(
+            apis, raw, pids, sizes, server_ports=ports, systems=systems, switch=switch, probes=probes
+        )
     finally:
         for api in apis.values():
             await api.close()
@@ -753,7 +889,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workers", type=int, default=1, help="arc-apiserver --workers for both ARC servers (default 1)"
     )
+    parser.add_argument(
+        "--h2",
+        action="store_true",
+        help=f"also ARC through HAProxy speaking HTTP/2 to the aggregator ({H2_SYSTEM}, hack/haproxy.py)",
+    )
+    parser.add_argument(
+        "--systems",
+        nargs="+",
+        choices=(*SYSTEMS, H2_SYSTEM),
+        help="measure only these systems, in this order within each block (default: all; crd is the "
+        "reference of the ratios)",
+    )
     args = parser.parse_args(argv)
+    systems: tuple[str, ...] = (*SYSTEMS[:3], H2_SYSTEM, SYSTEMS[3]) if args.h2 else SYSTEMS
+    if args.systems:  # in the order given: which system of a block runs first is the caller's choice
+        systems = tuple(dict.fromkeys(s for s in args.systems if s in systems or s == H2_SYSTEM))
+        if H2_SYSTEM in systems and not args.h2:
+            parser.error(f"{H2_SYSTEM} needs --h2")
     sizes = QUICK if args.quick else FULL
     if args.ops:
         sizes = dataclasses.replace(sizes, ops=args.ops)
@@ -763,30 +916,44 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, exit_on_signal)  # unwind through the finally that stops the stack
     with work_directory("arc-bench-compare-", keep=args.keep) as work_dir:
         workers = (f"--workers={args.workers}",) if args.workers > 1 else ()
-        cluster = LocalCluster(work_dir, controller_manager=False, etcd_tls=False, arc_apiserver_args=workers)
-        direct = ArcApiServer(
+        cluster = LocalCluster(
             work_dir,
-            cluster.etcd_arc.client_url,
-            name="arc-apiserver-direct",
-            etcd_prefix="/arc-direct",
-            extra_args=("--log-level=WARNING", *workers),
+            controller_manager=False,
+            etcd_tls=False,
+            arc_apiserver_args=workers,
+            h2_terminator=args.h2,
+        )
+        direct = (
+            ArcApiServer(
+                work_dir,
+                cluster.etcd_arc.client_url,
+                name="arc-apiserver-direct",
+                etcd_prefix="/arc-direct",
+                extra_args=("--log-level=WARNING", *workers),
+            )
+            if "arc-direct" in systems
+            else None
         )
         try:
             cluster.up()
-            direct.start()
+            if direct is not None:
+                direct.start()
             admin = cluster.admin()
             install_crds(admin)
-            ensure_namespaces(admin, [f"c{c}" for c in CONCURRENCIES] + ["list", "watch", "warmup"])
+            namespaces = [f"c{c}" for c in CONCURRENCIES] + ["list", "watch", "warmup"]
+            ensure_namespaces(admin, namespaces + [namespace_of(H2_SYSTEM, ns) for ns in namespaces])
             log("stack up, CRDs established; measuring")
             import uvloop
 
-            result = uvloop.run(run(cluster, direct, sizes))
+            result = uvloop.run(run(cluster, direct, sizes, systems))
         finally:
-            direct.stop()
+            if direct is not None:
+                direct.stop()
             cluster.down()
     report = {
         **report_header("compare", "quick" if args.quick else "full"),
         "arc_workers": args.workers,
+        "systems": list(systems),
         "sizes": {"ops": sizes.ops, "ops_at_1": sizes.ops // 4, "lists": list(sizes.list_sizes)},
         **result,
     }

@@ -11,7 +11,9 @@ argo-workflow-controller (hack/argo.py), arc-controller-manager and prometheus (
 both API servers and the controller manager, evaluates deploy/prometheus/'s rules). ``up`` then installs the
 demo objects (deploy/demo/, deploy/workflowtemplates/). With tracing (``--tracing``, the CLI's default;
 ``LocalCluster(tracing=True)``) jaeger (hack/jaeger.py) starts first and kube-apiserver, arc-apiserver and
-arc-controller-manager send their spans to it over OTLP.
+arc-controller-manager send their spans to it over OTLP. With ``--h2-terminator``
+(``LocalCluster(h2_terminator=True)``) arc-h2-terminator (hack/haproxy.py: HAProxy, TLS with HTTP/2) starts
+before arc-apiserver and the APIService points at it; ARC serves it over a Unix socket.
 
 Everything lives under the work directory (default ``.arc/`` in the checkout): ``pki/``, ``data/``,
 ``kubeconfig`` (admin), ``run/<component>.pid``, ``logs/<component>.log`` and ``cluster.json`` with the
@@ -38,6 +40,7 @@ import yaml
 from hack import argo, kueue, pki, prometheus
 from hack.binaries import REPO_ROOT, binary_path
 from hack.etcd import EtcdServer, EtcdTLS
+from hack.haproxy import H2Terminator
 from hack.jaeger import Jaeger
 from hack.kube import KubeHTTP, KubeHTTPError, write_kubeconfig
 from hack.manifests import documents
@@ -84,6 +87,7 @@ class Ports:
     jaeger_collector_grpc: int
     jaeger_collector_http: int
     jaeger_query_grpc: int
+    arc_h2_terminator: int
 
     @classmethod
     def allocate(cls, known: dict[str, int] | None = None) -> Ports:
@@ -128,6 +132,7 @@ class LocalCluster:
         etcd_tls: bool = True,
         arc_apiserver_args: Sequence[str] = (),
         tracing: bool = False,
+        h2_terminator: bool = False,
     ) -> None:
         """``controller_manager=False`` leaves ARC's controller manager out (tests that run their own).
 
@@ -145,6 +150,9 @@ class LocalCluster:
         ``arc_apiserver_args``: more flags for the host API server (benchmarks: ``--workers=2``).
         ``tracing=True`` runs Jaeger and points kube-apiserver's, arc-apiserver's and the controller
         manager's tracing at it (``LocalCluster.jaeger``).
+        ``h2_terminator=True`` puts HAProxy (``hack/haproxy.py``) in front of ARC's API server: TLS with
+        ``h2`` for kube-apiserver's aggregator on its own port (the APIService's), ARC behind it on
+        ``--tls-terminator-socket``; ARC's TLS port keeps serving (probes, Prometheus).
         """
         self.work_dir = work_dir.resolve()
         self.with_controller_manager = controller_manager
@@ -156,6 +164,7 @@ class LocalCluster:
         self.pod_cidrs = tuple(pod_cidrs)
         self.with_demo = demo
         self.tracing = tracing
+        self.with_h2_terminator = h2_terminator
         self.pki_dir = self.work_dir / "pki"
         self.kubeconfig = self.work_dir / "kubeconfig"
         self.state_file = self.work_dir / "cluster.json"
@@ -192,6 +201,7 @@ class LocalCluster:
                 or c.name not in ("arc-apiserver", "etcd-arc", "prometheus", "argo-server")
             )
             and (self.tracing or c.name != "jaeger")
+            and ((self.with_h2_terminator and self.with_arc_apiserver) or c.name != "arc-h2-terminator")
         ]
 
     @property
@@ -418,6 +428,11 @@ class LocalCluster:
             f"--secure-port={self.ports.arc_apiserver}",
             f"--tls-cert-file={p / 'arc-apiserver.crt'}",
             f"--tls-private-key-file={p / 'arc-apiserver.key'}",
+            *(
+                [f"--tls-terminator-socket={self.h2_terminator.backend_socket}"]
+                if self.with_h2_terminator
+                else []
+            ),
             *self.arc_apiserver_args,
             *self.tracing_flags(),
         ]
@@ -446,9 +461,26 @@ class LocalCluster:
             }
         )
         apiservice = yaml.safe_load((DEPLOY_DIR / "apiserver" / "apiservice.yaml").read_text())
-        apiservice["spec"]["service"]["port"] = self.ports.arc_apiserver
+        apiservice["spec"]["service"]["port"] = self.apiservice_port
         apiservice["spec"]["caBundle"] = base64.b64encode((self.pki_dir / "ca.crt").read_bytes()).decode()
         client.apply(apiservice)
+
+    @property
+    def apiservice_port(self) -> int:
+        """Where the aggregator reaches ARC: HAProxy's port with the h2 terminator, else ARC's TLS port."""
+        return self.ports.arc_h2_terminator if self.with_h2_terminator else self.ports.arc_apiserver
+
+    @property
+    def h2_terminator(self) -> H2Terminator:
+        p = self.pki_dir
+        return H2Terminator(
+            work_dir=self.work_dir,
+            port=self.ports.arc_h2_terminator,
+            backend_socket=self.work_dir / "sockets" / "arc-apiserver.sock",
+            cert_file=p / "arc-apiserver.crt",
+            key_file=p / "arc-apiserver.key",
+            client_ca_files=(p / "ca.crt", p / "front-proxy-ca.crt"),
+        )
 
     def apiservice_available(self) -> bool:
         apiservice = self.admin().get(f"/apis/apiregistration.k8s.io/v1/apiservices/{ARC_APISERVICE}")
@@ -732,8 +764,10 @@ class LocalCluster:
         """Only what serves the APIs: both etcds, kube-apiserver and ARC's API server behind the aggregator
         (tests of API semantics that need no controllers, nodes, Argo or Kueue; ``down()`` stops them)."""
         self.ensure_pki()
-        for name in ("jaeger", *API_COMPONENTS) if self.tracing else API_COMPONENTS:
-            self.start_component(COMPONENTS_BY_NAME[name])
+        wanted = set(self.component_names)
+        for name in ("jaeger", *API_COMPONENTS):
+            if name in wanted:
+                self.start_component(COMPONENTS_BY_NAME[name])
 
     def ensure_fake_nodes(self) -> None:
         client = self.admin()
@@ -814,8 +848,10 @@ class LocalCluster:
         )
 
     def down(self) -> None:
-        """Stop every component in reverse start order (SIGTERM, SIGKILL after a timeout)."""
-        for name in reversed(self.component_names):
+        """Stop every component in reverse start order (SIGTERM, SIGKILL after a timeout) — also those this
+        instance's options leave out (a stack started with ``--h2-terminator`` or tracing, stopped without
+        them)."""
+        for name in reversed([c.name for c in COMPONENTS]):
             component = self.component(name)
             if component.is_running():
                 component.stop(timeout=20)
@@ -852,6 +888,12 @@ COMPONENTS: tuple[ComponentSpec, ...] = (
     ComponentSpec("kube-controller-manager", LocalCluster.kube_controller_manager_argv),
     ComponentSpec("kube-scheduler", LocalCluster.kube_scheduler_argv),
     ComponentSpec("kwok", LocalCluster.kwok_argv, after=LocalCluster.prepare_nodes),
+    ComponentSpec(
+        "arc-h2-terminator",
+        lambda c: c.h2_terminator.argv(),
+        ready=lambda c: c.h2_terminator.ready(c.pki_dir / "ca.crt"),
+        ready_what="serving TLS with h2",
+    ),
     ComponentSpec(
         "arc-apiserver",
         LocalCluster.arc_apiserver_argv,
@@ -897,7 +939,7 @@ COMPONENTS: tuple[ComponentSpec, ...] = (
 """The stack, in start order."""
 
 COMPONENTS_BY_NAME: dict[str, ComponentSpec] = {c.name: c for c in COMPONENTS}
-API_COMPONENTS = ("etcd", "etcd-arc", "kube-apiserver", "arc-apiserver")
+API_COMPONENTS = ("etcd", "etcd-arc", "kube-apiserver", "arc-h2-terminator", "arc-apiserver")
 # (with tracing, ``up_api_only`` starts jaeger first too)
 """What ``up_api_only`` starts: the APIs without controllers, nodes, Argo or Kueue."""
 
@@ -965,8 +1007,13 @@ def main(argv: list[str] | None = None) -> int:
         default=True,
         help="run Jaeger and send kube-apiserver's and ARC's spans to it",
     )
+    parser.add_argument(
+        "--h2-terminator",
+        action="store_true",
+        help="HAProxy in front of ARC's API server: HTTP/2 to kube-apiserver's aggregator (hack/haproxy.py)",
+    )
     args = parser.parse_args(argv)
-    cluster = LocalCluster(args.work_dir, tracing=args.tracing)
+    cluster = LocalCluster(args.work_dir, tracing=args.tracing, h2_terminator=args.h2_terminator)
     if args.command == "up":
         cluster.up()
         print(f"export KUBECONFIG={cluster.kubeconfig}", flush=True)

@@ -13,13 +13,23 @@ current ConfigMap.
 - :class:`TokenReviewAuthenticator`: bearer tokens of direct clients, reviewed by kube-apiserver, cached 10 s.
 
 Every authenticated user also gets the group ``system:authenticated``.
+
+Behind a local TLS terminator (``--tls-terminator-socket``: HAProxy speaking HTTP/2 to kube-apiserver's
+aggregator, see docs/performance.md) the TLS handshake happens in the terminator, which forwards requests over
+a Unix socket with the client certificate it verified in one header (RFC 9440 ``Client-Cert``). On that
+socket — and only there, never on the TCP listener — the header stands for the TLS peer certificate, and
+every check above still runs on it in this process (issuer against the live ConfigMap, validity, allowed
+names, client-auth usage). A malformed header is refused like a certificate that does not verify.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import hashlib
 import logging
+import socket
 import ssl
 import time
 import urllib.parse
@@ -138,16 +148,48 @@ class PeerCertificate:
         return self.not_before <= now <= self.not_after
 
 
-def peer_certificate(request: web.Request) -> PeerCertificate | None:
-    """The client's verified leaf certificate, if it presented one."""
+CLIENT_CERT_HEADER = "Client-Cert"
+"""RFC 9440's header: the client's DER certificate as a structured-field byte sequence, ``:<base64>:``."""
+
+
+def peer_certificate(request: web.Request, *, terminator_header: str | None = None) -> PeerCertificate | None:
+    """The client's verified leaf certificate, if it presented one.
+
+    On a TLS connection: the TLS peer's. ``terminator_header`` (``--tls-terminator-socket``): on a Unix-socket
+    connection — only the local TLS terminator can reach it — the certificate in that header, which the
+    terminator took from its own TLS handshake (raises :class:`AuthenticationError` if it is malformed). A
+    connection that is neither TLS nor a Unix socket presents none, whatever its headers say.
+    """
     transport = request.transport
     if transport is None:
         return None
     ssl_object: ssl.SSLObject | None = transport.get_extra_info("ssl_object")
-    if ssl_object is None:
+    if ssl_object is not None:
+        der = ssl_object.getpeercert(binary_form=True)
+        return _load_certificate(der) if der else None
+    if terminator_header is None or not is_unix_socket(transport):
         return None
-    der = ssl_object.getpeercert(binary_form=True)
-    return _load_certificate(der) if der else None
+    value = request.headers.get(terminator_header)
+    return _header_certificate(value) if value else None
+
+
+def is_unix_socket(transport: Any) -> bool:
+    sock = transport.get_extra_info("socket")
+    return sock is not None and sock.family == socket.AF_UNIX
+
+
+@functools.lru_cache(maxsize=1024)
+def _header_certificate(value: str) -> PeerCertificate:
+    """RFC 9440 ``:<base64 DER>:`` (bare base64 accepted too) → the parsed certificate; cached per value."""
+    text = value.strip()
+    if len(text) >= 2 and text[0] == ":" and text[-1] == ":":
+        text = text[1:-1]
+    try:
+        return _load_certificate(base64.b64decode(text, validate=True))
+    except (binascii.Error, ValueError) as err:
+        raise AuthenticationError(
+            f"x509: malformed client certificate from the TLS terminator: {err}"
+        ) from None
 
 
 @functools.lru_cache(maxsize=1024)
@@ -221,14 +263,15 @@ class RequestHeaderAuthenticator:
     a certificate not issued by the request-header CA, or with a CN outside the allowed names ⇒ error;
     a valid proxy certificate without a user header ⇒ not recognised."""
 
-    def __init__(self, source: ExtensionAuthentication) -> None:
+    def __init__(self, source: ExtensionAuthentication, *, terminator_header: str | None = None) -> None:
         self.source = source
+        self.terminator_header = terminator_header
 
     async def authenticate(self, request: web.Request) -> UserInfo | None:
         config = self.source.config
         if not config.requestheader_ca or not config.username_headers:
             return None
-        peer = peer_certificate(request)
+        peer = peer_certificate(request, terminator_header=self.terminator_header)
         if peer is None:
             return None
         verify_client_certificate(peer, config.requestheader_ca)
@@ -258,11 +301,12 @@ class ClientCertificateAuthenticator:
     """kube's ``x509.Authenticator``: a certificate of the client CA is the user CN in the groups O; any
     other certificate is an error."""
 
-    def __init__(self, source: ExtensionAuthentication) -> None:
+    def __init__(self, source: ExtensionAuthentication, *, terminator_header: str | None = None) -> None:
         self.source = source
+        self.terminator_header = terminator_header
 
     async def authenticate(self, request: web.Request) -> UserInfo | None:
-        peer = peer_certificate(request)
+        peer = peer_certificate(request, terminator_header=self.terminator_header)
         if peer is None or not self.source.config.client_ca:
             return None
         verify_client_certificate(peer, self.source.config.client_ca)
