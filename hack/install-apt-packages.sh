@@ -17,5 +17,9 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # docker-registry's package starts a system service on :5000; ARC's tests start their own registries.
-if command -v systemctl >/dev/null 2>&1; then $sudo systemctl disable --now docker-registry >/dev/null 2>&1 || true; fi
+# haproxy's starts one with /etc/haproxy/haproxy.cfg; the local stack runs its own (hack/haproxy.py).
+if command -v systemctl >/dev/null 2>&1; then
+  $sudo systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  $sudo systemctl disable --now haproxy >/dev/null 2>&1 || true
+fi
 echo "[apt] done"

@@ -4,15 +4,23 @@ the delegating union (authenticatorfactory/delegating.go)."""
 
 from __future__ import annotations
 
+import base64
+import datetime
+import socket
+import stat
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from apiserver.auth import (
     USER,
@@ -22,6 +30,7 @@ from apiserver.auth import (
     UnionAuthenticator,
     UserInfo,
 )
+from apiserver.connections import unix_listener
 from apiserver.delegation.authn import (
     AuthenticationConfig,
     ClientCertificateAuthenticator,
@@ -192,3 +201,203 @@ async def test_no_credentials_are_anonymous() -> None:
         assert (await resp.json()) == {"user": "system:anonymous"}
     finally:
         await client.close()
+
+
+# --- behind a local TLS terminator (--tls-terminator-socket): the RFC 9440 Client-Cert header ----------
+
+HEADER = "Client-Cert"
+
+
+def _der(pair: pki.KeyPair) -> bytes:
+    return x509.load_pem_x509_certificate(pair.cert_pem).public_bytes(Encoding.DER)
+
+
+def _client_cert(der: bytes) -> str:
+    return ":" + base64.b64encode(der).decode() + ":"
+
+
+class _Socket:
+    def __init__(self, family: socket.AddressFamily) -> None:
+        self.family = family
+
+
+class _PlainTransport:
+    """A connection without TLS: the terminator's Unix socket, or (never in ARC) plain TCP."""
+
+    def __init__(self, family: socket.AddressFamily) -> None:
+        self.sock = _Socket(family)
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self.sock if name == "socket" else default
+
+
+class _TLSTransport(_Transport):
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        if name == "socket":
+            return _Socket(socket.AF_INET)
+        return super().get_extra_info(name, default)
+
+
+@pytest.fixture
+def behind_terminator(union: UnionAuthenticator) -> UnionAuthenticator:
+    """The same authenticators, configured as with ``--tls-terminator-socket``."""
+    source = cast(RequestHeaderAuthenticator, union.authenticators[0]).source
+    return UnionAuthenticator(
+        [
+            RequestHeaderAuthenticator(source, terminator_header=HEADER),
+            ClientCertificateAuthenticator(source, terminator_header=HEADER),
+        ]
+    )
+
+
+def _via_terminator(pair: pki.KeyPair | None, headers: dict[str, str]) -> web.Request:
+    if pair is not None:
+        headers = {**headers, HEADER: _client_cert(_der(pair))}
+    return make_mocked_request("GET", "/apis", headers=headers, transport=_PlainTransport(socket.AF_UNIX))
+
+
+def _expired(certs: Certs) -> bytes:
+    """The front proxy's name and key usage, issued by the request-header CA, expired yesterday."""
+    ca_cert = x509.load_pem_x509_certificate(certs.proxy_ca.cert_pem)
+    ca_key = serialization.load_pem_private_key(certs.proxy_ca.key_pem, password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "front-proxy-client")]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=10))
+        .not_valid_after(now - datetime.timedelta(days=1))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    return cert.public_bytes(Encoding.DER)
+
+
+async def test_the_terminators_header_is_the_proxy_certificate_on_the_unix_socket(
+    behind_terminator: UnionAuthenticator, certs: Certs
+) -> None:
+    headers = {**FORGED, "X-Remote-Uid": "u-1"}
+    user = await behind_terminator.authenticate(_via_terminator(certs.proxy, headers))
+    assert user == UserInfo("admin", "u-1", ("system:masters", "system:authenticated"))
+    # bare base64 (without RFC 9440's colons) is the same certificate
+    bare = {**headers, HEADER: base64.b64encode(_der(certs.proxy)).decode()}
+    request = make_mocked_request("GET", "/apis", headers=bare, transport=_PlainTransport(socket.AF_UNIX))
+    assert await behind_terminator.authenticate(request) == user
+
+
+async def test_a_cluster_client_certificate_in_the_header_is_its_subject(
+    behind_terminator: UnionAuthenticator, certs: Certs
+) -> None:
+    user = await behind_terminator.authenticate(_via_terminator(certs.dave, FORGED))
+    assert user == UserInfo("dave", "", ("team-d", "system:authenticated"))
+
+
+@pytest.mark.parametrize(
+    ("which", "message"),
+    [
+        ("foreign_proxy", "certificate signed by unknown authority"),
+        ("wrong_cn", "x509: subject with cn=mallory is not in the allowed list"),
+        ("server_only", "incompatible key usage"),
+    ],
+)
+async def test_bad_certificates_in_the_header_are_refused_as_over_tls(
+    union: UnionAuthenticator, behind_terminator: UnionAuthenticator, certs: Certs, which: str, message: str
+) -> None:
+    pair = getattr(certs, which)
+    with pytest.raises(AuthenticationError, match=message) as over_tls:
+        await union.authenticate(_request(pair, FORGED))
+    with pytest.raises(AuthenticationError, match=message) as over_header:
+        await behind_terminator.authenticate(_via_terminator(pair, FORGED))
+    assert str(over_header.value) == str(over_tls.value)
+
+
+async def test_an_expired_proxy_certificate_in_the_header_is_refused(
+    behind_terminator: UnionAuthenticator, certs: Certs
+) -> None:
+    headers = {**FORGED, HEADER: _client_cert(_expired(certs))}
+    request = make_mocked_request("GET", "/apis", headers=headers, transport=_PlainTransport(socket.AF_UNIX))
+    with pytest.raises(AuthenticationError, match="unknown authority"):
+        await behind_terminator.authenticate(request)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [":not base64!:", ":" + base64.b64encode(b"not a certificate").decode() + ":", "::"],
+)
+async def test_a_malformed_header_is_refused(behind_terminator: UnionAuthenticator, value: str) -> None:
+    headers = {**FORGED, HEADER: value}
+    request = make_mocked_request("GET", "/apis", headers=headers, transport=_PlainTransport(socket.AF_UNIX))
+    with pytest.raises(AuthenticationError):
+        await behind_terminator.authenticate(request)
+
+
+@pytest.mark.parametrize("family", [socket.AF_INET, socket.AF_INET6])
+async def test_the_header_is_ignored_on_tcp(
+    behind_terminator: UnionAuthenticator, certs: Certs, family: socket.AddressFamily
+) -> None:
+    headers = {**FORGED, HEADER: _client_cert(_der(certs.proxy))}
+    plain = make_mocked_request("GET", "/apis", headers=headers, transport=_PlainTransport(family))
+    assert await behind_terminator.authenticate(plain) is None
+    tls_without_certificate = make_mocked_request(
+        "GET", "/apis", headers=headers, transport=_TLSTransport(None)
+    )
+    assert await behind_terminator.authenticate(tls_without_certificate) is None
+    # over TLS the handshake's certificate counts, not the header's
+    tls_as_dave = make_mocked_request("GET", "/apis", headers=headers, transport=_TLSTransport(certs.dave))
+    assert await behind_terminator.authenticate(tls_as_dave) == UserInfo(
+        "dave", "", ("team-d", "system:authenticated")
+    )
+
+
+async def test_the_header_is_ignored_without_the_terminator_option(
+    union: UnionAuthenticator, certs: Certs
+) -> None:
+    assert await union.authenticate(_via_terminator(certs.proxy, FORGED)) is None
+
+
+async def test_over_real_sockets_only_the_unix_listener_honours_the_header(
+    behind_terminator: UnionAuthenticator, certs: Certs, tmp_path: Path
+) -> None:
+    """The server as ``--tls-terminator-socket`` runs it: one application on TCP and on the Unix socket."""
+
+    async def whoami(request: web.Request) -> web.Response:
+        return web.json_response({"user": request[USER].name, "groups": list(request[USER].groups)})
+
+    app = web.Application(
+        middlewares=[context_middleware, auth_middleware(behind_terminator, _AllowAll(), anonymous=True)]
+    )
+    app.router.add_get("/whoami", whoami)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    path = tmp_path / "arc.sock"
+    listener = unix_listener(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    await web.SockSite(runner, listener).start()
+    tcp = web.TCPSite(runner, "127.0.0.1", 0)
+    await tcp.start()
+    port = tcp._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    proxy = {**FORGED, HEADER: _client_cert(_der(certs.proxy))}
+    forged = {**FORGED, HEADER: _client_cert(_der(certs.foreign_proxy))}
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(path))) as unix:
+            async with unix.get("http://arc/whoami", headers=proxy) as resp:
+                assert resp.status == 200
+                assert (await resp.json())["user"] == "admin"
+            async with unix.get("http://arc/whoami", headers=forged) as resp:
+                assert resp.status == 401
+                assert (await resp.json())["reason"] == "Unauthorized"
+            async with unix.get("http://arc/whoami", headers=FORGED) as resp:
+                assert (await resp.json())["user"] == "system:anonymous"
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{port}/whoami", headers=proxy) as resp,
+        ):
+            assert resp.status == 200
+            assert (await resp.json())["user"] == "system:anonymous"
+    finally:
+        await runner.cleanup()
+        listener.close()

@@ -83,3 +83,25 @@ def test_bad_authorization_cache_ttl_is_refused(
     with pytest.raises(SystemExit):
         _complete(tmp_path, f"--authorization-webhook-cache-authorized-ttl={value}")
     assert "--authorization-webhook-cache-authorized-ttl: invalid duration" in capsys.readouterr().err
+
+
+def test_the_tls_terminator_socket_is_for_the_aggregated_mode(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="--tls-terminator-socket is for the aggregated mode"):
+        _complete(tmp_path, f"--tls-terminator-socket={tmp_path / 'arc.sock'}")
+
+
+def test_the_terminators_header_is_configured_only_with_its_socket(tmp_path: Path) -> None:
+    def aggregated(*flags: str) -> tuple[Config, ServingOptions]:
+        return complete(parser().parse_args(["--kubeconfig=kc", f"--cert-dir={tmp_path}", *flags]))
+
+    config, serving = aggregated()
+    assert (config.terminator_client_cert_header, serving.tls_terminator_socket) == (None, None)
+    config, serving = aggregated(f"--tls-terminator-socket={tmp_path / 'arc.sock'}")
+    assert (config.terminator_client_cert_header, serving.tls_terminator_socket) == (
+        "Client-Cert",
+        tmp_path / "arc.sock",
+    )
+    config, _ = aggregated(
+        f"--tls-terminator-socket={tmp_path / 'arc.sock'}", "--tls-terminator-client-cert-header=X-Peer"
+    )
+    assert config.terminator_client_cert_header == "X-Peer"

@@ -1,0 +1,154 @@
+"""HTTP/2 between kube-apiserver's aggregator and ARC, through the HAProxy terminator (``hack/haproxy.py``).
+
+The real stack's API part (``LocalCluster(h2_terminator=True).up_api_only()``: both etcds, kube-apiserver,
+HAProxy with ``alpn h2,http/1.1`` on the APIService's port, ``arc-apiserver --tls-terminator-socket``):
+kubectl works through the aggregator, every proxied request arrives over HTTP/2 on few connections, a watch
+streams its events, and a client that sends its own ``Client-Cert`` header to HAProxy gains nothing (HAProxy
+deletes it; ARC sees an anonymous request and kube's authorization refuses it).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hack.cluster import LocalCluster
+from hack.haproxy import CLIENT_CERT_HEADER
+
+GROUP = "arc.opendefense.cloud"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    if shutil.which("haproxy") is None and not Path("/usr/sbin/haproxy").exists():
+        pytest.fail("haproxy is not installed (hack/apt-packages.txt: make apt)")
+    stack = LocalCluster(
+        tmp_path_factory.mktemp("h2"), controller_manager=False, demo=False, h2_terminator=True
+    )
+    try:
+        stack.up_api_only()
+        yield stack
+    finally:
+        stack.down()
+
+
+def kubectl(cluster: LocalCluster, *args: str, stdin: str | None = None) -> str:
+    done = subprocess.run(
+        ["kubectl", f"--kubeconfig={cluster.kubeconfig}", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        input=stdin,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def order(name: str, namespace: str) -> str:
+    return yaml.safe_dump(
+        {
+            "apiVersion": f"{GROUP}/v1alpha1",
+            "kind": "Order",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {
+                "defaults": {"srcRef": {"name": "src"}, "dstRef": {"name": "dst"}},
+                "artifacts": [{"type": "oci", "spec": {"image": "library/alpine", "tag": "3.20"}}],
+            },
+        }
+    )
+
+
+def test_the_aggregator_speaks_h2_to_arc_and_kubectl_works(cluster: LocalCluster) -> None:
+    terminator = cluster.h2_terminator
+    assert terminator.negotiated_protocol(cluster.pki_dir / "ca.crt") == "h2"
+    apiservice = json.loads(kubectl(cluster, "get", "apiservice", f"v1alpha1.{GROUP}", "-o", "json"))
+    assert apiservice["spec"]["service"]["port"] == cluster.ports.arc_h2_terminator
+    before = terminator.stats()["arc/FRONTEND"]
+    ns = f"h2-{uuid.uuid4().hex[:6]}"
+    kubectl(cluster, "create", "namespace", ns)
+    for i in range(5):
+        kubectl(cluster, "apply", "-f", "-", stdin=order(f"o{i}", ns))
+    names = kubectl(cluster, "get", "orders", "-n", ns, "-o", "name").split()
+    assert names == [f"order.{GROUP}/o{i}" for i in range(5)]
+    kubectl(cluster, "delete", "order", "o0", "-n", ns)
+    after = terminator.stats()["arc/FRONTEND"]
+    requests = int(after["req_tot"]) - int(before["req_tot"])
+    over_h2 = int(after["h2_headers_rcvd"]) - int(before["h2_headers_rcvd"])
+    # 5 applies (GET + create each), 1 list, 1 delete at least; all of them as HTTP/2 streams
+    assert requests >= 12
+    assert over_h2 == requests
+    # kube-apiserver multiplexes them: a connection or two (the availability check may open one), not one each
+    assert int(after["h2_total_connections"]) - int(before["h2_total_connections"]) <= 2
+
+
+def test_a_watch_streams_through_h2(cluster: LocalCluster) -> None:
+    ns = f"h2w-{uuid.uuid4().hex[:6]}"
+    kubectl(cluster, "create", "namespace", ns)
+    watch = subprocess.Popen(
+        [
+            "kubectl",
+            f"--kubeconfig={cluster.kubeconfig}",
+            "get",
+            "orders",
+            "-n",
+            ns,
+            "--watch",
+            "--output-watch-events",
+            "-o",
+            "jsonpath={.type} {.object.metadata.name}{'\\n'}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(1.0)  # the watch is open before the writes
+        kubectl(cluster, "apply", "-f", "-", stdin=order("w1", ns))
+        kubectl(cluster, "apply", "-f", "-", stdin=order("w2", ns))
+        kubectl(cluster, "delete", "order", "w1", "-n", ns)
+        seen: list[str] = []
+        deadline = time.monotonic() + 30
+        assert watch.stdout is not None
+        while len(seen) < 3 and time.monotonic() < deadline:
+            line = watch.stdout.readline().strip()
+            if line:
+                seen.append(line)
+        assert seen == ["ADDED w1", "ADDED w2", "DELETED w1"]
+    finally:
+        watch.kill()
+        watch.wait(10)
+    streams = int(cluster.h2_terminator.stats()["arc/FRONTEND"]["h2_headers_rcvd"])
+    assert streams > 0
+
+
+def test_a_clients_own_client_cert_header_is_deleted_by_the_terminator(cluster: LocalCluster) -> None:
+    """Straight to HAProxy without a client certificate, with the front proxy's certificate in the header
+    and its user headers: ARC must see an anonymous request (kube's RBAC refuses it), not the admin."""
+    proxy_cert = (cluster.pki_dir / "front-proxy-client.crt").read_text()
+    der_b64 = "".join(line for line in proxy_cert.splitlines() if "CERTIFICATE" not in line)
+    context = ssl.create_default_context(cafile=str(cluster.pki_dir / "ca.crt"))
+    url = f"https://127.0.0.1:{cluster.ports.arc_h2_terminator}/apis/{GROUP}/v1alpha1/orders"
+    request = urllib.request.Request(
+        url,
+        headers={
+            CLIENT_CERT_HEADER: f":{der_b64}:",
+            "X-Remote-User": "admin",
+            "X-Remote-Group": "system:masters",
+        },
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, context=context, timeout=10)
+    assert refused.value.code == 403
+    body = json.loads(refused.value.read())
+    assert "system:anonymous" in body["message"]
