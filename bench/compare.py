@@ -579,6 +579,18 @@ QUICK = Sizes(ops=1000, list_sizes=(1000, 10000), list_repeats=3, watch_writes=2
 FULL = Sizes(ops=5000, list_sizes=(1000, 10000), list_repeats=5, watch_writes=500)
 
 
+def tcp_passive_opens() -> int:
+    """Connections accepted over TCP by any process of this machine so far (``/proc/net/snmp``).
+
+    During a run the only new TCP connections here are the ones the aggregator dials to ARC (the client's
+    pool and every other client of the stack keep theirs), so the difference over a run counts those — on a
+    machine without other work, as this one is when the benchmark runs alone. ``client_ports`` undercounts
+    them on loopback: Linux reuses the port of a TIME_WAIT connection at once there (``tcp_tw_reuse=2``)."""
+    with open("/proc/net/snmp") as handle:
+        rows = [line.split() for line in handle if line.startswith("Tcp:")]
+    return int(rows[1][rows[0].index("PassiveOpens")])
+
+
 def client_ports(server_port: int) -> set[int]:
     """Local ports of every TCP socket connected to ``server_port`` on this machine (any state, TIME_WAIT
     included: a closed connection stays visible for 60 s), from /proc/net/tcp{,6}."""
@@ -646,10 +658,14 @@ async def measure(
                 before = client_ports(port) if port else set()
                 probe = probes.get(system)
                 counters = probe() if probe else {}
+                accepted = tcp_passive_opens()
                 run = await drive(
                     f"{system} {op}", ops[op], operations=count, concurrency=concurrency, pids=dict(pids)
                 )
                 summary = summarise(run, system, op)
+                summary["tcp_connections_accepted_per_1k_ops"] = round(
+                    (tcp_passive_opens() - accepted) * 1000 / count, 1
+                )
                 if port:
                     opened = len(client_ports(port) - before)
                     summary["server_connections_opened_per_1k_ops"] = round(opened * 1000 / count, 1)
