@@ -401,3 +401,20 @@ async def test_over_real_sockets_only_the_unix_listener_honours_the_header(
     finally:
         await runner.cleanup()
         listener.close()
+
+
+def test_the_terminator_socket_is_private_replaces_a_stale_socket_and_nothing_else(tmp_path: Path) -> None:
+    path = tmp_path / "arc.sock"
+    first = unix_listener(path)
+    first.close()  # a crashed server leaves its socket file behind
+    second = unix_listener(path)
+    try:
+        assert stat.S_ISSOCK(path.stat().st_mode)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    finally:
+        second.close()
+    regular = tmp_path / "not-a-socket"
+    regular.write_text("keep me")
+    with pytest.raises(OSError):
+        unix_listener(regular)
+    assert regular.read_text() == "keep me"
