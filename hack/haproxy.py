@@ -51,10 +51,19 @@ class H2Terminator:
     """CAs whose client certificates are accepted in the TLS handshake (the cluster's client CA and the
     front-proxy CA); ARC checks the issuer again against the live ConfigMap."""
     threads: int = 1
+    verify_chain: bool = True
+    """``False``: accept a client certificate of any issuer in the handshake (``ca-ignore-err all
+    crt-ignore-err all``; the handshake still proves the client holds its key) and leave the issuer check
+    to ARC alone, which follows the live ConfigMap — so a rotated client or front-proxy CA needs no new
+    ``ca-file`` here. client-go sends its certificate whatever CAs the server names
+    (``transport.go``: ``GetClientCertificate`` returns it unconditionally). ``True`` (the local stack):
+    HAProxy refuses other issuers in the handshake too, as ARC's own TLS port does."""
+    name: str = "haproxy"
+    """The directory under ``work_dir`` for the configuration and the stats socket."""
 
     @property
     def config_dir(self) -> Path:
-        return self.work_dir / "haproxy"
+        return self.work_dir / self.name
 
     @property
     def config_file(self) -> Path:
@@ -92,7 +101,8 @@ class H2Terminator:
                 "",
                 "frontend arc",
                 f"    bind 127.0.0.1:{self.port} ssl crt {d / 'serving.pem'} alpn h2,http/1.1"
-                f" verify optional ca-file {d / 'client-ca.crt'}",
+                f" verify optional ca-file {d / 'client-ca.crt'}"
+                + ("" if self.verify_chain else " ca-ignore-err all crt-ignore-err all"),
                 # only the certificate of this handshake may reach ARC in the header, never a client's copy
                 f"    http-request del-header {CLIENT_CERT_HEADER}",
                 f"    http-request set-header {CLIENT_CERT_HEADER} :%[ssl_c_der,base64]: if {{ ssl_c_used }}",

@@ -4,11 +4,13 @@ The real stack's API part (``LocalCluster(h2_terminator=True).up_api_only()``: b
 HAProxy with ``alpn h2,http/1.1`` on the APIService's port, ``arc-apiserver --tls-terminator-socket``):
 kubectl works through the aggregator, every proxied request arrives over HTTP/2 on few connections, a watch
 streams its events, and a client that sends its own ``Client-Cert`` header to HAProxy gains nothing (HAProxy
-deletes it; ARC sees an anonymous request and kube's authorization refuses it).
+deletes it; ARC sees an anonymous request and kube's authorization refuses it). A certificate of another
+issuer fails the stack's handshake; with ``verify_chain=False`` HAProxy lets it through and ARC refuses it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import ssl
@@ -23,8 +25,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hack import pki
 from hack.cluster import LocalCluster
 from hack.haproxy import CLIENT_CERT_HEADER
+from hack.process import Component, free_port
 
 GROUP = "arc.opendefense.cloud"
 
@@ -152,3 +156,62 @@ def test_a_clients_own_client_cert_header_is_deleted_by_the_terminator(cluster: 
     assert refused.value.code == 403
     body = json.loads(refused.value.read())
     assert "system:anonymous" in body["message"]
+
+
+def _whoami(port: int, cluster: LocalCluster, cert: pki.KeyPair, headers: dict[str, str]) -> tuple[int, str]:
+    """GET the Orders of all namespaces on HAProxy's ``port`` with ``cert``: (status, body)."""
+    context = ssl.create_default_context(cafile=str(cluster.pki_dir / "ca.crt"))
+    context.load_cert_chain(str(cert.cert_file), str(cert.key_file))
+    url = f"https://127.0.0.1:{port}/apis/{GROUP}/v1alpha1/orders"
+    try:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers), context=context, timeout=10
+        ) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def test_a_certificate_of_another_issuer_fails_the_handshake(cluster: LocalCluster, tmp_path: Path) -> None:
+    """The stack's terminator checks the chain as ARC's own TLS port does."""
+    mallory = pki.issue(
+        pki.create_ca(tmp_path, "other-ca", "other-ca"),
+        tmp_path,
+        "m",
+        common_name="front-proxy-client",
+        client=True,
+    )
+    with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionResetError)):
+        _whoami(cluster.ports.arc_h2_terminator, cluster, mallory, {"X-Remote-User": "admin"})
+
+
+def test_with_verify_chain_off_arc_alone_decides(cluster: LocalCluster, tmp_path: Path) -> None:
+    """``H2Terminator(verify_chain=False)`` (what a cluster whose CAs rotate would run): HAProxy lets any
+    issuer through the handshake, and ARC refuses a foreign front proxy (401) while it accepts the real one
+    (the request-header CA of the live ConfigMap) and maps the user headers."""
+    own = dataclasses.replace(
+        cluster.h2_terminator, port=free_port(), verify_chain=False, name="haproxy-arc-decides"
+    )
+    component = Component("arc-h2-terminator-arc-decides", cluster.work_dir)
+    component.start(own.argv())
+    try:
+        component.wait_until(lambda: own.ready(cluster.pki_dir / "ca.crt"), timeout=30, what="serving")
+        assert "ca-ignore-err all crt-ignore-err all" in own.config_file.read_text()
+        mallory = pki.issue(
+            pki.create_ca(tmp_path, "other-ca", "other-ca"),
+            tmp_path,
+            "m",
+            common_name="front-proxy-client",
+            client=True,
+        )
+        user = {"X-Remote-User": "admin", "X-Remote-Group": "system:masters"}
+        status, body = _whoami(own.port, cluster, mallory, user)
+        assert status == 401, body
+        proxy = pki.KeyPair(
+            cluster.pki_dir / "front-proxy-client.crt", cluster.pki_dir / "front-proxy-client.key"
+        )
+        status, body = _whoami(own.port, cluster, proxy, user)
+        assert status == 200, body
+        assert json.loads(body)["kind"] == "OrderList"
+    finally:
+        component.stop()
