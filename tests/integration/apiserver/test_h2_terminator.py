@@ -172,15 +172,20 @@ def _whoami(port: int, cluster: LocalCluster, cert: pki.KeyPair, headers: dict[s
         return err.code, err.read().decode()
 
 
-def test_a_certificate_of_another_issuer_fails_the_handshake(cluster: LocalCluster, tmp_path: Path) -> None:
-    """The stack's terminator checks the chain as ARC's own TLS port does."""
-    mallory = pki.issue(
+def _foreign_front_proxy(tmp_path: Path) -> pki.KeyPair:
+    """A client certificate named as the front proxy, from a CA the cluster does not know."""
+    return pki.issue(
         pki.create_ca(tmp_path, "other-ca", "other-ca"),
         tmp_path,
         "m",
         common_name="front-proxy-client",
         client=True,
     )
+
+
+def test_a_certificate_of_another_issuer_fails_the_handshake(cluster: LocalCluster, tmp_path: Path) -> None:
+    """The stack's terminator checks the chain as ARC's own TLS port does."""
+    mallory = _foreign_front_proxy(tmp_path)
     with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionResetError)):
         _whoami(cluster.ports.arc_h2_terminator, cluster, mallory, {"X-Remote-User": "admin"})
 
@@ -197,13 +202,7 @@ def test_with_verify_chain_off_arc_alone_decides(cluster: LocalCluster, tmp_path
     try:
         component.wait_until(lambda: own.ready(cluster.pki_dir / "ca.crt"), timeout=30, what="serving")
         assert "ca-ignore-err all crt-ignore-err all" in own.config_file.read_text()
-        mallory = pki.issue(
-            pki.create_ca(tmp_path, "other-ca", "other-ca"),
-            tmp_path,
-            "m",
-            common_name="front-proxy-client",
-            client=True,
-        )
+        mallory = _foreign_front_proxy(tmp_path)
         user = {"X-Remote-User": "admin", "X-Remote-Group": "system:masters"}
         status, body = _whoami(own.port, cluster, mallory, user)
         assert status == 401, body
