@@ -43,7 +43,7 @@ BIN_DIR = "usr/local/bin"
 PACKAGES = ("api", "apiserver", "controllers", "workflowtemplates")
 INPUT_FILES = ("pyproject.toml", "README.md", "hack/constraints.txt", "hack/build-constraints.txt")
 #: Bump when the way the layer is made changes.
-APP_FORMAT = 2
+APP_FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -105,14 +105,7 @@ def app_layer(epoch: int, *, rebuild: bool = False) -> AppLayer:
             str(REPO_ROOT / "hack" / "constraints.txt"),
             str(wheel),
         )
-        shutil.rmtree(site / "bin", ignore_errors=True)
-        for direct_url in site.glob("*.dist-info/direct_url.json"):
-            direct_url.unlink()
-            record = direct_url.with_name("RECORD")
-            lines = record.read_text().splitlines(keepends=True)
-            record.write_text(
-                "".join(x for x in lines if not x.startswith(f"{direct_url.parent.name}/direct_url"))
-            )
+        drop_build_host_files(site)
         subprocess.run(
             [
                 sys.executable,
@@ -145,6 +138,21 @@ def app_layer(epoch: int, *, rebuild: bool = False) -> AppLayer:
     write_atomic(meta_path, (json.dumps(meta, indent=1, sort_keys=True) + "\n").encode())
     log.info("app layer: built in %.0f s (%s)", time.monotonic() - started, layer.digest)
     return AppLayer(layer, dists, tuple(sorted(scripts)))
+
+
+def drop_build_host_files(site: Path) -> None:
+    """Remove what pip wrote for the build host and not for the image: ``bin/`` (scripts whose shebang names
+    the host's interpreter, so their hashes in every RECORD changed with the virtualenv's path) and
+    ``direct_url.json`` (the wheel's temporary path), and their lines in each RECORD."""
+    shutil.rmtree(site / "bin", ignore_errors=True)
+    for path in site.glob("*.dist-info/direct_url.json"):
+        path.unlink()
+    for record in site.glob("*.dist-info/RECORD"):
+        lines = record.read_text().splitlines(keepends=True)
+        dropped = ("../../bin/", f"{record.parent.name}/direct_url.json,")
+        kept = [x for x in lines if not x.startswith(dropped)]
+        if kept != lines:
+            record.write_text("".join(kept))
 
 
 def _build_env(epoch: int) -> dict[str, str]:

@@ -26,15 +26,25 @@ def require(binary: str) -> None:
         pytest.fail(f"{binary} is missing: `make apt` installs it (hack/apt-packages.txt)")
 
 
-def build(out: Path, *extra: str) -> dict[str, Any]:
+def build(out: Path, *extra: str, python: str = sys.executable) -> dict[str, Any]:
     subprocess.run(
-        [sys.executable, "-m", "hack.images", "build", "--out", str(out), *extra],
+        [python, "-m", "hack.images", "build", "--out", str(out), *extra],
         cwd=REPO_ROOT,
         check=True,
         timeout=1800,
     )
     summary: dict[str, Any] = json.loads((out / "images.json").read_text())
     return summary
+
+
+def another_interpreter_path() -> str:
+    """The running interpreter under another of its names in the same directory (``python3`` for
+    ``python``…): the same program, but a different ``sys.executable``, which pip writes into shebangs."""
+    here = Path(sys.executable)
+    for name in ("python3", "python", f"python{sys.version_info.major}.{sys.version_info.minor}"):
+        if name != here.name and (here.parent / name).is_file():
+            return str(here.parent / name)
+    pytest.fail(f"no other name of {here} in {here.parent}")
 
 
 @pytest.fixture(scope="session")

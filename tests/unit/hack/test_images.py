@@ -9,6 +9,7 @@ import json
 import tarfile
 from pathlib import Path
 
+from hack.images.app import drop_build_host_files
 from hack.images.oci import (
     Entry,
     diff_layouts,
@@ -165,3 +166,22 @@ def test_dpkg_status_lists_installed_packages_only() -> None:
     )
     assert versions(doc, "pkg:deb/") == {"libc6": "2.36-9+deb12u10", "python3": "3.11.2-1+b1"}
     assert doc["packages"][0]["primaryPackagePurpose"] == "CONTAINER"
+
+
+def test_the_app_layer_drops_what_pip_wrote_for_the_build_host(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    info = site / "demo-1.0.dist-info"
+    info.mkdir(parents=True)
+    (site / "bin").mkdir()
+    (site / "bin" / "demo").write_text("#!/some/venv/bin/python\n")
+    (info / "direct_url.json").write_text('{"url": "file:///tmp/arc-app-x/demo.whl"}')
+    (info / "RECORD").write_text(
+        "../../bin/demo,sha256=abc,24\n"
+        "demo/__init__.py,sha256=def,1\n"
+        "demo-1.0.dist-info/direct_url.json,sha256=ghi,40\n"
+        "demo-1.0.dist-info/RECORD,,\n"
+    )
+    drop_build_host_files(site)
+    assert not (site / "bin").exists()
+    assert not (info / "direct_url.json").exists()
+    assert (info / "RECORD").read_text() == "demo/__init__.py,sha256=def,1\ndemo-1.0.dist-info/RECORD,,\n"
