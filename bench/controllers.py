@@ -1,11 +1,12 @@
 """The Order controller under load: N Orders x 3 artifacts on the real local stack, one controller manager.
 
     .venv/bin/python -m bench.controllers [--quick] [--orders N] [--concurrency C] [--out PATH] [--keep]
-                                          [--artifact-workflow-controller]
+                                          [--artifact-workflow-controller] [--workers N] [--h2]
 
 1. Starts the local stack (`hack/cluster.py`: etcd (two), kube-apiserver, kube-controller-manager,
    kube-scheduler, kwok, ARC's aggregated API server) in a temporary work directory, WITHOUT ARC's
-   controller manager.
+   controller manager; ``--workers N`` runs ARC's API server with N worker processes, ``--h2`` puts the
+   HTTP/2 terminator (hack/haproxy.py) between the aggregator and ARC.
 2. Creates a namespace, a Secret, two Endpoints (the source uses the Secret) and a ClusterArtifactType.
 3. Starts ONE `python -m controllers` subprocess as `make run` does (its service-account kubeconfig and RBAC
    from deploy/controllers, leader election on) but without the ArtifactWorkflow controller unless
@@ -615,6 +616,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/bench/controllers.json"))
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs) afterwards")
     parser.add_argument("--profile", type=Path, help="run the manager under cProfile, stats to this file")
+    parser.add_argument("--workers", type=int, default=1, help="arc-apiserver --workers (default 1)")
+    parser.add_argument(
+        "--h2", action="store_true", help="the aggregator reaches ARC over HTTP/2 through hack/haproxy.py"
+    )
     args = parser.parse_args(argv)
     n_orders = args.orders or (200 if args.quick else 1000)
     extra = ["--concurrency", str(args.concurrency)] if args.concurrency else []
@@ -624,7 +629,12 @@ def main(argv: list[str] | None = None) -> int:
         )  # `make run` starts it; measured: the Order controller
 
     with work_directory("arc-bench-controllers-", keep=args.keep) as work_dir:
-        cluster = LocalCluster(work_dir, controller_manager=False)
+        cluster = LocalCluster(
+            work_dir,
+            controller_manager=False,
+            arc_apiserver_args=(f"--workers={args.workers}",) if args.workers > 1 else (),
+            h2_terminator=args.h2,
+        )
         try:
             cluster.up()
             result = asyncio.run(
@@ -639,7 +649,12 @@ def main(argv: list[str] | None = None) -> int:
             )
         finally:
             cluster.down()
-    report = {**report_header("controllers", "quick" if n_orders <= 200 else "full"), **result}
+    report = {
+        **report_header("controllers", "quick" if n_orders <= 200 else "full"),
+        "arc_workers": args.workers,
+        "h2_terminator": args.h2,
+        **result,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     summary = {k: v for k, v in report.items() if k not in ("progress_samples", "manager_argv")}
