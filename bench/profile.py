@@ -9,8 +9,8 @@ through kube-apiserver's aggregator with ``--concurrency`` requests in flight fo
 operation: creates, then GETs and merge-patches of the Orders created. During each operation:
 
 - ARC (and its workers) is sampled by ``py-spy record --nonblocking --subprocesses`` at 100 Hz;
-- kube-apiserver's own CPU profile is taken from ``/debug/pprof/profile`` (the admin is in
-  ``system:masters``) and read with ``go tool pprof -traces``;
+- kube-apiserver's own CPU profile is taken from ``/debug/pprof/profile`` (started with
+  ``--profiling=true`` here; the admin is in ``system:masters``) and read with ``go tool pprof -traces``;
 - the CPU seconds of every process (``/proc``) give each one's share per operation.
 
 Every sample is put into the first category of :data:`ARC_CATEGORIES` / :data:`KUBE_CATEGORIES` whose
@@ -62,22 +62,23 @@ ARC_CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("request routing, negotiation, errors", ("apiserver/handlers.py", "apiserver/requestinfo.py")),
     ("metrics, tracing, logging", ("prometheus_client", "opentelemetry", "logging/", "pythonjsonlogger")),
     ("HTTP server (aiohttp parse, respond)", ("aiohttp/", "multidict", "yarl")),
-    ("event loop, other", ("",)),
+    ("event loop (uvloop), threads, other", ("",)),
 )
 KUBE_CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("TLS handshakes", ("crypto/tls.(*Conn).serverHandshake", "crypto/tls.(*Conn).clientHandshake")),
+    ("TLS handshakes", ("crypto/tls.(*Conn).handshakeContext", "HandshakeState")),
     ("garbage collection", ("runtime.gcBgMarkWorker", "runtime.bgsweep", "runtime.bgscavenge")),
+    ("client certificate chain check per request (x509 authenticator)", ("authentication/request/x509",)),
+    (
+        "other authentication, authorization (RBAC)",
+        ("k8s.io/apiserver/pkg/authentication", "k8s.io/apiserver/pkg/authorization", "authorizer/rbac"),
+    ),
     ("TLS records (encrypt, decrypt)", ("crypto/",)),
     ("HTTP/2 framing", ("http2",)),
     (
         "proxying to ARC (aggregator, reverse proxy)",
         ("kube-aggregator", "k8s.io/apimachinery/pkg/util/proxy", "net/http/httputil"),
     ),
-    (
-        "handler chain: authn, authz, audit, priority and fairness",
-        ("k8s.io/apiserver/pkg/endpoints/filters", "k8s.io/apiserver/pkg/server/filters", "authenticat"),
-    ),
-    ("HTTP/1.1 server and client", ("net/http.",)),
+    ("HTTP/1.1 server and client, handler chain", ("net/http.",)),
     ("network syscalls", ("syscall.", "internal/poll")),
     ("Go scheduler, allocation", ("runtime.",)),
     ("other", ("",)),
@@ -322,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
             controller_manager=False,
             etcd_tls=False,
             arc_apiserver_args=(f"--workers={args.workers}",) if args.workers > 1 else (),
+            kube_apiserver_args=("--profiling=true",),
             h2_terminator=args.h2,
         )
         try:

@@ -131,6 +131,7 @@ class LocalCluster:
         demo: bool = True,
         etcd_tls: bool = True,
         arc_apiserver_args: Sequence[str] = (),
+        kube_apiserver_args: Sequence[str] = (),
         tracing: bool = False,
         h2_terminator: bool = False,
     ) -> None:
@@ -147,7 +148,9 @@ class LocalCluster:
         ``demo=False`` installs none of the demo objects (a chart that ships its own templates).
         ``etcd_tls=False`` serves ARC's etcd over plain HTTP (benchmarks that compare with raw etcd calls);
         by default it requires client certificates, and only arc-apiserver holds one.
-        ``arc_apiserver_args``: more flags for the host API server (benchmarks: ``--workers=2``).
+        ``arc_apiserver_args``: more flags for the host API server (benchmarks: ``--workers=2``);
+        ``kube_apiserver_args``: more flags for kube-apiserver, after (so overriding) its own
+        (bench/profile: ``--profiling=true``).
         ``tracing=True`` runs Jaeger and points kube-apiserver's, arc-apiserver's and the controller
         manager's tracing at it (``LocalCluster.jaeger``).
         ``h2_terminator=True`` puts HAProxy (``hack/haproxy.py``) in front of ARC's API server: TLS with
@@ -158,6 +161,7 @@ class LocalCluster:
         self.with_controller_manager = controller_manager
         self.with_arc_apiserver = arc_apiserver
         self.arc_apiserver_args = tuple(arc_apiserver_args)
+        self.kube_apiserver_args = tuple(kube_apiserver_args)
         self.aggregator_routing = aggregator_routing
         if pod_cidrs and len(pod_cidrs) != len(FAKE_NODES):
             raise ValueError(f"pod_cidrs: one CIDR per fake node ({len(FAKE_NODES)})")
@@ -340,6 +344,7 @@ class LocalCluster:
             f"--proxy-client-key-file={p / 'front-proxy-client.key'}",
             *(["--enable-aggregator-routing=true"] if self.aggregator_routing else []),
             *(["--tracing-config-file=" + str(self.tracing_config_file())] if self.tracing else []),
+            *self.kube_apiserver_args,
         ]
 
     def _component_base_argv(self, name: str, secure_port: int) -> list[str]:

@@ -33,6 +33,7 @@ Duration: 20s, Total samples = 1.50s ( 7.50%)
 -----------+-------------------------------------------------------
      700ms   crypto/internal/fips140/bigmod.(*Nat).montgomeryMul
              crypto/tls.(*Conn).clientHandshake
+             crypto/tls.(*Conn).handshakeContext
              net/http.(*persistConn).addTLS
 -----------+-------------------------------------------------------
      300ms   runtime.scanobject
@@ -55,6 +56,7 @@ def test_pprof_traces_are_read_root_first_in_seconds() -> None:
     assert [w for _, w in stacks] == pytest.approx([0.5, 0.7, 0.3, 0.01])
     assert stacks[1][0] == [
         "net/http.(*persistConn).addTLS",
+        "crypto/tls.(*Conn).handshakeContext",
         "crypto/tls.(*Conn).clientHandshake",
         "crypto/internal/fips140/bigmod.(*Nat).montgomeryMul",
     ]
@@ -67,7 +69,7 @@ def test_a_sample_goes_to_the_first_category_found_anywhere_in_its_stack() -> No
         "TLS records (encrypt, decrypt)": 0.1,
         "etcd client (aetcd, grpc.aio)": 0.15,
         "store: decode, validate, managedFields, encode": 0.4,
-        "event loop, other": 0.05,
+        "event loop (uvloop), threads, other": 0.05,
     }
     kube = categorise(parse_pprof_traces(TRACES), KUBE_CATEGORIES)
     assert kube["TLS handshakes"] == pytest.approx(0.7 / 1.51, abs=1e-4)
