@@ -122,9 +122,10 @@ BENCH_ARGS ?=
 BENCH_MODE := $(if $(filter --full,$(BENCH_ARGS)),--full,--quick)
 bench: setup
 	$(PY) -m bench.apiserver $(if $(filter --full,$(BENCH_ARGS)),,--quick)
-	$(PY) -m bench.compare $(BENCH_MODE)
-	$(PY) -m bench.compare $(BENCH_MODE) --workers 2 --out docs/bench/compare-workers2.json
-	$(PY) -m bench.compare $(BENCH_MODE) --h2 --systems arc-aggregated arc-aggregated-h2 crd --out docs/bench/compare-h2.json
+	$(PY) -m bench.compare $(BENCH_MODE) --h2
+	$(PY) -m bench.compare $(BENCH_MODE) --h2 --workers 2 --out docs/bench/compare-workers2.json
+	$(PY) -m bench.profile
+	$(PY) -m bench.profile --h2 --workers 2 --out docs/bench/profile-aggregated-h2-workers2.json
 	$(PY) -m bench.workers --etcd-cluster $(if $(filter --full,$(BENCH_ARGS)),--ops 5000 --rounds 3)
 	$(PY) -m bench.scale $(BENCH_MODE) $(if $(filter --full,$(BENCH_ARGS)),--out docs/bench/scale-1m.json)
 	$(PY) -m bench.controllers $(if $(filter --full,$(BENCH_ARGS)),--orders 10000 --out docs/bench/controllers-10k.json)

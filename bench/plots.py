@@ -2,8 +2,8 @@
 
     .venv/bin/python -m bench.plots [--bench-dir docs/bench]
 
-For each result of bench/compare that ``make bench`` writes (``compare.json``, ``compare-workers2.json``,
-``compare-h2.json``), with the systems and operations it measured:
+For each result of bench/compare that ``make bench`` writes (``compare.json``, ``compare-workers2.json``),
+with the systems and operations it measured:
 
 - ``<stem>-throughput.png``: ops/s against clients in flight (1, 16, 64), one panel per operation, one
   line per system (raw etcd, ARC direct, ARC through the aggregator over HTTP/1.1 and over h2, CRDs in
@@ -46,7 +46,7 @@ COLORS = {
 OPERATIONS = ("create", "get", "update", "patch", "apply")
 SERVERS = ("arc-apiserver-direct", "arc-apiserver", "arc-h2-terminator", "kube-apiserver", "etcd-arc", "etcd")
 #: The results ``make bench`` writes; each gets ``<stem>-throughput.png``, ``-latency-cdf.png``, ``-cpu.png``.
-COMPARE_RESULTS = ("compare", "compare-workers2", "compare-h2")
+COMPARE_RESULTS = ("compare", "compare-workers2")
 
 
 def systems_of(compare: dict[str, Any]) -> list[str]:
