@@ -100,7 +100,11 @@ def _own_cpu_seconds(pid: int) -> float:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time so far of a process and its live children (``/proc/<pid>/stat``)."""
+    """User + system CPU time so far of a process and its live children (``/proc/<pid>/stat``). The
+    benchmark's own process counts alone: the servers it started are its children and are measured on
+    their own (from 4beea6c until this was noticed, bench.compare's ``bench-client`` included them)."""
+    if pid == os.getpid():
+        return _own_cpu_seconds(pid)
     return sum(_own_cpu_seconds(p) for p in process_tree(pid))
 
 
