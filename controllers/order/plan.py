@@ -226,9 +226,7 @@ def _artifact(
         if provenance is not None:
             entry.digest = provenance.destination.digest if provenance.destination else None
             entry.verified_by = provenance.signature.key if provenance.signature else None
-        if argo_ui_base_url:
-            namespace = order.metadata.namespace or ""
-            entry.workflow_url = argo_ui_workflow_url(argo_ui_base_url, namespace, art.name)
+        _link_workflow(entry, order, art, argo_ui_base_url)
         return entry
 
     if prev is not None and prev_finished and not prev_start_failure:
@@ -245,7 +243,18 @@ def _artifact(
     recreated = prev is not None and not prev_start_failure
     body = _workflow_body(order, art, workflow_finalizers, trace_id)
     plan.creates.append(Create(art.name, art.index, art.type_name, body, recreated))
+    # Linked at once, as the next reconcile (which finds the ArtifactWorkflow) links it: otherwise that
+    # reconcile writes the status a second time only to add the link.
+    _link_workflow(entry, order, art, argo_ui_base_url)
     return entry
+
+
+def _link_workflow(
+    entry: OrderArtifactWorkflowStatus, order: Order, art: Artifact, argo_ui_base_url: str | None
+) -> None:
+    if argo_ui_base_url:
+        namespace = order.metadata.namespace or ""
+        entry.workflow_url = argo_ui_workflow_url(argo_ui_base_url, namespace, art.name)
 
 
 def argo_ui_workflow_url(base_url: str, namespace: str, name: str) -> str:

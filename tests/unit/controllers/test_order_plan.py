@@ -356,6 +356,19 @@ def test_with_the_argo_ui_an_artifacts_entry_links_its_workflow() -> None:
     assert (p.status.artifact_workflows or {})[a.hash].workflow_url == entry.workflow_url.replace("/ui", "")
 
 
+def test_with_the_argo_ui_the_reconcile_after_the_creates_writes_no_status() -> None:
+    """The creating reconcile links each Workflow already; the next one, which finds the ArtifactWorkflows,
+    computes the same status (it used to add the links: a second status write and reconcile per Order)."""
+    base = "https://argo.example"
+    o = order({"type": "oci", "spec": {"image": "a"}}, {"type": "oci", "spec": {"image": "b"}})
+    resolved, p = plan(o, inputs(), argo_ui_base_url=base)
+    assert len(p.creates) == 2 and p.status_changed
+    created = [child(a.name) for a in resolved.artifacts]
+    _, again = plan(status_after(o, p), inputs(), *created, argo_ui_base_url=base)
+    assert not again.creates
+    assert not again.status_changed, (dump(p.status), dump(again.status))
+
+
 def test_the_types_cosign_key_becomes_the_signature_gates_parameters_and_an_order_cannot_override_it() -> (
     None
 ):
