@@ -75,6 +75,11 @@ def work_directory(prefix: str, *, keep: bool = False) -> Iterator[Path]:
             shutil.rmtree(work_dir, ignore_errors=True)
 
 
+def worker_args(workers: int) -> tuple[str, ...]:
+    """``arc-apiserver`` flags for ``workers`` processes (none for the default of one)."""
+    return (f"--workers={workers}",) if workers > 1 else ()
+
+
 def process_tree(pid: int) -> list[int]:
     """``pid`` and its live descendants (``arc-apiserver --workers N``: the supervisor and its workers)."""
     tree, pending = [], [pid]

@@ -75,6 +75,7 @@ from bench.common import (
     rss_bytes,
     status_kib,
     work_directory,
+    worker_args,
 )
 from hack.arcapiserver import ArcApiServer
 from hack.cluster import ARC_APISERVICE, LocalCluster
@@ -931,7 +932,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, exit_on_signal)  # unwind through the finally that stops the stack
     with work_directory("arc-bench-compare-", keep=args.keep) as work_dir:
-        workers = (f"--workers={args.workers}",) if args.workers > 1 else ()
+        workers = worker_args(args.workers)
         cluster = LocalCluster(
             work_dir,
             controller_manager=False,

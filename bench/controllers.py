@@ -43,7 +43,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.common import cpu_seconds, log, report_header, rss_bytes, work_directory
+from bench.common import cpu_seconds, log, report_header, rss_bytes, work_directory, worker_args
 from controllers.kube import ApiKubeClient, KubeError, connect
 from controllers.kube.resources import (
     ARTIFACT_WORKFLOWS,
@@ -632,7 +632,7 @@ def main(argv: list[str] | None = None) -> int:
         cluster = LocalCluster(
             work_dir,
             controller_manager=False,
-            arc_apiserver_args=(f"--workers={args.workers}",) if args.workers > 1 else (),
+            arc_apiserver_args=worker_args(args.workers),
             h2_terminator=args.h2,
         )
         try:

@@ -37,7 +37,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.common import cpu_seconds, exit_on_signal, log, report_header, work_directory
+from bench.common import cpu_seconds, exit_on_signal, log, report_header, work_directory, worker_args
 from bench.compare import (
     ARC_GROUP,
     H2_SYSTEM,
@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
             work_dir,
             controller_manager=False,
             etcd_tls=False,
-            arc_apiserver_args=(f"--workers={args.workers}",) if args.workers > 1 else (),
+            arc_apiserver_args=worker_args(args.workers),
             kube_apiserver_args=("--profiling=true",),
             h2_terminator=args.h2,
         )
